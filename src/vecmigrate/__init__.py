@@ -1,0 +1,18 @@
+"""vecmigrate: move AgentDB-style SQLite test patterns onto USearch + sqlite-vec, without losing a row.
+
+    from vecmigrate import Migrator, open_store, status
+
+    result = Migrator("data/agentic-qe.db", "data/patterns.vecdb").migrate(batch_size=1000)
+    with open_store("data/patterns.vecdb") as store:
+        hits = store.search_text("login form validation", k=5)
+"""
+
+from .errors import VecmigrateError
+from .migrate import MigrateOptions, Migrator, migrate
+from .models import MigrationResult, Pattern, SearchHit, Status
+from .status import status
+from .stores import open_store
+
+__version__ = "0.1.0"
+__all__ = ["Migrator", "MigrateOptions", "migrate", "status", "open_store", "MigrationResult", "Pattern",
+           "SearchHit", "Status", "VecmigrateError", "__version__"]

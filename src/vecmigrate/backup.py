@@ -1,0 +1,49 @@
+"""Source backups with SQLite's online backup API (a plain file copy of a WAL database can
+lose committed transactions still in the -wal file)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import apsw
+
+from .db import describe
+from .errors import SourceError
+
+
+def backup_path_for(source: Path, when: datetime | None = None) -> Path:
+    stamp = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H-%M-%SZ")
+    candidate = source.with_name(f"{source.stem}.backup-{stamp}.db")
+    n = 1
+    while candidate.exists():
+        candidate = source.with_name(f"{source.stem}.backup-{stamp}-{n}.db")
+        n += 1
+    return candidate
+
+
+def list_backups(source: Path) -> list[str]:
+    return sorted(str(p) for p in source.parent.glob(f"{source.stem}.backup-*.db"))
+
+
+def backup_source(conn: apsw.Connection, source: Path) -> Path:
+    """Copy the database open on `conn` beside `source`; written to a temp name, then renamed."""
+    final = backup_path_for(source)
+    temp = final.with_name(final.name + ".tmp")
+    try:
+        dest = apsw.Connection(str(temp))
+        try:
+            with dest.backup("main", conn, "main") as step:
+                while not step.done:
+                    step.step(4096)
+        finally:
+            dest.close()
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except (apsw.Error, OSError) as exc:
+        temp.unlink(missing_ok=True)
+        raise SourceError(f"cannot write the source backup {final}: {describe(exc)} "
+                          f"(pass --no-backup to skip it)") from None
+    return final

@@ -1,0 +1,275 @@
+"""The `vecmigrate` command line: parse, call one function of `commands`, render the result.
+
+No SQL, APSW or USearch here. Every command takes `--json` (exactly one JSON object on
+stdout); errors are one line on stderr, never a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import commands
+from .db import describe, extension_path, sql_files
+from .errors import StrictModeError, UsageError, VecmigrateError
+from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, MigrateOptions
+from .models import jsonable
+from .query import parse_params
+
+app = typer.Typer(
+    help="Migrate AgentDB-style SQLite test patterns onto a USearch HNSW index and sqlite-vec tables.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+out = Console()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+TargetOpt = Annotated[Path, typer.Option("--target", help="Target store directory.")]
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, default=jsonable, ensure_ascii=False) + "\n")
+
+
+def handle_errors(as_json_param: str = "as_json") -> Callable:
+    """Catch vecmigrate's base error (and low-level I/O errors) once: one line, right exit code."""
+    def wrap(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            as_json = kwargs.get(as_json_param, False)
+            try:
+                return func(*args, **kwargs)
+            except VecmigrateError as exc:
+                fail(str(exc), exc.exit_code, as_json,
+                     bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
+            except (OSError, MemoryError) as exc:
+                fail(f"{type(exc).__name__}: {exc}", 1, as_json)
+            except KeyboardInterrupt:
+                fail("interrupted; committed batches are kept, run the same command again to continue", 130, as_json)
+            except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
+                if type(exc).__module__ == "apsw":
+                    fail(describe(exc), 1, as_json)
+                raise
+        return run
+    return wrap
+
+
+def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    if as_json:
+        emit_json({"error": message, "exit_code": code, **{k: v for k, v in extra.items() if v is not None}})
+    raise typer.Exit(code)
+
+
+@app.command()
+@handle_errors()
+def migrate(
+    source: Annotated[Path, typer.Option("--source", help="Source AgentDB-style SQLite database.")] = Path(DEFAULT_SOURCE),
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every row; write nothing at all.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch (one transaction each).")] = 1000,
+    no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the source backup.")] = False,
+    dimension: Annotated[Optional[int], typer.Option("--dimension", help="Vector dimension [default: 384, or the target's].")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step on stderr.")] = False,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="'lexical' or module:function for rows without a stored embedding [default: lexical, or the target's].")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse the whole migration if any row is bad; write nothing.")] = False,
+    metric: Annotated[Optional[str], typer.Option("--metric", help="cos or l2sq [default: cos].")] = None,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="USearch scalar type: f32, f16, bf16 or i8 [default: f32].")] = None,
+    connectivity: Annotated[Optional[int], typer.Option("--connectivity", help="HNSW M [default: 16].")] = None,
+    expansion_add: Annotated[Optional[int], typer.Option("--expansion-add", help="HNSW efConstruction [default: 128].")] = None,
+    expansion_search: Annotated[Optional[int], typer.Option("--expansion-search", help="HNSW efSearch [default: 64].")] = None,
+    table: Annotated[Optional[str], typer.Option("--table", help="Read this table instead of the detected one.")] = None,
+    source_float64: Annotated[bool, typer.Option("--source-float64", help="Blobs of 8 x dimension bytes are float64: convert them to float32.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Migrate a source database into a target store (USearch index + sqlite-vec tables).
+
+    Exit codes: 0 done; 1 failed with the target unchanged; 2 usage error; 3 done but some
+    rows were quarantined (listed).
+    """
+    options = MigrateOptions(batch_size=batch_size, dry_run=dry_run, backup=not no_backup, strict=strict,
+                             table=table, source_float64=source_float64, dimension=dimension, embedder=embedder,
+                             metric=metric, dtype=dtype, connectivity=connectivity, expansion_add=expansion_add,
+                             expansion_search=expansion_search)
+    log = (lambda message: err.print(f"[dim]{message}[/dim]", highlight=False)) if verbose and not as_json else None
+    with progress_bar(enabled=not as_json, label="validating" if dry_run else "migrating") as on_progress:
+        result = commands.migrate(source, target, options, on_progress=on_progress, log=log)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        show_migration(result)
+    raise typer.Exit(result.exit_code)
+
+
+class progress_bar:
+    """A rich progress bar on stderr, or nothing (under --json or when stderr is not a terminal)."""
+
+    def __init__(self, *, enabled: bool, label: str) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.label = label
+        self.progress = None
+        self.task = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if not self.enabled:
+            return lambda done, total: None
+        self.progress = Progress(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task(self.label, total=None)
+
+        def update(done: int, total: int) -> None:
+            self.progress.update(self.task, completed=done, total=total)
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def show_migration(result) -> None:
+    table = Table(show_header=False, box=None)
+    verb = "would migrate" if result.dry_run else "migrated"
+    table.add_row("schema", f"{result.schema} (table {result.source_table})")
+    table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns")
+    table.add_row("quarantined", str(len(result.quarantined)))
+    table.add_row("embeddings generated", f"{result.generated_embeddings} ({result.embedder})")
+    if result.history:
+        table.add_row("history tables", ", ".join(f"{k}: {v}" for k, v in result.history.items()))
+    if not result.dry_run:
+        table.add_row("target", result.target_db)
+        table.add_row("index", result.index_path)
+        table.add_row("backup", result.backup_path or "none (--no-backup)")
+        table.add_row("valid", "yes" if result.validation.target_valid else f"NO: {result.validation.integrity_checks}")
+    table.add_row("duration", f"{result.duration_ms / 1000:.2f} s")
+    out.print(table)
+    for row in result.quarantined[:50]:
+        err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False)
+    if len(result.quarantined) > 50:
+        err.print(f"... and {len(result.quarantined) - 50} more (see `vecmigrate sql --file example_quarantine`)")
+
+
+@app.command()
+@handle_errors()
+def status(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    source: Annotated[Optional[Path], typer.Option("--source", help="Source to compare with [default: the one last migrated].")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show source count, target count, coverage and whether the migration is complete. Writes nothing."""
+    result = commands.status(target, source)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("source", f"{result.source or '-'}" + (f" ({result.schema})" if result.schema else ""))
+    table.add_row("source count", "-" if result.source_count is None else str(result.source_count))
+    table.add_row("target count", str(result.target_count))
+    table.add_row("quarantined", str(result.quarantined_count))
+    table.add_row("coverage", "-" if result.coverage is None else f"{result.coverage:.1%}")
+    table.add_row("complete", "yes" if result.migration_complete else "no")
+    table.add_row("target", result.target_db)
+    table.add_row("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'none'} vectors)")
+    if result.dimension:
+        table.add_row("settings", f"{result.dimension}-d {result.metric} {result.dtype}, embedder {result.embedder}")
+    table.add_row("generation", str(result.generation))
+    table.add_row("backups", "\n".join(result.backups) or "none")
+    out.print(table)
+
+
+@app.command()
+@handle_errors()
+def search(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    pattern_id: Annotated[Optional[str], typer.Option("--id", help="Search with this pattern's own vector.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Search with this text, through the target's embedder.")] = None,
+    vector: Annotated[Optional[str], typer.Option("--vector", help="Search with this vector: a JSON array or comma-separated numbers.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of results.")] = 10,
+    type_: Annotated[Optional[str], typer.Option("--type", help="Only patterns of this type.")] = None,
+    domain: Annotated[Optional[str], typer.Option("--domain", help="Only patterns of this domain.")] = None,
+    framework: Annotated[Optional[str], typer.Option("--framework", help="Only patterns of this framework.")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="usearch (HNSW) or sqlite-vec (exact).")] = "usearch",
+    as_json: JsonFlag = False,
+) -> None:
+    """Find the patterns most similar to a pattern, a text or a vector."""
+    result = commands.search(target, pattern_id=pattern_id, text=text, vector=parse_vector(vector), k=k,
+                             filters={"type": type_, "domain": domain, "framework": framework},
+                             threshold=threshold, backend=backend)
+    for notice in result.notices:
+        err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    table = Table(title=f"{len(result.hits)} hit(s), {result.backend}")
+    for column in ("#", "id", "score", "type"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("excerpt", no_wrap=True, overflow="ellipsis", max_width=60)
+    for rank, hit in enumerate(result.hits, start=1):
+        excerpt = " ".join(hit.content.split())[:70]
+        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", hit.type or "", excerpt)
+    out.print(table)
+
+
+def parse_vector(text: Optional[str]) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        values = json.loads(text) if text.strip().startswith("[") else [float(x) for x in text.split(",")]
+        return [float(x) for x in values]
+    except (ValueError, TypeError):
+        raise UsageError("--vector: expected a JSON array or comma-separated numbers") from None
+
+
+@app.command("sql")
+@handle_errors()
+def sql_command(
+    query: Annotated[Optional[str], typer.Argument(help="SQL to run (read-only).")] = None,
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    file: Annotated[Optional[str], typer.Option("--file", help="Run a named file from sql/ (see --list).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Bind :name to value (repeatable).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Print at most this many rows.")] = None,
+    list_files: Annotated[bool, typer.Option("--list", help="List the named SQL files and exit.")] = False,
+    show_extension_path: Annotated[bool, typer.Option("--extension-path", help="Print the sqlite-vec extension path for `.load` in the sqlite3 shell, and exit.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run SQL against the target with sqlite-vec loaded (the target is opened read-only)."""
+    if show_extension_path:
+        if as_json:
+            emit_json({"extension_path": extension_path()})
+        else:
+            sys.stdout.write(extension_path() + "\n")
+        return
+    if list_files:
+        if as_json:
+            emit_json({"files": sql_files()})
+        else:
+            sys.stdout.write("\n".join(sql_files()) + "\n")
+        return
+    result = commands.sql(target, query, file=file, params=parse_params(param or []), limit=limit)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    table = Table()
+    for column in result.columns:
+        table.add_column(column)
+    for row in result.rows:
+        table.add_row(*[render_cell(v) for v in row])
+    out.print(table)
+
+
+def render_cell(value: Any) -> str:
+    if isinstance(value, bytes):
+        return f"<blob {len(value)} bytes>"
+    return "NULL" if value is None else str(value)
+
+
+def main() -> None:  # pragma: no cover - the console script calls `app`
+    app()

@@ -1,0 +1,47 @@
+"""One function per CLI verb: the programmatic API the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import UsageError
+from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, LogCallback, MigrateOptions, Migrator, ProgressCallback
+from .models import MigrationResult, SearchResult, SqlResult, Status
+from .query import run_sql
+from .status import status as _status
+from .stores import open_store
+
+
+def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET,
+            options: MigrateOptions | None = None, *, on_progress: ProgressCallback | None = None,
+            log: LogCallback | None = None) -> MigrationResult:
+    return Migrator(source, target, on_progress=on_progress, log=log).migrate(options or MigrateOptions())
+
+
+def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
+    return _status(target, source)
+
+
+def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None, text: str | None = None,
+           vector: Sequence[float] | None = None, k: int = 10, filters: dict[str, str] | None = None,
+           threshold: float | None = None, backend: str = "usearch") -> SearchResult:
+    given = [name for name, value in (("--id", pattern_id), ("--text", text), ("--vector", vector))
+             if value is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --id, --text or --vector" +
+                         (f" (got {', '.join(given)})" if given else ""))
+    with open_store(target, backend) as store:
+        options: dict[str, Any] = {"k": k, "filters": filters, "threshold": threshold}
+        if pattern_id is not None:
+            hits, query = store.search_id(pattern_id, **options), f"id:{pattern_id}"
+        elif text is not None:
+            hits, query = store.search_text(text, **options), f"text:{text}"
+        else:
+            hits, query = store.search(vector, **options), "vector"
+        return SearchResult(backend=store.backend, k=k, hits=hits, query=query, notices=list(store.notices))
+
+
+def sql(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: str | None = None,
+        params: dict[str, Any] | None = None, limit: int | None = None) -> SqlResult:
+    return run_sql(target, query, file=file, params=params, limit=limit)

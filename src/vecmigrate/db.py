@@ -1,0 +1,132 @@
+"""APSW connections, sqlite-vec loading, named SQL files and transactions.
+
+Nothing here depends on Python's `sqlite3` module: many builds compile it without
+extension loading, so vecmigrate uses APSW everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import apsw
+import sqlite_vec
+
+from .errors import SourceError, TargetError
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def quote_identifier(name: str) -> str:
+    """The one way an identifier enters SQL text: double-quoted, inner quotes doubled."""
+    if "\x00" in name:
+        raise ValueError(f"identifier contains NUL: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+@functools.cache
+def sql(name: str) -> str:
+    """The text of `sql/<name>.sql`, shipped inside the package."""
+    return resources.files("vecmigrate").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def fill(text: str, **values: str | int) -> str:
+    """Fill `{name}` placeholders of a named SQL file with code-chosen fragments (never user input:
+    values are validated integers, enum words or fixed clauses)."""
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text
+
+
+def sql_files() -> list[str]:
+    """Names of every shipped SQL file (without `.sql`)."""
+    folder = resources.files("vecmigrate").joinpath("sql")
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".sql"))
+
+
+def extension_path() -> str:
+    """Path to the sqlite-vec loadable extension (what `.load` takes in the sqlite3 shell)."""
+    return sqlite_vec.loadable_path()
+
+
+def load_vec(conn: apsw.Connection) -> apsw.Connection:
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)
+    return conn
+
+
+def open_source(path: str | os.PathLike) -> apsw.Connection:
+    """Open a source database read-only and check that it really is a readable SQLite file."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"source database not found: {path}")
+    if path.is_dir():
+        raise SourceError(f"source is a directory, not a SQLite file: {path}")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"source database is not readable (permission denied): {path}")
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+    except apsw.NotADBError:
+        raise SourceError(f"source is not a SQLite database: {path}") from None
+    except apsw.CorruptError:
+        raise SourceError(f"source database is corrupt: {path}") from None
+    except apsw.Error as exc:
+        raise SourceError(f"cannot open source database {path}: {describe(exc)}") from None
+    return conn
+
+
+def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Connection:
+    """Open the target's patterns.sqlite with sqlite-vec loaded."""
+    flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    try:
+        conn = apsw.Connection(str(path), flags=flags)
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        load_vec(conn)
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF")
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+    except apsw.NotADBError:
+        raise TargetError(f"target database is not a SQLite database: {path}") from None
+    except apsw.CorruptError:
+        raise TargetError(f"target database is corrupt: {path}") from None
+    except apsw.Error as exc:
+        raise TargetError(f"cannot open target database {path}: {describe(exc)}") from None
+    return conn
+
+
+@contextlib.contextmanager
+def atomic(conn: apsw.Connection) -> Iterator[apsw.Connection]:
+    """One write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if not conn.get_autocommit():
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def table_columns(conn: apsw.Connection, table: str, schema: str = "main") -> list[str]:
+    rows = conn.execute(f"SELECT name FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3)",
+                        (table, schema)).fetchall()
+    return [r[0] for r in rows]
+
+
+def table_names(conn: apsw.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a low-level error, for users."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if isinstance(exc, apsw.Error) else text

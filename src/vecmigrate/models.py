@@ -1,0 +1,150 @@
+"""Frozen, typed records that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One test pattern as the target stores it (see the SQL contract in the README)."""
+
+    id: str
+    content: str
+    type: str | None = None
+    domain: str | None = None
+    framework: str | None = None
+    coverage: float | None = None
+    flakiness_score: float | None = None
+    verdict: str | None = None
+    created_at: int | None = None
+    last_used: int | None = None
+    usage_count: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """A row read from the source: its position, its verbatim values and the stored vector."""
+
+    rowid: int
+    values: dict[str, Any]
+    embedding: bytes | None = None
+    dimension: int | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    id: str
+    reason: str
+    source_rowid: int | None = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    source_valid: bool
+    target_valid: bool
+    integrity_checks: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    total_patterns: int
+    migrated_count: int
+    skipped_count: int
+    quarantined: list[QuarantinedRow]
+    errors: list[str]
+    duration_ms: int
+    schema: str
+    dry_run: bool
+    backup_path: str | None
+    target_db: str
+    index_path: str
+    validation: Validation
+    source_table: str
+    history: dict[str, int]
+    embedder: str
+    generated_embeddings: int
+    run_id: int | None
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.quarantined else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Status:
+    source: str | None
+    source_count: int | None
+    target_count: int
+    quarantined_count: int
+    coverage: float | None
+    migration_complete: bool
+    target_db: str
+    index_path: str
+    index_count: int | None
+    generation: int
+    backups: list[str]
+    schema: str | None
+    dimension: int | None
+    metric: str | None
+    dtype: str | None
+    embedder: str | None
+    last_run: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    key: int
+    id: str
+    score: float
+    distance: float
+    type: str | None
+    domain: str | None
+    framework: str | None
+    content: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    backend: str
+    k: int
+    hits: list[SearchHit]
+    query: str
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "k": self.k, "query": self.query,
+                "hits": [h.to_dict() for h in self.hits], "notices": self.notices}
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    columns: list[str]
+    rows: list[tuple]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": self.columns, "rows": [list(r) for r in self.rows]}
+
+
+def jsonable(value: Any) -> Any:
+    """Make SQLite/numpy values printable as JSON (blobs as hex, arrays as lists)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$blob": bytes(value).hex()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,60 @@
+"""`sql`: run a query, or a named file from `sql/`, against a target with sqlite-vec loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from . import target as tgt
+from .db import describe, sql, sql_files
+from .errors import UsageError
+from .models import SqlResult
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """`name=value` pairs; a value that parses as JSON number is bound as a number, else as text."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param {pair!r}: expected name=value")
+        try:
+            parsed = json.loads(value)
+            params[name] = parsed if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) else value
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+def run_sql(target: str | Path, query: str | None = None, *, file: str | None = None,
+            params: dict[str, Any] | None = None, limit: int | None = None) -> SqlResult:
+    if (query is None) == (file is None):
+        raise UsageError("give a query or --file NAME (one of them)")
+    if file is not None:
+        if file not in sql_files():
+            raise UsageError(f"--file {file!r}: no such SQL file (have: {', '.join(sql_files())})")
+        query = sql(file)
+    _, conn, _ = tgt.open_existing(target, readonly=True)
+    try:
+        cursor = conn.execute(query, params or {})
+        try:
+            columns = [d[0] for d in cursor.getdescription()]
+        except apsw.ExecutionCompleteError:
+            return SqlResult(columns=[], rows=[])
+        rows = []
+        for row in cursor:
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
+        return SqlResult(columns=columns, rows=rows)
+    except apsw.BindingsError as exc:
+        raise UsageError(f"query parameters: {describe(exc)} (pass --param name=value)") from None
+    except apsw.ReadOnlyError:
+        raise UsageError("`vecmigrate sql` opens the target read-only; it does not change data") from None
+    except apsw.SQLError as exc:
+        raise UsageError(f"SQL error: {describe(exc)}") from None
+    finally:
+        conn.close()

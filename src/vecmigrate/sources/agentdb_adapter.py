@@ -1,0 +1,45 @@
+"""agentdb-adapter: the AgentDB adapter's table (`patterns` with pattern_id, type, embedding BLOB).
+
+Mapping:
+  content  = metadata.content | text | pattern | description | name (first present), else "{type} pattern {id}"
+  type     = type          domain = metadata.domain      framework = metadata.framework
+  created_at = created_at (unix seconds) in ms            usage_count = metadata.usageCount
+  embedding = the stored float32 blob, byte for byte
+  metadata = source metadata + confidence (+ sourceColumns for any other column)
+  pattern_id is generated from id in the source, so it is not stored again.
+"""
+
+from __future__ import annotations
+
+from .. import transform as t
+from ..models import Pattern
+from .base import Variant
+
+TEXT_KEYS = ("content", "text", "pattern", "description", "name")
+CONSUMED = {"id", "pattern_id", "type", "confidence", "embedding", "metadata", "created_at"}
+
+
+def to_pattern(v: dict) -> Pattern:
+    pattern_id = t.required_text(v, "id")
+    meta = t.parse_metadata(v)
+    kind = t.optional_text(v, "type")
+    content = t.first_text(meta, TEXT_KEYS) or f"{kind or 'untyped'} pattern {pattern_id}"
+    usage = meta.get("usageCount")
+    extra = {"confidence": t.optional_float(v, "confidence")}
+    leftovers = t.leftover_columns(v, CONSUMED)
+    if leftovers:
+        extra["sourceColumns"] = leftovers
+    return Pattern(
+        id=pattern_id, content=content, type=kind, domain=t.first_text(meta, ["domain"]),
+        framework=t.first_text(meta, ["framework"]),
+        created_at=t.to_epoch_ms(v.get("created_at"), "created_at", "s"),
+        usage_count=int(usage) if isinstance(usage, (int, float)) and not isinstance(usage, bool) else None,
+        metadata=t.merge_metadata(meta, extra),
+    )
+
+
+VARIANT = Variant(
+    name="agentdb-adapter", table="patterns",
+    telling_columns=frozenset({"id", "pattern_id", "type", "embedding"}),
+    map_row=to_pattern, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
+)

@@ -1,0 +1,61 @@
+"""qe-v3: QE v3's `qe_patterns` with vectors in `qe_pattern_embeddings` (blob + dimension + model).
+
+Mapping:
+  content  = "Pattern: {name}\\nDescription: {description or N/A}\\nTemplate: {template_json}"
+  type     = pattern_type      domain = qe_domain, else domain       framework = context_json.framework
+  coverage = quality_score     usage_count = usage_count
+  flakiness / verdict from success_rate (legacy-qe rules) when present
+  created_at / last_used = created_at / last_used_at (any timestamp form) in ms
+  embedding = qe_pattern_embeddings.embedding, decoded with its own `dimension` column
+  metadata = metadata column (if any) + name, description, qeDomain, domain, confidence, template,
+             context (parsed JSON), successRate, embeddingModel, embeddingDimension (+ sourceColumns)
+"""
+
+from __future__ import annotations
+
+from .. import transform as t
+from ..models import Pattern
+from .base import EmbeddingTable, Variant
+
+CONSUMED = {"id", "pattern_type", "qe_domain", "domain", "name", "description", "confidence",
+            "usage_count", "success_rate", "quality_score", "template_json", "context_json",
+            "created_at", "last_used_at", "metadata", "__embedding", "__dimension", "__model"}
+
+
+def to_pattern(v: dict) -> Pattern:
+    pattern_id = t.required_text(v, "id")
+    name = t.required_text(v, "name")
+    description = t.optional_text(v, "description")
+    template = t.parse_json(v, "template_json")
+    context = t.parse_json(v, "context_json", default={})
+    success_rate = t.optional_float(v, "success_rate")
+    qe_domain = t.optional_text(v, "qe_domain")
+    extra = {"name": name, "description": description, "qeDomain": qe_domain, "domain": v.get("domain"),
+             "confidence": t.optional_float(v, "confidence"), "template": template, "context": context,
+             "successRate": success_rate, "embeddingModel": v.get("__model"),
+             "embeddingDimension": v.get("__dimension")}
+    leftovers = t.leftover_columns(v, CONSUMED)
+    if leftovers:
+        extra["sourceColumns"] = leftovers
+    template_text = v.get("template_json") or ""
+    return Pattern(
+        id=pattern_id, content=f"Pattern: {name}\nDescription: {description or 'N/A'}\nTemplate: {template_text}",
+        type=t.optional_text(v, "pattern_type"), domain=qe_domain or t.optional_text(v, "domain"),
+        framework=t.first_text(context if isinstance(context, dict) else {}, ["framework"]),
+        coverage=t.optional_float(v, "quality_score"),
+        flakiness_score=t.flakiness_for(success_rate), verdict=t.verdict_for(success_rate),
+        created_at=t.to_epoch_ms(v.get("created_at"), "created_at"),
+        last_used=t.to_epoch_ms(v.get("last_used_at"), "last_used_at"),
+        usage_count=t.optional_int(v, "usage_count"),
+        metadata=t.merge_metadata(t.parse_metadata(v), extra),
+    )
+
+
+VARIANT = Variant(
+    name="qe-v3", table="qe_patterns",
+    telling_columns=frozenset({"id", "pattern_type", "qe_domain", "template_json"}),
+    map_row=to_pattern, embedding_column="__embedding", dimension_column="__dimension",
+    embedding_table=EmbeddingTable("qe_pattern_embeddings", "pattern_id"),
+    history_tables=("qe_pattern_usage", "pattern_usage", "learning_history", "learning_metrics"),
+    description=__doc__.strip().splitlines()[0],
+)

@@ -1,0 +1,51 @@
+"""reasoning-bank: ReasoningBank's `reasoning_patterns` with vectors in `pattern_embeddings`.
+
+Mapping:
+  id       = id as text        content = "Task: {task_type}\\nApproach: {approach}"
+  type     = task_type         domain = metadata.domain      framework = metadata.framework
+  usage_count = uses           flakiness / verdict from success_rate (legacy-qe rules)
+  created_at = ts, else created_at (any timestamp form) in ms; last_used = last_used
+  embedding = pattern_embeddings.embedding (float32; float64 builds need --source-float64)
+  metadata = source metadata + successRate, avgReward, tags (parsed JSON) (+ sourceColumns)
+"""
+
+from __future__ import annotations
+
+from .. import transform as t
+from ..models import Pattern
+from .base import EmbeddingTable, Variant
+
+CONSUMED = {"id", "ts", "task_type", "approach", "success_rate", "uses", "avg_reward", "tags", "metadata",
+            "created_at", "last_used", "__embedding"}
+
+
+def to_pattern(v: dict) -> Pattern:
+    pattern_id = t.required_text(v, "id")
+    task_type = t.required_text(v, "task_type")
+    approach = t.required_text(v, "approach")
+    meta = t.parse_metadata(v)
+    success_rate = t.optional_float(v, "success_rate")
+    extra = {"successRate": success_rate, "avgReward": t.optional_float(v, "avg_reward"),
+             "tags": t.parse_json(v, "tags", default=[])}
+    if "ts" in v and "created_at" in v:
+        extra["createdAtColumn"] = v.get("created_at")
+    leftovers = t.leftover_columns(v, CONSUMED)
+    if leftovers:
+        extra["sourceColumns"] = leftovers
+    created = v.get("ts") if v.get("ts") is not None else v.get("created_at")
+    return Pattern(
+        id=pattern_id, content=f"Task: {task_type}\nApproach: {approach}", type=task_type,
+        domain=t.first_text(meta, ["domain"]), framework=t.first_text(meta, ["framework"]),
+        flakiness_score=t.flakiness_for(success_rate), verdict=t.verdict_for(success_rate),
+        created_at=t.to_epoch_ms(created, "ts"), last_used=t.to_epoch_ms(v.get("last_used"), "last_used"),
+        usage_count=t.optional_int(v, "uses"), metadata=t.merge_metadata(meta, extra),
+    )
+
+
+VARIANT = Variant(
+    name="reasoning-bank", table="reasoning_patterns",
+    telling_columns=frozenset({"id", "task_type", "approach", "success_rate"}),
+    map_row=to_pattern, embedding_column="__embedding",
+    embedding_table=EmbeddingTable("pattern_embeddings", "pattern_id"),
+    description=__doc__.strip().splitlines()[0],
+)

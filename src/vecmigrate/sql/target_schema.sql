@@ -1,0 +1,68 @@
+-- The target store (patterns.sqlite). vecmigrate fills in {dimension} and {distance_metric}
+-- from validated values; everything else is plain SQL, safe to run twice.
+CREATE TABLE IF NOT EXISTS patterns (
+  key             INTEGER PRIMARY KEY,     -- = patterns_vec.rowid = USearch key
+  id              TEXT UNIQUE NOT NULL,    -- the source pattern's id, as text
+  type            TEXT,
+  domain          TEXT,
+  content         TEXT,
+  framework       TEXT,
+  coverage        REAL,
+  flakiness_score REAL,
+  verdict         TEXT,
+  created_at      INTEGER,                 -- epoch ms, UTC
+  last_used       INTEGER,                 -- epoch ms, UTC
+  usage_count     INTEGER,
+  metadata        TEXT                     -- JSON object
+);
+CREATE INDEX IF NOT EXISTS patterns_by_type ON patterns(type);
+CREATE INDEX IF NOT EXISTS patterns_by_domain ON patterns(domain);
+CREATE INDEX IF NOT EXISTS patterns_by_framework ON patterns(framework);
+
+-- Exact KNN mirror. Metadata columns refuse NULL: a missing value is stored as 'unknown'.
+CREATE VIRTUAL TABLE IF NOT EXISTS patterns_vec USING vec0(
+  embedding float[{dimension}] distance_metric={distance_metric},
+  type text,
+  domain text,
+  framework text
+);
+
+-- Settings of this store (dimension, metric, dtype, HNSW parameters, embedder, index checksum).
+CREATE TABLE IF NOT EXISTS vecmigrate_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+-- The ledger: one row per migration run, one per committed batch (same transaction as the rows).
+CREATE TABLE IF NOT EXISTS vecmigrate_runs (
+  run_id       INTEGER PRIMARY KEY,
+  source       TEXT NOT NULL,
+  source_table TEXT NOT NULL,
+  schema       TEXT NOT NULL,
+  options      TEXT NOT NULL,              -- JSON
+  total_rows   INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL,           -- epoch ms
+  finished_at  INTEGER,
+  status       TEXT NOT NULL               -- 'running' | 'complete'
+);
+CREATE TABLE IF NOT EXISTS vecmigrate_batches (
+  run_id            INTEGER NOT NULL,
+  batch_no          INTEGER NOT NULL,
+  last_source_rowid INTEGER NOT NULL,
+  written           INTEGER NOT NULL,
+  quarantined       INTEGER NOT NULL,
+  committed_at      INTEGER NOT NULL,
+  PRIMARY KEY (run_id, batch_no)
+);
+
+-- Rows that could not be migrated, kept verbatim (JSON; blobs as {"$blob": hex}) with the reason.
+CREATE TABLE IF NOT EXISTS quarantine (
+  qid            INTEGER PRIMARY KEY,
+  run_id         INTEGER NOT NULL,
+  source_table   TEXT NOT NULL,
+  source_rowid   INTEGER,
+  pattern_id     TEXT,
+  reason         TEXT NOT NULL,
+  row_json       TEXT NOT NULL,
+  quarantined_at INTEGER NOT NULL
+);

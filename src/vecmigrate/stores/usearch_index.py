@@ -1,0 +1,126 @@
+"""The USearch HNSW file: settings, crash-safe saving, checked loading, rebuilding from vec0.
+
+The index is derived data. It is saved to a temp file, fsynced and renamed over the old
+one; its sha256 and header are recorded in SQLite, and a file that does not match them is
+never loaded (a corrupt file can crash the process): it is rebuilt from the vec0 mirror.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import apsw
+import numpy as np
+from usearch.index import Index
+
+from ..db import sql
+
+METRICS = {"cos": "cosine", "l2sq": "l2"}  # USearch metric -> vec0 distance_metric
+DTYPES = ("f32", "f16", "bf16", "i8")
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    dimension: int = 384
+    metric: str = "cos"
+    dtype: str = "f32"
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 64
+
+    @property
+    def vec0_metric(self) -> str:
+        return METRICS[self.metric]
+
+    def to_meta(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, str]) -> "IndexSettings":
+        return cls(dimension=int(meta["dimension"]), metric=meta["metric"], dtype=meta["dtype"],
+                   connectivity=int(meta["connectivity"]), expansion_add=int(meta["expansion_add"]),
+                   expansion_search=int(meta["expansion_search"]))
+
+
+def new_index(settings: IndexSettings) -> Index:
+    # dtype is always passed: USearch's own default is hardware-chosen and may be lossy.
+    return Index(ndim=settings.dimension, metric=settings.metric, dtype=settings.dtype,
+                 connectivity=settings.connectivity, expansion_add=settings.expansion_add,
+                 expansion_search=settings.expansion_search)
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_index(index: Index, path: Path) -> str:
+    """Write the index to `path` atomically (temp file, fsync, rename); return its sha256."""
+    temp = path.with_name(path.name + ".tmp")
+    index.save(str(temp))
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    checksum = file_checksum(temp)
+    os.replace(temp, path)
+    fsync_dir(path.parent)
+    return checksum
+
+
+def check_index_file(path: Path, settings: IndexSettings, checksum: str | None, count: int | None) -> str | None:
+    """None if the file at `path` is the one SQLite recorded, else why it must not be used."""
+    if not path.exists():
+        return f"index file {path} is missing"
+    if checksum is None:
+        return f"no checksum recorded for index file {path}"
+    if file_checksum(path) != checksum:
+        return f"index file {path} does not match its recorded checksum (stale, truncated or foreign)"
+    header = Index.metadata(str(path))
+    if header is None:
+        return f"index file {path} has no readable USearch header"
+    if header["dimensions"] != settings.dimension:
+        return f"index file {path} has dimension {header['dimensions']}, expected {settings.dimension}"
+    if count is not None and header["count_present"] != count:
+        return f"index file {path} holds {header['count_present']} vectors, expected {count}"
+    return None
+
+
+def load_index(path: Path, settings: IndexSettings) -> Index:
+    index = new_index(settings)
+    index.load(str(path))
+    index.expansion_search = settings.expansion_search  # not stored in the file
+    return index
+
+
+def rebuild_from_mirror(conn: apsw.Connection, settings: IndexSettings, batch: int = 10_000) -> Index:
+    """A fresh index holding every vector of the vec0 mirror under its rowid."""
+    index = new_index(settings)
+    keys: list[int] = []
+    blobs: list[bytes] = []
+    for key, blob in conn.execute(sql("all_vectors")):
+        keys.append(key)
+        blobs.append(blob)
+        if len(keys) >= batch:
+            _add(index, keys, blobs, settings.dimension)
+            keys, blobs = [], []
+    if keys:
+        _add(index, keys, blobs, settings.dimension)
+    return index
+
+
+def _add(index: Index, keys: list[int], blobs: list[bytes], dimension: int) -> None:
+    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(keys), dimension)
+    index.add(np.asarray(keys, dtype=np.uint64), vectors, threads=0)

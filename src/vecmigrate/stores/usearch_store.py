@@ -1,0 +1,72 @@
+"""HNSW search through USearch; payloads read from SQLite by key in one statement.
+
+USearch has no filtered search from Python, so a filtered query either scores the matching
+keys exactly (few matches) or over-fetches from HNSW until k matching hits are found: in both
+cases k results come back whenever k matching rows exist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from usearch.index import Index
+
+from .base import FILTER_COLUMNS, StoreBase, l2_from_l2sq, oversample
+
+EXACT_SUBSET = 4096  # at most this many matching keys: score them exactly
+
+
+class USearchStore(StoreBase):
+    backend = "usearch"
+
+    def __init__(self, conn, meta, where, index: Index) -> None:
+        super().__init__(conn, meta, where)
+        self.index = index
+
+    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str]) -> tuple[list[int], list[float]]:
+        total = len(self.index)
+        if total == 0:
+            return [], []
+        if not filters:
+            matches = self.index.search(query, min(k, total))
+            return self._out(matches.keys, matches.distances)
+        allowed = self._matching_keys(filters)
+        if not allowed.size:
+            return [], []
+        if allowed.size <= EXACT_SUBSET:
+            return self._exact_subset(query, allowed, k)
+        allowed_set = set(allowed.tolist())
+        fetch = oversample(k, total, allowed.size)
+        while True:
+            matches = self.index.search(query, fetch)
+            keep = [i for i, key in enumerate(matches.keys.tolist()) if key in allowed_set]
+            if len(keep) >= k or fetch >= total:
+                keep = keep[:k]
+                return self._out(matches.keys[keep], matches.distances[keep])
+            fetch = min(total, fetch * 4)
+
+    def _matching_keys(self, filters: dict[str, str]) -> np.ndarray:
+        # The same values vec0 stores: a NULL column matches the placeholder 'unknown'.
+        clauses = " AND ".join(f"coalesce({c}, 'unknown') = :{c}" for c in FILTER_COLUMNS if c in filters)
+        rows = self.conn.execute(f"SELECT key FROM patterns WHERE {clauses}", filters).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+
+    def _exact_subset(self, query: np.ndarray, keys: np.ndarray, k: int) -> tuple[list[int], list[float]]:
+        vectors = self.index.get(keys)
+        present = [i for i, v in enumerate(vectors) if v is not None] if isinstance(vectors, tuple) else None
+        if present is not None:
+            keys = keys[present]
+            vectors = np.stack([vectors[i] for i in present]) if present else np.zeros((0, query.size))
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.settings.metric == "cos":
+            norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
+            distances = 1.0 - (vectors @ query) / np.where(norms == 0, 1, norms)
+        else:
+            distances = ((vectors - query) ** 2).sum(axis=1)
+        order = np.argsort(distances, kind="stable")[:k]
+        return self._out(keys[order], distances[order])
+
+    def _out(self, keys: np.ndarray, distances: np.ndarray) -> tuple[list[int], list[float]]:
+        distances = np.asarray(distances, dtype=np.float64)
+        if self.settings.metric == "l2sq":  # report vec0's L2 so both backends speak the same units
+            distances = l2_from_l2sq(distances)
+        return [int(k) for k in keys], distances.tolist()
