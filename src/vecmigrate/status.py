@@ -7,7 +7,7 @@ from pathlib import Path
 from . import ledger, target as tgt
 from .backup import list_backups
 from .db import open_source, open_target, quote_identifier
-from .migrate import DEFAULT_TARGET
+from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
 from .models import Status
 from .sources import detect
 
@@ -35,6 +35,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     else:
         target_count = 0
     source_path = Path(source) if source is not None else (Path(run["source"]) if run else None)
+    if source_path is None and Path(DEFAULT_SOURCE).exists():
+        source_path = Path(DEFAULT_SOURCE)
     source_count = coverage = None
     complete = False
     if source_path is not None:

@@ -6,7 +6,7 @@ Mapping:
   usage_count = uses           flakiness / verdict from success_rate (legacy-qe rules)
   created_at = ts, else created_at (any timestamp form) in ms; last_used = last_used
   embedding = pattern_embeddings.embedding (float32; float64 builds need --source-float64)
-  metadata = source metadata + successRate, avgReward, tags (parsed JSON) (+ sourceColumns)
+  metadata = source metadata + approach, successRate, avgReward, tags (parsed JSON) (+ sourceColumns)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def to_pattern(v: dict) -> Pattern:
     approach = t.required_text(v, "approach")
     meta = t.parse_metadata(v)
     success_rate = t.optional_float(v, "success_rate")
-    extra = {"successRate": success_rate, "avgReward": t.optional_float(v, "avg_reward"),
+    extra = {"approach": approach, "successRate": success_rate, "avgReward": t.optional_float(v, "avg_reward"),
              "tags": t.parse_json(v, "tags", default=[])}
     if "ts" in v and "created_at" in v:
         extra["createdAtColumn"] = v.get("created_at")
