@@ -318,3 +318,13 @@ def test_lossy_dtypes_keep_exact_vectors_in_vec0(make_source, target, dtype):
     assert all(t["vec"] == src[i] for i, t in target_rows(target).items())
     header = Index.metadata(str(target / "patterns.usearch"))
     assert header["kind_scalar"].name.lower() == dtype
+
+
+def test_an_empty_source_table_migrates_to_an_empty_valid_target(make_source, target):
+    source = make_source("legacy-qe", 1)
+    conn = apsw.Connection(str(source))
+    conn.execute("DELETE FROM patterns")
+    conn.close()
+    result = Migrator(source, target).migrate(dimension=DIM, backup=False)
+    assert (result.total_patterns, result.migrated_count, result.quarantined) == (0, 0, [])
+    assert result.validation.target_valid

@@ -209,11 +209,14 @@ def search(
         emit_json(result.to_dict())
         return
     table = Table(title=f"{len(result.hits)} hit(s), {result.backend}")
-    for column in ("#", "id", "score", "type"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("excerpt", no_wrap=True, overflow="ellipsis", max_width=60)
+    longest = max((len(h.id) for h in result.hits), default=2)
+    table.add_column("#", no_wrap=True)
+    table.add_column("id", no_wrap=True, min_width=min(longest, 40))
+    table.add_column("score", no_wrap=True, min_width=6)
+    table.add_column("type", no_wrap=True)
+    table.add_column("excerpt", no_wrap=True, overflow="ellipsis", ratio=1)
     for rank, hit in enumerate(result.hits, start=1):
-        excerpt = " ".join(hit.content.split())[:70]
+        excerpt = " ".join(hit.content.split())[:120]
         table.add_row(str(rank), hit.id, f"{hit.score:.4f}", hit.type or "", excerpt)
     out.print(table)
 

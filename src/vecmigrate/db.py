@@ -102,6 +102,18 @@ def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Conn
 
 
 @contextlib.contextmanager
+def reading_source(conn: apsw.Connection, what: str = "") -> Iterator[None]:
+    """Turn corruption met while reading a source into a one-line SourceError naming the file."""
+    try:
+        yield
+    except (apsw.CorruptError, apsw.NotADBError):
+        where = f" ({what})" if what else ""
+        raise SourceError(f"source database is corrupt: {conn.filename}{where}") from None
+    except apsw.IOError as exc:
+        raise SourceError(f"cannot read source database {conn.filename}: {describe(exc)}") from None
+
+
+@contextlib.contextmanager
 def atomic(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     """One write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
     conn.execute("BEGIN IMMEDIATE")

@@ -39,11 +39,16 @@ def run_sql(target: str | Path, query: str | None = None, *, file: str | None = 
         query = sql(file)
     _, conn, _ = tgt.open_existing(target, readonly=True)
     try:
-        cursor = conn.execute(query, params or {})
-        try:
-            columns = [d[0] for d in cursor.getdescription()]
-        except apsw.ExecutionCompleteError:
-            return SqlResult(columns=[], rows=[])
+        columns: list[str] = []
+
+        def note_columns(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+            # The statement is prepared here, so its columns are known even if it returns no row.
+            columns[:] = [d[0] for d in cursor.get_description()]
+            return True
+
+        cursor = conn.cursor()
+        cursor.exec_trace = note_columns
+        cursor.execute(query, params or {})
         rows = []
         for row in cursor:
             rows.append(row)
@@ -52,6 +57,8 @@ def run_sql(target: str | Path, query: str | None = None, *, file: str | None = 
         return SqlResult(columns=columns, rows=rows)
     except apsw.BindingsError as exc:
         raise UsageError(f"query parameters: {describe(exc)} (pass --param name=value)") from None
+    except KeyError as exc:
+        raise UsageError(f"the query needs parameter :{exc.args[0]} (pass --param {exc.args[0]}=value)") from None
     except apsw.ReadOnlyError:
         raise UsageError("`vecmigrate sql` opens the target read-only; it does not change data") from None
     except apsw.SQLError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import ledger, target as tgt
 from .backup import list_backups
-from .db import open_source, open_target, quote_identifier
+from .db import open_source, open_target, quote_identifier, reading_source
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
 from .models import Status
 from .sources import detect
@@ -61,13 +61,14 @@ def _source_accounting(source: Path, table: str | None, target_ids: set[str],
     try:
         _, table = detect(conn, table)
         total = migrated = accounted = 0
-        for rowid, pattern_id in conn.execute(f"SELECT rowid, id FROM {quote_identifier(table)}"):
-            total += 1
-            if rowid in quarantined_rowids:
-                accounted += 1
-            elif pattern_id is not None and str(pattern_id) in target_ids:
-                migrated += 1
-                accounted += 1
+        with reading_source(conn, f"table {table}"):
+            for rowid, pattern_id in conn.execute(f"SELECT rowid, id FROM {quote_identifier(table)}"):
+                total += 1
+                if rowid in quarantined_rowids:
+                    accounted += 1
+                elif pattern_id is not None and str(pattern_id) in target_ids:
+                    migrated += 1
+                    accounted += 1
         return total, migrated, accounted
     finally:
         conn.close()

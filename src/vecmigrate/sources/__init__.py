@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apsw
 
-from ..db import table_columns, table_names
+from ..db import reading_source, table_columns, table_names
 from ..errors import SourceError
 from . import agentdb_adapter, agentdb_service, legacy_qe, qe_v3, reasoning_bank, swarm_memory, test_patterns
 from .base import SourceReader, Variant, check_embedding_type
@@ -20,6 +20,11 @@ BY_NAME = {v.name: v for v in VARIANTS}
 
 def detect(conn: apsw.Connection, table: str | None = None) -> tuple[Variant, str]:
     """The variant of the source and the table to read. `table` overrides the table choice."""
+    with reading_source(conn, "schema"):
+        return _detect(conn, table)
+
+
+def _detect(conn: apsw.Connection, table: str | None) -> tuple[Variant, str]:
     tables = table_names(conn)
     if table is not None:
         if table not in tables:

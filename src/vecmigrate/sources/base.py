@@ -7,8 +7,8 @@ from typing import Any, Callable, Iterator
 
 import apsw
 
-from ..db import quote_identifier, table_columns
-from ..errors import RowRejected, SourceError
+from ..db import quote_identifier, reading_source, table_columns
+from ..errors import RowRejected
 from ..models import Pattern, SourceRow
 
 
@@ -52,8 +52,8 @@ class SourceReader:
         # A deferred transaction whose first read fixes the snapshot: even while another
         # process writes (WAL), every later read here sees the same database.
         self.conn.execute("BEGIN")
-        self.conn.execute(f"SELECT count(*) FROM {quote_identifier(self.table)}").fetchall()
         self._in_snapshot = True
+        self.count()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -62,7 +62,8 @@ class SourceReader:
         self._in_snapshot = False
 
     def count(self) -> int:
-        return self.conn.execute(f"SELECT count(*) FROM {quote_identifier(self.table)}").fetchall()[0][0]
+        with reading_source(self.conn, f"table {self.table}"):
+            return self.conn.execute(f"SELECT count(*) FROM {quote_identifier(self.table)}").fetchall()[0][0]
 
     def _select(self) -> str:
         side = self.variant.embedding_table
@@ -80,18 +81,24 @@ class SourceReader:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
 
     def batches(self, batch_size: int, after_rowid: int = 0) -> Iterator[list[SourceRow]]:
-        cursor = self.conn.execute(self._select(), {"after": after_rowid})
-        names = [d[0] for d in cursor.getdescription()]
         batch: list[SourceRow] = []
+        last = after_rowid
+        with reading_source(self.conn, f"table {self.table}"):
+            cursor = self.conn.execute(self._select(), {"after": after_rowid})
         try:
-            for raw in cursor:
-                batch.append(self._row(names, raw))
-                if len(batch) >= batch_size:
-                    yield batch
-                    batch = []
-        except apsw.CorruptError:
-            raise SourceError(f"source table {self.table} is corrupt after rowid "
-                              f"{batch[-1].rowid if batch else after_rowid}") from None
+            names = [d[0] for d in cursor.getdescription()]
+        except apsw.ExecutionCompleteError:  # no row after `after_rowid`
+            return
+        while True:
+            with reading_source(self.conn, f"table {self.table}, after rowid {last}"):
+                raw = next(cursor, None)
+            if raw is None:
+                break
+            batch.append(self._row(names, raw))
+            if len(batch) >= batch_size:
+                last = batch[-1].rowid
+                yield batch
+                batch = []
         if batch:
             yield batch
 

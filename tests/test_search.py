@@ -1,0 +1,120 @@
+"""Search on both backends over clustered vectors: own vector first, recall, filters, thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import DIM
+from vecmigrate import Migrator, open_store
+from vecmigrate.errors import UsageError
+from vecmigrate.samples import clustered_vectors
+
+BACKENDS = ["usearch", "sqlite-vec"]
+
+
+@pytest.fixture(scope="module")
+def clustered_target(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    from vecmigrate.samples import build_source
+    vectors = clustered_vectors(3000, 64, clusters=40, seed=7)
+    source = build_source(root / "src.db", "agentdb-adapter", 3000, vectors=vectors, seed=7)
+    target = root / "t.vecdb"
+    Migrator(source, target).migrate(dimension=64, backup=False)
+    return target, vectors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_patterns_own_vector_finds_it_first(clustered_target, backend):
+    target, _ = clustered_target
+    with open_store(target, backend) as store:
+        for pattern_id in ("adapter-000000", "adapter-001234", "adapter-002999"):
+            hits = store.search_id(pattern_id, k=5)
+            assert hits[0].id == pattern_id
+            assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+            assert len(hits) == 5
+
+
+def test_usearch_top10_agrees_with_exact_vec0(clustered_target):
+    target, vectors = clustered_target
+    rng = np.random.default_rng(1)
+    queries = vectors[rng.choice(len(vectors), 100, replace=False)] + 0.05 * rng.standard_normal((100, 64))
+    with open_store(target, "usearch") as fast, open_store(target, "sqlite-vec") as exact:
+        found = [len({h.key for h in fast.search(q, k=10)} & {h.key for h in exact.search(q, k=10)})
+                 for q in queries.astype(np.float32)]
+    recall = sum(found) / (10 * len(queries))
+    assert recall >= 0.95, recall
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("filters", [{"type": "security"}, {"framework": "jest"},
+                                     {"type": "unit", "domain": "login"}])
+def test_filters_apply_before_the_top_k(clustered_target, backend, filters):
+    target, vectors = clustered_target
+    with open_store(target, backend) as store:
+        where = " AND ".join(f"{k} = '{v}'" for k, v in filters.items())
+        matching = store.conn.execute(f"SELECT count(*) FROM patterns WHERE {where}").fetchall()[0][0]
+        k = min(10, matching)
+        hits = store.search(vectors[5], k=10, filters=filters)
+        assert len(hits) == k >= 1
+        assert all(getattr(h, c) == v for h in hits for c, v in filters.items())
+        if backend == "usearch":  # the filtered HNSW answer agrees with exact filtered KNN
+            with open_store(target, "sqlite-vec") as exact:
+                assert [h.id for h in hits] == [h.id for h in exact.search(vectors[5], k=10, filters=filters)]
+
+
+def test_broad_filter_over_hnsw_returns_k(clustered_target):
+    target, vectors = clustered_target
+    from vecmigrate.stores import usearch_store
+    with open_store(target, "usearch") as store:
+        saved = usearch_store.EXACT_SUBSET
+        usearch_store.EXACT_SUBSET = 10  # force the over-fetching HNSW path
+        try:
+            hits = store.search(vectors[0], k=25, filters={"type": "api"})
+        finally:
+            usearch_store.EXACT_SUBSET = saved
+    assert len(hits) == 25 and all(h.type == "api" for h in hits)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_threshold_drops_weak_hits(clustered_target, backend):
+    target, vectors = clustered_target
+    with open_store(target, backend) as store:
+        hits = store.search(vectors[3], k=50)
+        cut = hits[10].score
+        kept = store.search(vectors[3], k=50, threshold=cut)
+    assert kept and all(h.score >= cut for h in kept) and len(kept) < 50
+
+
+def test_text_search_uses_the_recorded_embedder(make_source, target):
+    Migrator(make_source("legacy-qe", 400), target).migrate(dimension=DIM, backup=False)
+    with open_store(target) as store:
+        hits = store.search_text("password reset", k=5)
+    assert len(hits) == 5
+    assert sum("password reset" in h.content for h in hits) >= 4
+
+
+def test_query_errors_are_user_errors(clustered_target):
+    target, _ = clustered_target
+    with open_store(target, "sqlite-vec") as store:
+        with pytest.raises(UsageError, match="no pattern with id 'missing'"):
+            store.search_id("missing")
+        with pytest.raises(UsageError, match="expected 64"):
+            store.search([1.0, 2.0])
+        with pytest.raises(UsageError, match="NaN"):
+            store.search([float("nan")] * 64)
+        with pytest.raises(UsageError, match="above sqlite-vec's limit"):
+            store.search(np.ones(64), k=5000)
+
+
+def test_a_corrupt_index_file_is_never_loaded(clustered_target, tmp_path):
+    import shutil
+    target, vectors = clustered_target
+    copy = tmp_path / "copy.vecdb"
+    shutil.copytree(target, copy)
+    data = bytearray((copy / "patterns.usearch").read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64
+    (copy / "patterns.usearch").write_bytes(bytes(data))
+    with open_store(copy, "usearch") as store:
+        assert any("checksum" in n for n in store.notices)
+        assert store.search_id("adapter-000010", k=1)[0].id == "adapter-000010"
