@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA := data
 
-.PHONY: demo test bench-smoke clean
+.PHONY: demo test clean
 
 $(BIN)/vecmigrate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ demo: $(BIN)/vecmigrate
 
 test: $(BIN)/vecmigrate
 	$(BIN)/python -m pytest -q
-
-bench-smoke: $(BIN)/vecmigrate
-	$(BIN)/python benchmarks/compare_backends.py --size 2000 --smoke
 
 clean:
 	rm -rf $(VENV) $(DATA)/patterns.vecdb .pytest_cache
