@@ -214,3 +214,14 @@ def test_real_process_has_no_traceback(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip() == f"error: source database not found: {tmp_path / 'missing.db'}"
     assert "Traceback" not in out.stderr
+
+
+def test_read_verbs_change_no_file(cli, make_source, target):
+    source = make_source("legacy-qe", 30)
+    cli("migrate", "--source", source, "--target", target, "--no-backup", "--dimension", DIM)
+    before = tree_digest(target), sha256(source)
+    cli("status", "--target", target)
+    cli("search", "--target", target, "--id", "pattern-000001")
+    cli("search", "--target", target, "--text", "login", "--backend", "sqlite-vec")
+    cli("sql", "--target", target, "SELECT count(*) FROM patterns")
+    assert (tree_digest(target), sha256(source)) == before

@@ -328,3 +328,18 @@ def test_an_empty_source_table_migrates_to_an_empty_valid_target(make_source, ta
     result = Migrator(source, target).migrate(dimension=DIM, backup=False)
     assert (result.total_patterns, result.migrated_count, result.quarantined) == (0, 0, [])
     assert result.validation.target_valid
+
+
+def test_a_failing_first_migration_leaves_no_target(make_source, target, tmp_path, monkeypatch):
+    (tmp_path / "flaky_embedder.py").write_text(
+        "import numpy as np\ncalls = []\n"
+        "def embed(texts):\n"
+        "    calls.append(len(texts))\n"
+        "    if len(calls) > 3:\n        raise RuntimeError('model server went away')\n"
+        f"    return np.ones((len(texts), {DIM}), dtype='float32')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from vecmigrate.errors import EmbeddingError
+    with pytest.raises(EmbeddingError, match="model server went away"):
+        Migrator(make_source("legacy-qe", 100), target).migrate(dimension=DIM, batch_size=10, backup=False,
+                                                                 embedder="flaky_embedder:embed")
+    assert not target.exists()

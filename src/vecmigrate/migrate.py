@@ -20,7 +20,7 @@ import numpy as np
 from . import ledger, target as tgt
 from .backup import backup_source
 from .codec import decode_many, invalid_rows
-from .db import atomic, open_source, open_target, quote_identifier, table_columns, table_names
+from .db import atomic, open_source, open_target, quote_identifier, table_names
 from .embedders import LEXICAL, Embedder, embed, load_embedder
 from .errors import RowRejected, StrictModeError, UsageError
 from .models import MigrationResult, Pattern, QuarantinedRow, SourceRow, Validation, jsonable
@@ -126,6 +126,8 @@ class Migrator:
             raise UsageError(f"--embedder {embedder_spec} differs from the target's {recorded_embedder}; "
                              f"vectors of two embedders cannot share an index: use a new --target")
         embedder = load_embedder(embedder_spec, settings.dimension)
+        if embedder_spec != LEXICAL:  # a user's embedder must answer with the right shape before anything is written
+            embed(embedder, ["vecmigrate embedder probe"], settings.dimension)
         self._check_stored_dimension(reader, settings.dimension, options.source_float64)
         history = self._history_tables(conn, reader.variant)
 
@@ -190,6 +192,19 @@ class Migrator:
 
     def _write(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings, embedder: Embedder,
                total: int, history: dict[str, int], backup: Path | None, started: float) -> MigrationResult:
+        is_new = not self.target.exists()
+        created_root = not self.target.root.exists()
+        try:
+            return self._write_into(reader, options, settings, embedder, total, history, backup, started)
+        except BaseException as exc:
+            if is_new and not isinstance(exc, KeyboardInterrupt):
+                # A new target that failed is removed whole: the target is as it was (absent).
+                tgt.remove_files(self.target, remove_root=created_root)
+            raise
+
+    def _write_into(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
+                    embedder: Embedder, total: int, history: dict[str, int], backup: Path | None,
+                    started: float) -> MigrationResult:
         self.target.root.mkdir(parents=True, exist_ok=True)
         conn = open_target(self.target.db)
         try:
@@ -265,12 +280,12 @@ class Migrator:
                 backup: Path | None, history: dict[str, int], run_id: int | None,
                 validation: Validation) -> MigrationResult:
         return MigrationResult(
-            total_patterns=total, migrated_count=migrated, skipped_count=0, quarantined=quarantined, errors=[],
+            total_patterns=total, migrated_count=migrated, skipped_count=0, quarantined=quarantined,
             duration_ms=int((time.perf_counter() - started) * 1000), schema=reader.variant.name,
             dry_run=options.dry_run, backup_path=str(backup) if backup else None,
             target_db=str(self.target.db), index_path=str(self.target.index), validation=validation,
             source_table=reader.table, history=history, embedder=embedder, generated_embeddings=generated,
-            run_id=run_id)
+            run_id=run_id, errors=failed_checks(validation))
 
 
 def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embedder: Embedder,
@@ -335,8 +350,8 @@ def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[
     for name in tables:
         ddl = source.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
                              (name,)).fetchall()[0][0]
-        columns = [c for c in table_columns(source, name)
-                   if c in {r[0] for r in source.execute("SELECT name FROM pragma_table_info(?)", (name,))}]
+        # pragma_table_info lists the stored columns only (generated ones cannot be inserted)
+        columns = [r[0] for r in source.execute("SELECT name FROM pragma_table_info(?)", (name,))]
         column_list = ", ".join(quote_identifier(c) for c in columns)
         target.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
         target.execute(ddl)
@@ -369,6 +384,24 @@ def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total:
     valid = (integrity == "ok" and patterns == vectors == index_count and orphans == 0
              and written + quarantined == total)
     return Validation(source_valid=True, target_valid=valid, integrity_checks=checks)
+
+
+def failed_checks(validation: Validation) -> list[str]:
+    """One message per check that did not hold (empty when the target is valid)."""
+    checks = validation.integrity_checks
+    if validation.target_valid or checks.get("dry_run"):
+        return []
+    errors = []
+    if checks["integrity_check"] != "ok":
+        errors.append(f"PRAGMA integrity_check: {checks['integrity_check']}")
+    if not checks["patterns_count"] == checks["vector_count"] == checks["index_count"]:
+        errors.append(f"counts differ: patterns {checks['patterns_count']}, vec0 {checks['vector_count']}, "
+                      f"usearch {checks['index_count']}")
+    if checks["patterns_without_vector"]:
+        errors.append(f"{checks['patterns_without_vector']} pattern rows have no vector")
+    if not checks["all_rows_accounted"]:
+        errors.append("written + quarantined rows of this run differ from the source row count")
+    return errors
 
 
 def _options_record(options: MigrateOptions, settings: IndexSettings, embedder: str) -> dict[str, Any]:

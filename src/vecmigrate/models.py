@@ -56,7 +56,6 @@ class MigrationResult:
     migrated_count: int
     skipped_count: int
     quarantined: list[QuarantinedRow]
-    errors: list[str]
     duration_ms: int
     schema: str
     dry_run: bool
@@ -69,9 +68,12 @@ class MigrationResult:
     embedder: str
     generated_embeddings: int
     run_id: int | None
+    errors: list[str] = field(default_factory=list)  # checks that failed after writing
 
     @property
     def exit_code(self) -> int:
+        if self.errors:
+            return 1
         return 3 if self.quarantined else 0
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,6 +39,19 @@ class TargetPaths:
         return self.db.exists()
 
 
+def remove_files(where: TargetPaths, *, remove_root: bool) -> None:
+    """Delete a target's files (used when a brand-new target's first migration fails)."""
+    for path in (where.db, where.index, where.index.with_name(INDEX_NAME + ".tmp"),
+                 where.db.with_name(DB_NAME + "-journal"), where.db.with_name(DB_NAME + "-wal"),
+                 where.db.with_name(DB_NAME + "-shm")):
+        path.unlink(missing_ok=True)
+    if remove_root:
+        try:
+            where.root.rmdir()
+        except OSError:
+            pass  # not empty: something else lives there, leave it
+
+
 def paths(target: str | Path) -> TargetPaths:
     return TargetPaths(Path(target))
 

@@ -51,7 +51,7 @@ class USearchStore(StoreBase):
         return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
 
     def _exact_subset(self, query: np.ndarray, keys: np.ndarray, k: int) -> tuple[list[int], list[float]]:
-        vectors = self.index.get(keys)
+        vectors = self.index.get(keys, dtype=np.float32)
         present = [i for i, v in enumerate(vectors) if v is not None] if isinstance(vectors, tuple) else None
         if present is not None:
             keys = keys[present]
