@@ -181,6 +181,7 @@ class Migrator:
         seen: set[str] = set()
         quarantined: list[QuarantinedRow] = []
         generated = done = 0
+        self.on_progress(0, total)
         for batch in reader.batches(options.batch_size):
             prepared = prepare_batch(batch, reader.variant, settings.dimension, embedder, seen,
                                      allow_float64=options.source_float64)
@@ -245,6 +246,7 @@ class Migrator:
         quarantined: list[QuarantinedRow] = []
         generated = done = 0
         key = tgt.next_key(conn)
+        self.on_progress(0, total)
         for batch_no, batch in enumerate(reader.batches(options.batch_size), start=1):
             prepared = prepare_batch(batch, reader.variant, settings.dimension, embedder, seen,
                                      allow_float64=options.source_float64)
