@@ -209,14 +209,14 @@ def search(
         emit_json(result.to_dict())
         return
     table = Table(title=f"{len(result.hits)} hit(s), {result.backend}")
-    longest = max((len(h.id) for h in result.hits), default=2)
-    table.add_column("#", no_wrap=True)
-    table.add_column("id", no_wrap=True, min_width=min(longest, 40))
-    table.add_column("score", no_wrap=True, min_width=6)
-    table.add_column("type", no_wrap=True)
-    table.add_column("excerpt", no_wrap=True, overflow="ellipsis", ratio=1)
+    id_width = max((len(h.id) for h in result.hits), default=2)
+    type_width = max((len(h.type or "") for h in result.hits), default=4)
+    room = max(20, out.width - id_width - type_width - 26)  # what the other columns and borders leave
+    for column in ("#", "id", "score", "type", "excerpt"):
+        table.add_column(column, no_wrap=True)
     for rank, hit in enumerate(result.hits, start=1):
-        excerpt = " ".join(hit.content.split())[:120]
+        excerpt = " ".join(hit.content.split())
+        excerpt = excerpt if len(excerpt) <= room else excerpt[: room - 1] + "…"
         table.add_row(str(rank), hit.id, f"{hit.score:.4f}", hit.type or "", excerpt)
     out.print(table)
 
