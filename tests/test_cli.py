@@ -225,3 +225,28 @@ def test_read_verbs_change_no_file(cli, make_source, target):
     cli("search", "--target", target, "--text", "login", "--backend", "sqlite-vec")
     cli("sql", "--target", target, "SELECT count(*) FROM patterns")
     assert (tree_digest(target), sha256(source)) == before
+
+
+def test_stored_vectors_that_do_not_fit_are_refused_through_the_cli(cli, make_source, target):
+    source = make_source("agentdb-adapter", 20, dimension=48)
+    result = cli("migrate", "--source", source, "--target", target, "--no-backup", "--dimension", DIM)
+    assert result.exit_code == 2
+    one_line_error(result, "stored embeddings are 192 bytes", "--dimension 48")
+    assert not target.exists()
+
+
+def test_an_embedder_with_the_wrong_shape_is_refused_before_writing(cli, make_source, target, tmp_path, monkeypatch):
+    (tmp_path / "bad_shape.py").write_text("import numpy as np\ndef embed(texts):\n    return np.ones((len(texts), 5))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = cli("migrate", "--source", make_source("legacy-qe", 10), "--target", target, "--no-backup",
+                 "--dimension", DIM, "--embedder", "bad_shape:embed")
+    assert result.exit_code == 1
+    one_line_error(result, "bad_shape:embed", f"expected (1, {DIM})")
+    assert not target.exists()
+
+
+def test_verbose_logs_steps_on_stderr(cli, make_source, target):
+    result = cli("migrate", "--source", make_source("legacy-qe", 10), "--target", target, "--dimension", DIM,
+                 "--verbose")
+    assert result.exit_code == 0
+    assert "schema legacy-qe" in result.stderr and "backed up to" in result.stderr

@@ -34,12 +34,13 @@ class StoreBase(ABC):
 
     # -- queries -----------------------------------------------------------------------
     def search(self, vector: Sequence[float], *, k: int = 10, filters: dict[str, str] | None = None,
-               threshold: float | None = None) -> list[SearchHit]:
+               threshold: float | None = None, exact: bool = False) -> list[SearchHit]:
+        """The k nearest patterns that pass `filters`; `exact` asks for brute force (USearch)."""
         if k < 1:
             raise UsageError(f"-k must be a positive integer, got {k}")
         query = self.query_vector(vector)
         filters = check_filters(filters)
-        keys, distances = self._knn(query, k, filters)
+        keys, distances = self._knn(query, k, filters, exact)
         hits = self._hits(keys, distances)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
@@ -52,7 +53,8 @@ class StoreBase(ABC):
         return self.search(self.vector_of(pattern_id), **kwargs)
 
     @abstractmethod
-    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str]) -> tuple[list[int], list[float]]:
+    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str],
+             exact: bool = False) -> tuple[list[int], list[float]]:
         """Keys and distances (vec0 units) of the k nearest vectors that pass `filters`."""
 
     # -- helpers -------------------------------------------------------------------------

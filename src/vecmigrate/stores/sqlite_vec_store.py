@@ -14,7 +14,8 @@ VEC0_MAX_K = 4096
 class SqliteVecStore(StoreBase):
     backend = "sqlite-vec"
 
-    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str]) -> tuple[list[int], list[float]]:
+    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str],
+             exact: bool = False) -> tuple[list[int], list[float]]:  # vec0 is always exact
         if k > VEC0_MAX_K:
             raise UsageError(f"-k {k} is above sqlite-vec's limit of {VEC0_MAX_K}")
         clauses = "".join(f" AND v.{column} = :{column}" for column in FILTER_COLUMNS if column in filters)

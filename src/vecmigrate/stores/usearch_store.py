@@ -22,12 +22,22 @@ class USearchStore(StoreBase):
         super().__init__(conn, meta, where)
         self.index = index
 
-    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str]) -> tuple[list[int], list[float]]:
+    def search_id(self, pattern_id: str, **kwargs):
+        """A pattern's own vector must come back first; when HNSW misses it (a node that the
+        graph reaches poorly), the approximate answer is known to be wrong for this query,
+        so it is answered again by USearch's exact search."""
+        hits = super().search_id(pattern_id, **kwargs)
+        if not kwargs.get("filters") and kwargs.get("threshold") is None and (not hits or hits[0].id != pattern_id):
+            hits = super().search_id(pattern_id, exact=True, **kwargs)
+        return hits
+
+    def _knn(self, query: np.ndarray, k: int, filters: dict[str, str],
+             exact: bool = False) -> tuple[list[int], list[float]]:
         total = len(self.index)
         if total == 0:
             return [], []
         if not filters:
-            matches = self.index.search(query, min(k, total))
+            matches = self.index.search(query, min(k, total), exact=exact)
             return self._out(matches.keys, matches.distances)
         allowed = self._matching_keys(filters)
         if not allowed.size:
