@@ -330,39 +330,23 @@ def test_an_empty_source_table_migrates_to_an_empty_valid_target(make_source, ta
     assert result.validation.target_valid
 
 
-def test_a_failing_first_migration_leaves_no_target(make_source, target, tmp_path, monkeypatch):
+def test_a_failing_first_migration_leaves_no_live_target_and_resumes(make_source, target, tmp_path, monkeypatch):
     (tmp_path / "flaky_embedder.py").write_text(
         "import numpy as np\ncalls = []\n"
         "def embed(texts):\n"
         "    calls.append(len(texts))\n"
-        "    if len(calls) > 3:\n        raise RuntimeError('model server went away')\n"
+        "    if len(calls) == 4:\n        raise RuntimeError('model server went away')\n"
         f"    return np.ones((len(texts), {DIM}), dtype='float32')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    from vecmigrate.errors import EmbeddingError
+    from vecmigrate import open_store
+    from vecmigrate.errors import EmbeddingError, TargetError
+    from vecmigrate.generations import Layout
+    source = make_source("legacy-qe", 100)
+    options = dict(dimension=DIM, batch_size=10, backup=False, embedder="flaky_embedder:embed")
     with pytest.raises(EmbeddingError, match="model server went away"):
-        Migrator(make_source("legacy-qe", 100), target).migrate(dimension=DIM, batch_size=10, backup=False,
-                                                                 embedder="flaky_embedder:embed")
-    assert not target.exists()
-
-
-def test_hnsw_settings_are_honoured_and_recorded(make_source, target):
-    from vecmigrate import open_store
-    source = make_source("agentdb-adapter", 60)
-    Migrator(source, target).migrate(dimension=DIM, connectivity=8, expansion_add=40, expansion_search=90,
-                                     backup=False)
-    meta = dict(open_db(target / "patterns.sqlite").execute("SELECT key, value FROM vecmigrate_meta").fetchall())
-    assert (meta["connectivity"], meta["expansion_add"], meta["expansion_search"]) == ("8", "40", "90")
-    with open_store(target) as store:
-        assert store.index.connectivity == 8 and store.index.expansion_search == 90
-
-
-def test_l2sq_metric_speaks_the_same_units_on_both_backends(make_source, target):
-    from vecmigrate import open_store
-    Migrator(make_source("agentdb-adapter", 200), target).migrate(dimension=DIM, metric="l2sq", backup=False)
-    ddl = open_db(target / "patterns.sqlite").execute(
-        "SELECT sql FROM sqlite_schema WHERE name = 'patterns_vec'").fetchall()[0][0]
-    assert "distance_metric=l2" in ddl
-    with open_store(target, "usearch") as fast, open_store(target, "sqlite-vec") as exact:
-        a, b = fast.search_id("adapter-000017", k=5), exact.search_id("adapter-000017", k=5)
-    assert [h.id for h in a] == [h.id for h in b]
-    assert [h.distance for h in a] == pytest.approx([h.distance for h in b], rel=1e-4, abs=1e-5)
+        Migrator(source, target).migrate(**options)
+    assert not Layout(target).exists()
+    with pytest.raises(TargetError, match="interrupted first migration"):
+        open_store(target)
+    result = Migrator(source, target).migrate(**options)  # the same command resumes
+    assert result.skipped_count == 20 and result.migrated_count == 100 and result.validation.target_valid

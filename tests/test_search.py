@@ -111,7 +111,7 @@ def test_a_corrupt_index_file_is_never_loaded(clustered_target, tmp_path):
     import shutil
     target, vectors = clustered_target
     copy = tmp_path / "copy.vecdb"
-    shutil.copytree(target, copy)
+    shutil.copytree(target, copy, symlinks=True)
     data = bytearray((copy / "patterns.usearch").read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64
     (copy / "patterns.usearch").write_bytes(bytes(data))

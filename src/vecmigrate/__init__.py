@@ -9,10 +9,12 @@
 
 from .errors import VecmigrateError
 from .migrate import MigrateOptions, Migrator, migrate
-from .models import MigrationResult, Pattern, SearchHit, Status
+from .models import MigrationResult, Pattern, RollbackResult, SearchHit, Status
+from .rollback import rollback
 from .status import status
 from .stores import open_store
 
 __version__ = "0.1.0"
-__all__ = ["Migrator", "MigrateOptions", "migrate", "status", "open_store", "MigrationResult", "Pattern",
+__all__ = ["Migrator", "MigrateOptions", "migrate", "status", "rollback", "open_store", "MigrationResult",
+           "RollbackResult", "Pattern",
            "SearchHit", "Status", "VecmigrateError", "__version__"]

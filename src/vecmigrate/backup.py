@@ -11,6 +11,7 @@ import apsw
 
 from .db import describe
 from .errors import SourceError
+from .files import fsync_dir, fsync_file
 
 
 def backup_path_for(source: Path, when: datetime | None = None) -> Path:
@@ -39,9 +40,9 @@ def backup_source(conn: apsw.Connection, source: Path) -> Path:
                     step.step(4096)
         finally:
             dest.close()
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fsync_file(temp)
         os.replace(temp, final)
+        fsync_dir(final.parent)
     except (apsw.Error, OSError) as exc:
         temp.unlink(missing_ok=True)
         raise SourceError(f"cannot write the source backup {final}: {describe(exc)} "

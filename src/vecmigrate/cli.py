@@ -20,7 +20,7 @@ from rich.table import Table
 from . import commands
 from .db import describe, extension_path, sql_files
 from .errors import StrictModeError, UsageError, VecmigrateError
-from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, MigrateOptions
+from .migrate import DEFAULT_CHECKPOINT_SECONDS, DEFAULT_KEEP_GENERATIONS, DEFAULT_SOURCE, DEFAULT_TARGET, MigrateOptions
 from .models import jsonable
 from .query import parse_params
 
@@ -87,17 +87,21 @@ def migrate(
     expansion_search: Annotated[Optional[int], typer.Option("--expansion-search", help="HNSW efSearch [default: 64].")] = None,
     table: Annotated[Optional[str], typer.Option("--table", help="Read this table instead of the detected one.")] = None,
     source_float64: Annotated[bool, typer.Option("--source-float64", help="Blobs of 8 x dimension bytes are float64: convert them to float32.")] = False,
+    keep_generations: Annotated[int, typer.Option("--keep-generations", help="Generations kept for rollback (the live one included); older ones are pruned.")] = DEFAULT_KEEP_GENERATIONS,
+    checkpoint_seconds: Annotated[float, typer.Option("--checkpoint-seconds", help="Save the USearch index this often while migrating, so a resume re-adds little.")] = DEFAULT_CHECKPOINT_SECONDS,
     as_json: JsonFlag = False,
 ) -> None:
     """Migrate a source database into a target store (USearch index + sqlite-vec tables).
 
-    Exit codes: 0 done; 1 failed with the target unchanged; 2 usage error; 3 done but some
-    rows were quarantined (listed).
+    The migration builds a new generation beside the live one and makes it live at the end;
+    a killed run is resumed by running the same command again. Exit codes: 0 done; 1 failed
+    with the target unchanged; 2 usage error; 3 done but some rows were quarantined (listed).
     """
     options = MigrateOptions(batch_size=batch_size, dry_run=dry_run, backup=not no_backup, strict=strict,
                              table=table, source_float64=source_float64, dimension=dimension, embedder=embedder,
                              metric=metric, dtype=dtype, connectivity=connectivity, expansion_add=expansion_add,
-                             expansion_search=expansion_search)
+                             expansion_search=expansion_search, keep_generations=keep_generations,
+                             checkpoint_seconds=checkpoint_seconds)
     log = (lambda message: err.print(f"[dim]{message}[/dim]", highlight=False)) if verbose and not as_json else None
     with progress_bar(enabled=not as_json, label="validating" if dry_run else "migrating") as on_progress:
         result = commands.migrate(source, target, options, on_progress=on_progress, log=log)
@@ -138,13 +142,14 @@ def show_migration(result) -> None:
     table = Table(show_header=False, box=None)
     verb = "would migrate" if result.dry_run else "migrated"
     table.add_row("schema", f"{result.schema} (table {result.source_table})")
-    table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns")
+    table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns"
+                  + (f" ({result.skipped_count} committed before a resume)" if result.skipped_count else ""))
     table.add_row("quarantined", str(len(result.quarantined)))
     table.add_row("embeddings generated", f"{result.generated_embeddings} ({result.embedder})")
     if result.history:
         table.add_row("history tables", ", ".join(f"{k}: {v}" for k, v in result.history.items()))
     if not result.dry_run:
-        table.add_row("target", result.target_db)
+        table.add_row("target", f"{result.target_db} (generation {result.generation})")
         table.add_row("index", result.index_path)
         table.add_row("backup", result.backup_path or "none (--no-backup)")
         table.add_row("valid", "yes" if result.validation.target_valid else f"NO: {result.validation.integrity_checks}")
@@ -154,6 +159,11 @@ def show_migration(result) -> None:
         err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False)
     if len(result.quarantined) > 50:
         err.print(f"... and {len(result.quarantined) - 50} more (see `vecmigrate sql --file example_quarantine`)")
+    if result.source_rows_added:
+        err.print(f"note: {result.source_rows_added} rows were added to the source after its snapshot; "
+                  f"run the same command again to bring them over", highlight=False)
+    for error in result.errors:
+        err.print(f"[red]check failed:[/red] {error}", highlight=False)
 
 
 @app.command()
@@ -179,9 +189,32 @@ def status(
     table.add_row("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'none'} vectors)")
     if result.dimension:
         table.add_row("settings", f"{result.dimension}-d {result.metric} {result.dtype}, embedder {result.embedder}")
-    table.add_row("generation", str(result.generation))
+    table.add_row("generation", "none" if result.generation is None else str(result.generation))
+    table.add_row("generations", "\n".join(f"{g['generation']}: {g['state']}" for g in result.generations) or "none")
     table.add_row("backups", "\n".join(result.backups) or "none")
     out.print(table)
+
+
+@app.command()
+@handle_errors()
+def rollback(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    as_json: JsonFlag = False,
+) -> None:
+    """Undo the last migration: make the previous generation live again (byte-identical files).
+
+    Atomic and crash-safe; a second rollback steps one generation further back; rolling back
+    the first migration removes the target. With nothing to roll back: exit 1.
+    """
+    result = commands.rollback(target)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False)
+    now = "the target is removed (as before its first migration)" if result.target_removed else \
+        f"generation {result.now_at} is live"
+    out.print(f"rolled back generation {result.rolled_back}: {now} ({result.duration_ms:.1f} ms)", highlight=False)
 
 
 @app.command()

@@ -7,8 +7,9 @@ from typing import Any, Sequence
 
 from .errors import UsageError
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, LogCallback, MigrateOptions, Migrator, ProgressCallback
-from .models import MigrationResult, SearchResult, SqlResult, Status
+from .models import MigrationResult, RollbackResult, SearchResult, SqlResult, Status
 from .query import run_sql
+from .rollback import rollback as _rollback
 from .status import status as _status
 from .stores import open_store
 
@@ -21,6 +22,10 @@ def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TA
 
 def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
     return _status(target, source)
+
+
+def rollback(target: str | Path = DEFAULT_TARGET) -> RollbackResult:
+    return _rollback(target)
 
 
 def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None, text: str | None = None,

@@ -62,3 +62,14 @@ def quarantined_count(conn: apsw.Connection, run_id: int | None = None) -> int:
     if run_id is None:
         return conn.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
     return conn.execute("SELECT count(*) FROM quarantine WHERE run_id = ?", (run_id,)).fetchall()[0][0]
+
+
+def resume_point(conn: apsw.Connection, run_id: int) -> tuple[int, int, int]:
+    """(last committed source rowid, batches committed, rows they covered) of a run."""
+    row = conn.execute("SELECT coalesce(max(last_source_rowid), 0), count(*), coalesce(sum(written + quarantined), 0)"
+                       " FROM vecmigrate_batches WHERE run_id = ?", (run_id,)).fetchall()[0]
+    return row[0], row[1], row[2]
+
+
+def quarantined_rowids(conn: apsw.Connection, run_id: int) -> set[int]:
+    return {r[0] for r in conn.execute("SELECT source_rowid FROM quarantine WHERE run_id = ?", (run_id,))}

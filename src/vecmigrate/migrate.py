@@ -1,16 +1,20 @@
-"""One-time, batched migration of a source pattern table into a target store.
+"""One-time, batched, resumable migration of a source pattern table into a target store.
 
 Read one consistent snapshot of the source in batches; map each row to a Pattern; reuse the
 stored vector (bytes unchanged) or embed the content; write rows, vec0 vectors and the
-ledger's batch record in one transaction per batch; add the batch to the USearch index;
-copy history tables; save the index crash-safely and record its checksum.
+ledger's batch record in one transaction per batch, into a new generation of the target
+built beside the live one; add each batch to the USearch index, checkpointed as it goes;
+copy history tables; save the index crash-safely; make the generation live in one rename.
+
+A killed run leaves its generation marked BUILDING; the same command run again resumes
+after the last committed batch. The live generation is never written by a migration, so a
+failure at any point leaves the target as it was.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,18 +23,24 @@ import numpy as np
 
 from . import ledger, target as tgt
 from .backup import backup_source
-from .codec import decode_many, invalid_rows
-from .db import atomic, open_source, open_target, quote_identifier, table_names
+from .batch import as_quarantined, prepare_batch
+from .db import atomic, open_source, open_target, quote_identifier
 from .embedders import LEXICAL, Embedder, embed, load_embedder
-from .errors import RowRejected, StrictModeError, UsageError
-from .models import MigrationResult, Pattern, QuarantinedRow, SourceRow, Validation, jsonable
-from .sources import SourceReader, Variant, check_embedding_type, detect
+from .errors import StrictModeError, TargetError, UsageError
+from .faults import crash_point
+from .generations import Generation, Layout, drop_empty_target, finish, new_generation, prune, recover, remove_generation
+from .history import copy_history, history_counts
+from .lock import TargetLock
+from .models import MigrationResult, QuarantinedRow, Validation
+from .sources import SourceReader, detect
 from .stores.usearch_index import DTYPES, METRICS, IndexSettings, new_index
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]
 DEFAULT_SOURCE = "./data/agentic-qe.db"
 DEFAULT_TARGET = "./data/patterns.vecdb"
+DEFAULT_KEEP_GENERATIONS = 3
+DEFAULT_CHECKPOINT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class MigrateOptions:
     connectivity: int | None = None
     expansion_add: int | None = None
     expansion_search: int | None = None
+    keep_generations: int = DEFAULT_KEEP_GENERATIONS
+    checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
 
     def check(self) -> None:
         positive = {"--batch-size": self.batch_size, "--dimension": self.dimension,
@@ -59,6 +71,10 @@ class MigrateOptions:
         for flag, value in positive.items():
             if value is not None and value < 1:
                 raise UsageError(f"{flag} must be a positive integer, got {value}")
+        if self.keep_generations < 1:
+            raise UsageError(f"--keep-generations must be at least 1, got {self.keep_generations}")
+        if self.checkpoint_seconds < 0:
+            raise UsageError(f"--checkpoint-seconds must not be negative, got {self.checkpoint_seconds}")
         if self.connectivity is not None and self.connectivity < 2:
             raise UsageError(f"--connectivity must be at least 2, got {self.connectivity}")
         if self.metric is not None and self.metric not in METRICS:
@@ -82,14 +98,16 @@ class MigrateOptions:
 
 
 @dataclass
-class PreparedBatch:
-    """The outcome of mapping one source batch: good rows with vectors, and quarantined rows."""
+class Job:
+    """The generation a run writes into, and where in the source it starts."""
 
-    patterns: list[Pattern] = field(default_factory=list)
-    vectors: np.ndarray | None = None
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
-    last_rowid: int = 0
-    generated: int = 0
+    generation: Generation
+    conn: apsw.Connection
+    run_id: int
+    fresh_index: bool           # a brand-new target: start from an empty index
+    after_rowid: int = 0        # resume point: the last source rowid already committed
+    next_batch: int = 1
+    skipped: int = 0            # rows an earlier attempt of this run already committed
 
 
 class Migrator:
@@ -98,7 +116,7 @@ class Migrator:
     def __init__(self, source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET, *,
                  on_progress: ProgressCallback | None = None, log: LogCallback | None = None) -> None:
         self.source = Path(source)
-        self.target = tgt.paths(target)
+        self.layout = Layout(Path(target))
         self.on_progress = on_progress or (lambda done, total: None)
         self.log = log or (lambda message: None)
 
@@ -111,13 +129,12 @@ class Migrator:
             variant, table = detect(conn, options.table)
             self.log(f"source {self.source}: schema {variant.name}, table {table}")
             with SourceReader(conn, variant, table) as reader:
-                return self._run(conn, reader, options, started)
+                return self._run(reader, options, started)
         finally:
             conn.close()
 
     # -- the run -----------------------------------------------------------------------
-    def _run(self, conn: apsw.Connection, reader: SourceReader, options: MigrateOptions,
-             started: float) -> MigrationResult:
+    def _run(self, reader: SourceReader, options: MigrateOptions, started: float) -> MigrationResult:
         total = reader.count()
         recorded, recorded_embedder = self._recorded_settings()
         settings = options.settings(recorded)
@@ -129,7 +146,7 @@ class Migrator:
         if embedder_spec != LEXICAL:  # a user's embedder must answer with the right shape before anything is written
             embed(embedder, ["vecmigrate embedder probe"], settings.dimension)
         self._check_stored_dimension(reader, settings.dimension, options.source_float64)
-        history = self._history_tables(conn, reader.variant)
+        history = history_counts(reader.conn, reader.variant)
 
         if options.dry_run or options.strict:
             quarantined, generated = self._validate_all(reader, options, settings, embedder, total)
@@ -138,20 +155,20 @@ class Migrator:
                 raise StrictModeError(f"--strict: {len(quarantined)} bad row(s), nothing written: {listed}",
                                       quarantined)
             if options.dry_run:
-                return self._result(options, reader, settings, embedder_spec, started, total=total,
-                                    migrated=total - len(quarantined), quarantined=quarantined, generated=generated,
-                                    backup=None, history=history, run_id=None,
-                                    validation=Validation(True, True, {"dry_run": True}))
+                return self._result(options, reader, embedder_spec, started, total=total,
+                                    migrated=total - len(quarantined), skipped=0, quarantined=quarantined,
+                                    generated=generated, backup=None, history=history, run_id=None,
+                                    generation=None, validation=Validation(True, True, {"dry_run": True}))
 
-        backup = backup_source(conn, self.source) if options.backup else None
+        backup = backup_source(reader.conn, self.source) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
         return self._write(reader, options, settings, embedder, total, history, backup, started)
 
     def _recorded_settings(self) -> tuple[IndexSettings | None, str | None]:
-        if not self.target.exists():
+        if not self.layout.exists():
             return None, None
-        _, conn, meta = tgt.open_existing(self.target.root, readonly=True)
+        _, conn, meta = tgt.open_existing(self.layout.root, readonly=True)
         conn.close()
         return tgt.settings_of(meta), meta.get("embedder")
 
@@ -171,11 +188,6 @@ class Migrator:
             raise UsageError(f"stored embeddings are {common} bytes but --dimension {dimension} expects "
                              f"{4 * dimension} (float32): {hint}")
 
-    def _history_tables(self, conn: apsw.Connection, variant: Variant) -> dict[str, int]:
-        present = set(table_names(conn))
-        return {name: conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()[0][0]
-                for name in variant.history_tables if name in present}
-
     def _validate_all(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
                       embedder: Embedder, total: int) -> tuple[list[QuarantinedRow], int]:
         seen: set[str] = set()
@@ -193,61 +205,98 @@ class Migrator:
 
     def _write(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings, embedder: Embedder,
                total: int, history: dict[str, int], backup: Path | None, started: float) -> MigrationResult:
-        is_new = not self.target.exists()
-        created_root = not self.target.root.exists()
-        try:
-            return self._write_into(reader, options, settings, embedder, total, history, backup, started)
-        except BaseException as exc:
-            if is_new and not isinstance(exc, KeyboardInterrupt):
-                # A new target that failed is removed whole: the target is as it was (absent).
-                tgt.remove_files(self.target, remove_root=created_root)
-            raise
+        with TargetLock(self.layout.root) as lock:
+            if lock.took_over_from:
+                self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
+            for note in recover(self.layout):
+                self.log(note)
+            job = self._start_or_resume(reader, options, settings, embedder.spec, total)
+            try:
+                generated, validation = self._fill(job, reader, options, settings, embedder, total, history)
+                quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
+                    "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
+                    " WHERE run_id = ? ORDER BY qid", (job.run_id,))]
+            finally:
+                job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
+            finish(self.layout, job.generation)
+            for number in prune(self.layout, options.keep_generations):
+                self.log(f"pruned generation {number} (keeping {options.keep_generations})")
+        return self._result(options, reader, embedder.spec, started, total=total,
+                            migrated=validation.integrity_checks["written_this_run"], skipped=job.skipped,
+                            quarantined=quarantined, generated=generated, backup=backup, history=history,
+                            run_id=job.run_id, generation=job.generation.number, validation=validation,
+                            rows_added=self._rows_added_since(reader, total))
 
-    def _write_into(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
-                    embedder: Embedder, total: int, history: dict[str, int], backup: Path | None,
-                    started: float) -> MigrationResult:
-        self.target.root.mkdir(parents=True, exist_ok=True)
-        conn = open_target(self.target.db)
+    def _start_or_resume(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
+                         embedder_spec: str, total: int) -> Job:
+        identity = _run_identity(self.source, reader, options, settings, embedder_spec)
+        for generation in self.layout.newer_than_current():  # at most one BUILDING one after recover()
+            job = self._resumable(generation, identity)
+            if job is not None:
+                return job
+            remove_generation(generation)
+            self.log(f"discarded generation {generation.number}: an interrupted migration with other "
+                     f"source or options")
+        generation = new_generation(self.layout)
         try:
-            is_new = "dimension" not in tgt.read_meta(conn)
+            conn = open_target(generation.db)
+            fresh = "dimension" not in tgt.read_meta(conn)
             with atomic(conn):
-                if is_new:
-                    tgt.create_schema(conn, settings, embedder.spec)
+                if fresh:
+                    tgt.create_schema(conn, settings, embedder_spec)
                 else:
                     tgt.write_meta(conn, {"expansion_search": str(settings.expansion_search)})
-                run_id = ledger.start_run(conn, source=str(self.source.resolve()), source_table=reader.table,
-                                          schema=reader.variant.name, total_rows=total,
-                                          options=_options_record(options, settings, embedder.spec))
-            meta = tgt.read_meta(conn)
-            if is_new:
-                index = new_index(settings)
-            else:
-                index, problem = tgt.open_index(conn, self.target, meta)
-                if problem:
-                    self.log(f"{problem}; rebuilt from the vec0 mirror")
-            quarantined, generated = self._write_batches(conn, index, reader, options, settings, embedder,
-                                                         run_id, total)
-            with atomic(conn):
-                copy_history(reader.conn, conn, history)
-                tgt.save_checked_index(conn, index, self.target)
-                ledger.finish_run(conn, run_id)
-            validation = validate_target(conn, run_id, len(index), total)
-            migrated = validation.integrity_checks["written_this_run"]
-        finally:
-            conn.close()
-        return self._result(options, reader, settings, embedder.spec, started, total=total,
-                            migrated=migrated, quarantined=quarantined, generated=generated,
-                            backup=backup, history=history, run_id=run_id, validation=validation)
+                run_id = ledger.start_run(conn, total_rows=total, **identity)
+        except BaseException:
+            remove_generation(generation)
+            drop_empty_target(self.layout)
+            raise
+        self.log(f"building generation {generation.number}")
+        return Job(generation=generation, conn=conn, run_id=run_id, fresh_index=fresh)
 
-    def _write_batches(self, conn: apsw.Connection, index, reader: SourceReader, options: MigrateOptions,
-                       settings: IndexSettings, embedder: Embedder, run_id: int,
-                       total: int) -> tuple[list[QuarantinedRow], int]:
-        seen: set[str] = set()
-        quarantined: list[QuarantinedRow] = []
-        generated = done = 0
+    def _resumable(self, generation: Generation, identity: dict[str, Any]) -> Job | None:
+        try:
+            conn = open_target(generation.db)
+        except TargetError:
+            return None
+        run = ledger.last_run(conn)
+        if (run is None or run["status"] != "running" or
+                {k: run[k] for k in ("source", "source_table", "schema", "options")} != identity):
+            conn.close()
+            return None
+        after, batches, done = ledger.resume_point(conn, run["run_id"])
+        self.log(f"resuming generation {generation.number} after source rowid {after} "
+                 f"({done} rows committed by an earlier attempt)")
+        return Job(generation=generation, conn=conn, run_id=run["run_id"], fresh_index=False,
+                   after_rowid=after, next_batch=batches + 1, skipped=done)
+
+    def _fill(self, job: Job, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
+              embedder: Embedder, total: int, history: dict[str, int]) -> tuple[int, Validation]:
+        conn = job.conn
+        if job.fresh_index:
+            index = new_index(settings)
+        else:
+            index, notes = tgt.open_index(conn, job.generation, tgt.read_meta(conn))
+            for note in notes:
+                self.log(note)
+        seen = reader.accepted_ids(job.after_rowid, ledger.quarantined_rowids(conn, job.run_id))
+        generated = self._write_batches(job, index, reader, options, settings, embedder, total, seen)
+        with atomic(conn):
+            copy_history(reader.conn, conn, history)
+            tgt.save_checked_index(conn, index, job.generation)
+            ledger.finish_run(conn, job.run_id)
+        return generated, validate_target(conn, job.run_id, len(index), total)
+
+    def _write_batches(self, job: Job, index, reader: SourceReader, options: MigrateOptions,
+                       settings: IndexSettings, embedder: Embedder, total: int, seen: set[str]) -> int:
+        conn = job.conn
+        generated = 0
+        done = job.skipped
         key = tgt.next_key(conn)
-        self.on_progress(0, total)
-        for batch_no, batch in enumerate(reader.batches(options.batch_size), start=1):
+        last_checkpoint = time.monotonic()
+        self.on_progress(done, total)
+        for batch_no, batch in enumerate(reader.batches(options.batch_size, after_rowid=job.after_rowid),
+                                         start=job.next_batch):
             prepared = prepare_batch(batch, reader.variant, settings.dimension, embedder, seen,
                                      allow_float64=options.source_float64)
             with atomic(conn):
@@ -262,111 +311,49 @@ class Migrator:
                 replaced = list(known.values())
                 tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced)
                 if prepared.quarantined:
-                    ledger.record_quarantine(conn, run_id, reader.table, prepared.quarantined)
-                ledger.record_batch(conn, run_id, batch_no, prepared.last_rowid, len(keys),
+                    ledger.record_quarantine(conn, job.run_id, reader.table, prepared.quarantined)
+                ledger.record_batch(conn, job.run_id, batch_no, prepared.last_rowid, len(keys),
                                     len(prepared.quarantined))
+            crash_point("batch-committed")
             if replaced:
                 present = [k for k in replaced if k in index]
                 if present:
                     index.remove(np.asarray(present, dtype=np.uint64))
             if keys:
                 index.add(np.asarray(keys, dtype=np.uint64), prepared.vectors, threads=0)
-            quarantined += [as_quarantined(q) for q in prepared.quarantined]
             generated += prepared.generated
             done += len(batch)
             self.on_progress(done, total)
-        return quarantined, generated
+            if time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
+                with atomic(conn):
+                    tgt.save_checked_index(conn, index, job.generation, "checkpoint-temp-written")
+                last_checkpoint = time.monotonic()
+        return generated
 
-    def _result(self, options: MigrateOptions, reader: SourceReader, settings: IndexSettings, embedder: str,
-                started: float, *, total: int, migrated: int, quarantined: list[QuarantinedRow], generated: int,
-                backup: Path | None, history: dict[str, int], run_id: int | None,
-                validation: Validation) -> MigrationResult:
+    def _rows_added_since(self, reader: SourceReader, total: int) -> int:
+        """Rows another process added to the source after this run's snapshot: said, not lost."""
+        fresh = open_source(self.source)
+        try:
+            now = fresh.execute(f"SELECT count(*) FROM {quote_identifier(reader.table)}").fetchall()[0][0]
+        finally:
+            fresh.close()
+        added = max(0, now - total)
+        if added:
+            self.log(f"{added} rows were added to the source after its snapshot; "
+                     f"run the same command again to bring them over")
+        return added
+
+    def _result(self, options: MigrateOptions, reader: SourceReader, embedder: str, started: float, *,
+                total: int, migrated: int, skipped: int, quarantined: list[QuarantinedRow], generated: int,
+                backup: Path | None, history: dict[str, int], run_id: int | None, generation: int | None,
+                validation: Validation, rows_added: int = 0) -> MigrationResult:
         return MigrationResult(
-            total_patterns=total, migrated_count=migrated, skipped_count=0, quarantined=quarantined,
+            total_patterns=total, migrated_count=migrated, skipped_count=skipped, quarantined=quarantined,
             duration_ms=int((time.perf_counter() - started) * 1000), schema=reader.variant.name,
             dry_run=options.dry_run, backup_path=str(backup) if backup else None,
-            target_db=str(self.target.db), index_path=str(self.target.index), validation=validation,
+            target_db=str(self.layout.db), index_path=str(self.layout.index), validation=validation,
             source_table=reader.table, history=history, embedder=embedder, generated_embeddings=generated,
-            run_id=run_id, errors=failed_checks(validation))
-
-
-def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embedder: Embedder,
-                  seen: set[str], *, allow_float64: bool = False) -> PreparedBatch:
-    """Map, decode and embed one batch. Rejected rows become quarantine entries, in source order."""
-    mapped: list[tuple[SourceRow, Pattern | None, bytes | None, str | None]] = []
-    for row in batch:
-        try:
-            pattern = variant.map_row(row.values)
-            blob = check_embedding_type(row)
-            if blob is not None and row.dimension is not None and int(row.dimension) != dimension:
-                raise RowRejected(f"embedding dimension column says {row.dimension}, target dimension is {dimension}")
-            mapped.append((row, pattern, blob, None))
-        except RowRejected as exc:
-            mapped.append((row, None, None, str(exc)))
-
-    vectors = np.zeros((len(mapped), dimension), dtype=np.float32)
-    reasons: dict[int, str] = {i: reason for i, (_, _, _, reason) in enumerate(mapped) if reason}
-    stored = [i for i, (_, p, blob, _) in enumerate(mapped) if p is not None and blob is not None]
-    if stored:
-        decoded, bad = decode_many([mapped[i][2] for i in stored], dimension, allow_float64=allow_float64)
-        vectors[stored] = decoded
-        reasons.update({stored[j]: f"stored embedding: {why}" for j, why in bad.items()})
-    missing = [i for i, (_, p, blob, _) in enumerate(mapped) if p is not None and blob is None]
-    if missing:
-        vectors[missing] = embed(embedder, [mapped[i][1].content for i in missing], dimension)
-        bad = invalid_rows(vectors[missing])
-        reasons.update({missing[j]: f"generated embedding: {why}" for j, why in bad.items()})
-
-    prepared = PreparedBatch(last_rowid=batch[-1].rowid if batch else 0, generated=len(missing))
-    good: list[int] = []
-    for i, (row, pattern, _, _) in enumerate(mapped):
-        reason = reasons.get(i)
-        if reason is None and pattern.id in seen:
-            reason = f"duplicate id {pattern.id!r} (an earlier row of this source has it)"
-        if reason is not None:
-            prepared.quarantined.append(quarantine_entry(row, pattern, reason))
-            continue
-        seen.add(pattern.id)
-        good.append(i)
-        prepared.patterns.append(pattern)
-    prepared.vectors = np.ascontiguousarray(vectors[good])
-    return prepared
-
-
-def quarantine_entry(row: SourceRow, pattern: Pattern | None, reason: str) -> dict[str, Any]:
-    pattern_id = pattern.id if pattern else row.values.get("id")
-    return {"source_rowid": row.rowid, "pattern_id": None if pattern_id is None else str(pattern_id),
-            "reason": reason,
-            "row_json": json.dumps({k: jsonable(v) for k, v in row.values.items()}, ensure_ascii=False)}
-
-
-def as_quarantined(entry: dict[str, Any]) -> QuarantinedRow:
-    return QuarantinedRow(id=entry["pattern_id"] or f"rowid:{entry['source_rowid']}", reason=entry["reason"],
-                          source_rowid=entry["source_rowid"])
-
-
-def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[str, int],
-                 chunk: int = 5000) -> None:
-    """Copy history tables verbatim (DDL and rows) from the source snapshot into the target
-    (in the caller's transaction); an earlier copy is replaced."""
-    for name in tables:
-        ddl = source.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
-                             (name,)).fetchall()[0][0]
-        # pragma_table_info lists the stored columns only (generated ones cannot be inserted)
-        columns = [r[0] for r in source.execute("SELECT name FROM pragma_table_info(?)", (name,))]
-        column_list = ", ".join(quote_identifier(c) for c in columns)
-        target.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
-        target.execute(ddl)
-        insert = (f"INSERT INTO {quote_identifier(name)} ({column_list}) "
-                  f"VALUES ({', '.join('?' for _ in columns)})")
-        rows: list[tuple] = []
-        for row in source.execute(f"SELECT {column_list} FROM {quote_identifier(name)}"):
-            rows.append(row)
-            if len(rows) >= chunk:
-                target.executemany(insert, rows)
-                rows = []
-        if rows:
-            target.executemany(insert, rows)
+            run_id=run_id, generation=generation, source_rows_added=rows_added, errors=failed_checks(validation))
 
 
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:
@@ -406,9 +393,13 @@ def failed_checks(validation: Validation) -> list[str]:
     return errors
 
 
-def _options_record(options: MigrateOptions, settings: IndexSettings, embedder: str) -> dict[str, Any]:
-    return {"batch_size": options.batch_size, "strict": options.strict, "table": options.table,
-            "source_float64": options.source_float64, "embedder": embedder, **settings.to_meta()}
+def _run_identity(source: Path, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
+                  embedder: str) -> dict[str, Any]:
+    """What makes two invocations the same run (a resume continues only the same run).
+    The batch size may differ between attempts: resuming goes by source rowid."""
+    return {"source": str(source.resolve()), "source_table": reader.table, "schema": reader.variant.name,
+            "options": {"table": options.table, "source_float64": options.source_float64,
+                        "embedder": embedder, **settings.to_meta()}}
 
 
 def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET, **options: Any

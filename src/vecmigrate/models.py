@@ -28,12 +28,14 @@ class Pattern:
 
 @dataclass(frozen=True)
 class SourceRow:
-    """A row read from the source: its position, its verbatim values and the stored vector."""
+    """A row read from the source: its position, its verbatim values and the stored vector.
+    `defect` is set when the row could not even be decoded (e.g. text that is not UTF-8)."""
 
     rowid: int
     values: dict[str, Any]
     embedding: bytes | None = None
     dimension: int | None = None
+    defect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class MigrationResult:
     embedder: str
     generated_embeddings: int
     run_id: int | None
+    generation: int | None = None          # the generation this run made live
+    source_rows_added: int = 0             # rows added to the source after the snapshot (run again for them)
     errors: list[str] = field(default_factory=list)  # checks that failed after writing
 
     @property
@@ -91,7 +95,8 @@ class Status:
     target_db: str
     index_path: str
     index_count: int | None
-    generation: int
+    generation: int | None
+    generations: list[dict[str, Any]]
     backups: list[str]
     schema: str | None
     dimension: int | None
@@ -99,6 +104,19 @@ class Status:
     dtype: str | None
     embedder: str | None
     last_run: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    target: str
+    rolled_back: int          # the generation that was undone
+    now_at: int | None        # the generation now live (None: the target is gone, as before its first migration)
+    target_removed: bool
+    duration_ms: float
+    notes: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,38 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import ledger, target as tgt
 from .backup import list_backups
-from .db import open_source, open_target, quote_identifier, reading_source
+from .db import open_source, open_target
+from .generations import Layout
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
 from .models import Status
 from .sources import detect
+from .sources.base import iter_ids
 
 
 def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
-    where = tgt.paths(target)
+    layout = Layout(Path(target))
+    current = layout.current()
     meta: dict[str, str] = {}
     run = None
     target_ids: set[str] = set()
     quarantined_rowids: set[int] = set()
-    runs = 0
-    if where.exists():
-        conn = open_target(where.db, readonly=True)
+    target_count = 0
+    if current is not None and current.db.exists():
+        conn = open_target(current.db, readonly=True)
         try:
             meta = tgt.read_meta(conn)
             run = ledger.last_run(conn)
             if run is not None:
                 target_ids = {r[0] for r in conn.execute("SELECT id FROM patterns")}
-                quarantined_rowids = {r[0] for r in conn.execute(
-                    "SELECT source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
-                runs = conn.execute("SELECT count(*) FROM vecmigrate_runs WHERE status = 'complete'").fetchall()[0][0]
+                quarantined_rowids = ledger.quarantined_rowids(conn, run["run_id"])
             target_count = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0] if meta else 0
         finally:
             conn.close()
-    else:
-        target_count = 0
     source_path = Path(source) if source is not None else (Path(run["source"]) if run else None)
     if source_path is None and Path(DEFAULT_SOURCE).exists():
         source_path = Path(DEFAULT_SOURCE)
@@ -47,11 +47,32 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
         quarantined_count=len(quarantined_rowids), coverage=coverage, migration_complete=complete,
-        target_db=str(where.db), index_path=str(where.index),
-        index_count=int(meta["index_count"]) if "index_count" in meta else None, generation=runs,
+        target_db=str(layout.db), index_path=str(layout.index),
+        index_count=int(meta["index_count"]) if "index_count" in meta else None,
+        generation=current.number if current else None, generations=_generations(layout),
         backups=list_backups(source_path) if source_path else [], schema=run["schema"] if run else None,
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
         embedder=meta.get("embedder"), last_run=run)
+
+
+def _generations(layout: Layout) -> list[dict]:
+    """Every generation on disk, newest first, with what it is."""
+    current = layout.current()
+    out = []
+    for generation in reversed(layout.generations()):
+        if current is not None and generation.number == current.number and not generation.rolled_back:
+            state = "live"
+        elif generation.rolled_back:
+            state = "rolled back (removed by the next migrate or rollback)"
+        elif generation.building:
+            state = "interrupted migration (the same migrate command resumes it)"
+        elif current is not None and generation.number > current.number:
+            state = "finished, not yet live (the next migrate or rollback makes it live)"
+        else:
+            state = "previous (rollback target)"
+        out.append({"generation": generation.number, "state": state, "path": str(generation.path),
+                    "modified": datetime.fromtimestamp(generation.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")})
+    return out
 
 
 def _source_accounting(source: Path, table: str | None, target_ids: set[str],
@@ -61,14 +82,13 @@ def _source_accounting(source: Path, table: str | None, target_ids: set[str],
     try:
         _, table = detect(conn, table)
         total = migrated = accounted = 0
-        with reading_source(conn, f"table {table}"):
-            for rowid, pattern_id in conn.execute(f"SELECT rowid, id FROM {quote_identifier(table)}"):
-                total += 1
-                if rowid in quarantined_rowids:
-                    accounted += 1
-                elif pattern_id is not None and str(pattern_id) in target_ids:
-                    migrated += 1
-                    accounted += 1
+        for rowid, pattern_id in iter_ids(conn, table):
+            total += 1
+            if rowid in quarantined_rowids:
+                accounted += 1
+            elif pattern_id is not None and pattern_id in target_ids:
+                migrated += 1
+                accounted += 1
         return total, migrated, accounted
     finally:
         conn.close()

@@ -1,10 +1,12 @@
-"""The target store on disk: `<target>/patterns.sqlite` (system of record, vec0 mirror, ledger,
-quarantine, history tables) and `<target>/patterns.usearch` (derived HNSW index)."""
+"""The target store's database: schema, settings, writes, and the USearch index it vouches for.
+
+Files live in generations (see generations.py); everything here works on one generation's
+`patterns.sqlite` and `patterns.usearch`.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import apsw
@@ -13,47 +15,13 @@ from usearch.index import Index
 
 from .db import fill, open_target, sql
 from .errors import TargetError
+from .generations import BUILDING, Generation, Layout
 from .models import Pattern
 from .stores.usearch_index import (IndexSettings, check_index_file, load_index, rebuild_from_mirror,
                                    save_index)
 
-DB_NAME = "patterns.sqlite"
-INDEX_NAME = "patterns.usearch"
 SCHEMA_VERSION = "1"
 VEC_PLACEHOLDER = "unknown"  # vec0 metadata columns refuse NULL
-
-
-@dataclass(frozen=True)
-class TargetPaths:
-    root: Path
-
-    @property
-    def db(self) -> Path:
-        return self.root / DB_NAME
-
-    @property
-    def index(self) -> Path:
-        return self.root / INDEX_NAME
-
-    def exists(self) -> bool:
-        return self.db.exists()
-
-
-def remove_files(where: TargetPaths, *, remove_root: bool) -> None:
-    """Delete a target's files (used when a brand-new target's first migration fails)."""
-    for path in (where.db, where.index, where.index.with_name(INDEX_NAME + ".tmp"),
-                 where.db.with_name(DB_NAME + "-journal"), where.db.with_name(DB_NAME + "-wal"),
-                 where.db.with_name(DB_NAME + "-shm")):
-        path.unlink(missing_ok=True)
-    if remove_root:
-        try:
-            where.root.rmdir()
-        except OSError:
-            pass  # not empty: something else lives there, leave it
-
-
-def paths(target: str | Path) -> TargetPaths:
-    return TargetPaths(Path(target))
 
 
 def read_meta(conn: apsw.Connection) -> dict[str, str]:
@@ -75,16 +43,24 @@ def create_schema(conn: apsw.Connection, settings: IndexSettings, embedder: str)
     write_meta(conn, {**settings.to_meta(), "embedder": embedder, "schema_version": SCHEMA_VERSION})
 
 
-def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[TargetPaths, apsw.Connection, dict]:
-    """Open a target that must already exist; its meta must say it is a vecmigrate store."""
-    where = paths(target)
-    if not where.exists():
-        raise TargetError(f"no vecmigrate target at {where.root} (run `vecmigrate migrate` first)")
-    conn = open_target(where.db, readonly=readonly)
+def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generation, apsw.Connection, dict]:
+    """Open the live generation of a target; its meta must say it is a vecmigrate store.
+
+    The generation is resolved once, so the database and index opened belong together even
+    if a migration or rollback switches generations meanwhile."""
+    layout = Layout(Path(target))
+    generation = layout.current()
+    if generation is None or not generation.db.exists():
+        resumable = any(g.building for g in layout.generations())
+        raise TargetError(f"no vecmigrate target at {layout.root}"
+                          + (" (an interrupted first migration is there: run the same migrate command to resume it)"
+                             if resumable else " (run `vecmigrate migrate` first)"))
+    conn = open_target(generation.db, readonly=readonly)
     meta = read_meta(conn)
     if "dimension" not in meta:
-        raise TargetError(f"{where.db} is not a vecmigrate target (no vecmigrate_meta settings)")
-    return where, conn, meta
+        conn.close()
+        raise TargetError(f"{generation.db} is not a vecmigrate target (no vecmigrate_meta settings)")
+    return generation, conn, meta
 
 
 def settings_of(meta: dict[str, str]) -> IndexSettings:
@@ -105,10 +81,9 @@ def next_key(conn: apsw.Connection) -> int:
 
 def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Pattern], vectors: np.ndarray,
                    replaced: list[int]) -> None:
-    """Rows into `patterns` and vectors into `patterns_vec` (in the caller's transaction).
-
-    `replaced` are keys that already exist: their vec0 rows are deleted first (no upsert in vec0).
-    """
+    """Rows into `patterns`, vectors into `patterns_vec`, keys into the index's pending list
+    (in the caller's transaction). `replaced` keys already exist: their vec0 rows go first
+    (vec0 has no upsert)."""
     if replaced:
         conn.execute(sql("delete_vectors"), {"keys": json.dumps(replaced)})
     conn.executemany(sql("upsert_pattern"), [_pattern_row(k, p) for k, p in zip(keys, patterns)])
@@ -116,6 +91,7 @@ def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Patter
         {"key": k, "embedding": vectors[i].tobytes(), "type": p.type or VEC_PLACEHOLDER,
          "domain": p.domain or VEC_PLACEHOLDER, "framework": p.framework or VEC_PLACEHOLDER}
         for i, (k, p) in enumerate(zip(keys, patterns))])
+    conn.execute(sql("mark_index_pending"), {"keys": json.dumps(keys)})
 
 
 def _pattern_row(key: int, p: Pattern) -> dict:
@@ -125,26 +101,55 @@ def _pattern_row(key: int, p: Pattern) -> dict:
             "usage_count": p.usage_count, "metadata": json.dumps(p.metadata, ensure_ascii=False, sort_keys=True)}
 
 
-def save_checked_index(conn: apsw.Connection, index: Index, where: TargetPaths) -> str:
-    """Save the index crash-safely and record its checksum and count (in the caller's transaction)."""
-    checksum = save_index(index, where.index)
+def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation,
+                       crash_point_name: str = "index-temp-written") -> str:
+    """Save the index crash-safely, record its checksum and count, and clear the pending keys
+    it now holds (in the caller's transaction)."""
+    checksum = save_index(index, generation.index, crash_point_name)
     write_meta(conn, {"index_checksum": checksum, "index_count": str(len(index))})
+    conn.execute("DELETE FROM vecmigrate_index_pending")
     return checksum
 
 
-def open_index(conn: apsw.Connection, where: TargetPaths, meta: dict[str, str]) -> tuple[Index, str | None]:
-    """The target's USearch index, checked against what SQLite recorded.
+def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, str]) -> tuple[Index, list[str]]:
+    """The generation's USearch index, made equal to the vec0 mirror.
 
-    Returns (index, problem): when the file cannot be trusted, the index is rebuilt in memory
-    from the vec0 mirror and `problem` says why (the caller tells the user).
-    """
+    The file is loaded only if its checksum and header match what SQLite recorded (a corrupt
+    file can crash the process); keys written after it was saved (the pending list) are then
+    re-added from vec0. A file that cannot be trusted is not used: the index is rebuilt from
+    vec0. Returns (index, notes) — the notes say what was repaired, for the user."""
     settings = settings_of(meta)
-    count = vector_count(conn)
     recorded = meta.get("index_count")
-    problem = check_index_file(where.index, settings, meta.get("index_checksum"),
+    problem = check_index_file(generation.index, settings, meta.get("index_checksum"),
                                int(recorded) if recorded is not None else None)
-    if problem is None and int(recorded) != count:
-        problem = f"index file {where.index} holds {recorded} vectors but the vec0 mirror holds {count}"
+    notes: list[str] = []
     if problem is None:
-        return load_index(where.index, settings), None
-    return rebuild_from_mirror(conn, settings), problem
+        index = load_index(generation.index, settings)
+        pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
+        if pending:
+            readd_from_mirror(conn, index, pending, settings.dimension)
+            notes.append(f"{len(pending)} vectors written after the last index save were added back from the vec0 mirror")
+        count = vector_count(conn)
+        if len(index) == count:
+            return index, notes
+        problem = f"index file {generation.index} holds {len(index)} vectors but the vec0 mirror holds {count}"
+    notes.append(f"{problem}; the index was rebuilt from the vec0 mirror")
+    return rebuild_from_mirror(conn, settings), notes
+
+
+def readd_from_mirror(conn: apsw.Connection, index: Index, keys: list[int], dimension: int) -> None:
+    """Replace the index's vectors of `keys` with vec0's (dropping keys vec0 no longer has)."""
+    present = [k for k in keys if k in index]
+    if present:
+        index.remove(np.asarray(present, dtype=np.uint64))
+    found_keys, blobs = [], []
+    for key in keys:
+        row = conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (key,)).fetchall()
+        if row:
+            found_keys.append(key)
+            blobs.append(row[0][0])
+    if found_keys:
+        vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(found_keys), dimension)
+        index.add(np.asarray(found_keys, dtype=np.uint64), vectors, threads=0)
+
+

@@ -81,26 +81,82 @@ class SourceReader:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
 
     def batches(self, batch_size: int, after_rowid: int = 0) -> Iterator[list[SourceRow]]:
+        """Rows after `after_rowid` in rowid order, `batch_size` at a time.
+
+        APSW aborts a cursor on text that is not UTF-8, so such a row is re-read on its own
+        with its text as bytes (to be quarantined verbatim) and reading goes on after it."""
         batch: list[SourceRow] = []
         last = after_rowid
-        with reading_source(self.conn, f"table {self.table}"):
-            cursor = self.conn.execute(self._select(), {"after": after_rowid})
-        try:
-            names = [d[0] for d in cursor.getdescription()]
-        except apsw.ExecutionCompleteError:  # no row after `after_rowid`
-            return
         while True:
-            with reading_source(self.conn, f"table {self.table}, after rowid {last}"):
-                raw = next(cursor, None)
-            if raw is None:
+            with reading_source(self.conn, f"table {self.table}"):
+                cursor = self.conn.execute(self._select(), {"after": last})
+            try:
+                names = [d[0] for d in cursor.getdescription()]
+            except apsw.ExecutionCompleteError:  # no row after `last`
                 break
-            batch.append(self._row(names, raw))
+            undecodable = False
+            while True:
+                try:
+                    with reading_source(self.conn, f"table {self.table}, after rowid {last}"):
+                        raw = next(cursor, None)
+                except UnicodeDecodeError:
+                    undecodable = True
+                    break
+                if raw is None:
+                    break
+                row = self._row(names, raw)
+                last = row.rowid
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+            if not undecodable:
+                break
+            row = self._undecodable_row(names, last)
+            if row is None:
+                break
+            last = row.rowid
+            batch.append(row)
             if len(batch) >= batch_size:
-                last = batch[-1].rowid
                 yield batch
                 batch = []
         if batch:
             yield batch
+
+    def _undecodable_row(self, names: list[str], after: int) -> SourceRow | None:
+        """The row after `after` read with every value as SQLite stores it (text as bytes)."""
+        select = self._select().replace(" WHERE p.rowid > :after ORDER BY p.rowid", "")
+        inner = f"SELECT * FROM ({select}) WHERE __rowid > :after ORDER BY __rowid LIMIT 1"
+        columns = ", ".join(f"typeof({quote_identifier(n)}), CAST({quote_identifier(n)} AS BLOB)" for n in names)
+        with reading_source(self.conn, f"table {self.table}, after rowid {after}"):
+            raw = self.conn.execute(f"SELECT {columns} FROM ({inner})", {"after": after}).fetchone()
+        if raw is None:
+            return None
+        values: dict[str, Any] = {}
+        bad: list[str] = []
+        for i, name in enumerate(names):
+            kind, value = raw[2 * i], raw[2 * i + 1]
+            if kind == "text":
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad.append(name)
+            elif kind == "integer":
+                value = int(value.decode())
+            elif kind == "real":
+                value = float(value.decode())
+            values[name] = value
+        rowid = values.pop("__rowid")
+        return SourceRow(rowid=rowid, values=values,
+                         defect=f"text that is not valid UTF-8 in column(s) {', '.join(n.lstrip('_') for n in bad)}")
+
+    def accepted_ids(self, up_to_rowid: int, quarantined_rowids: set[int]) -> set[str]:
+        """Ids of rows up to `up_to_rowid` that a run accepted (for duplicate checks on resume)."""
+        if up_to_rowid <= 0:
+            return set()
+        return {pattern_id for rowid, pattern_id in iter_ids(self.conn, self.table, up_to_rowid)
+                if rowid not in quarantined_rowids and pattern_id is not None}
+
 
     def _row(self, names: list[str], raw: tuple) -> SourceRow:
         values = dict(zip(names, raw))
@@ -119,3 +175,20 @@ def check_embedding_type(row: SourceRow) -> bytes | None:
     if isinstance(row.embedding, (bytes, bytearray, memoryview)):
         return bytes(row.embedding)
     raise RowRejected(f"embedding is {type(row.embedding).__name__}, expected a float32 blob")
+
+
+def iter_ids(conn: apsw.Connection, table: str, up_to_rowid: int | None = None) -> Iterator[tuple[int, str | None]]:
+    """(rowid, id as the target stores it) of every row; an id that is not valid text gives None."""
+    where = "" if up_to_rowid is None else " WHERE rowid <= :up_to"
+    query = f"SELECT rowid, typeof(id), CAST(id AS BLOB) FROM {quote_identifier(table)}{where}"
+    with reading_source(conn, f"table {table}"):
+        for rowid, kind, raw in conn.execute(query, {"up_to": up_to_rowid}):
+            if raw is None:
+                yield rowid, None
+            elif kind == "integer":
+                yield rowid, str(int(raw.decode()))
+            else:
+                try:
+                    yield rowid, raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    yield rowid, None

@@ -66,3 +66,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
   row_json       TEXT NOT NULL,
   quarantined_at INTEGER NOT NULL
 );
+
+-- Keys written since the USearch file was last saved: on the next open they are re-added
+-- from vec0, so a checkpointed index plus this list always equals the mirror.
+CREATE TABLE IF NOT EXISTS vecmigrate_index_pending (
+  key INTEGER PRIMARY KEY
+);

@@ -22,11 +22,9 @@ def open_store(target: str | Path, backend: str = "usearch") -> StoreBase:
     where, conn, meta = tgt.open_existing(target, readonly=True)
     if backend == "sqlite-vec":
         return SqliteVecStore(conn, meta, where)
-    index, problem = tgt.open_index(conn, where, meta)
+    index, notes = tgt.open_index(conn, where, meta)
     store = USearchStore(conn, meta, where, index)
-    if problem:
-        store.notices.append(f"{problem}; searching an index rebuilt in memory from the vec0 mirror "
-                             f"(re-run `vecmigrate migrate` to save a good one)")
+    store.notices.extend(f"{note} (in memory; the files were not changed)" for note in notes)
     return store
 
 

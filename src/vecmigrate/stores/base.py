@@ -11,6 +11,7 @@ import apsw
 import numpy as np
 
 from .. import target as tgt
+from ..generations import Generation
 from ..codec import VectorError, encode
 from ..db import sql
 from ..embedders import embed, load_embedder
@@ -24,7 +25,7 @@ FILTER_COLUMNS = ("type", "domain", "framework")
 class StoreBase(ABC):
     backend = "base"
 
-    def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: tgt.TargetPaths) -> None:
+    def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: Generation) -> None:
         self.conn = conn
         self.meta = meta
         self.where = where

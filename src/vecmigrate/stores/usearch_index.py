@@ -7,7 +7,6 @@ never loaded (a corrupt file can crash the process): it is rebuilt from the vec0
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ import numpy as np
 from usearch.index import Index
 
 from ..db import sql
+from ..faults import crash_point
+from ..files import file_checksum, fsync_dir, fsync_file
 
 METRICS = {"cos": "cosine", "l2sq": "l2"}  # USearch metric -> vec0 distance_metric
 DTYPES = ("f32", "f16", "bf16", "i8")
@@ -52,29 +53,13 @@ def new_index(settings: IndexSettings) -> Index:
                  expansion_search=settings.expansion_search)
 
 
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def save_index(index: Index, path: Path) -> str:
+def save_index(index: Index, path: Path, crash_point_name: str = "index-temp-written") -> str:
     """Write the index to `path` atomically (temp file, fsync, rename); return its sha256."""
     temp = path.with_name(path.name + ".tmp")
     index.save(str(temp))
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(temp)
     checksum = file_checksum(temp)
+    crash_point(crash_point_name)
     os.replace(temp, path)
     fsync_dir(path.parent)
     return checksum
@@ -93,6 +78,9 @@ def check_index_file(path: Path, settings: IndexSettings, checksum: str | None, 
         return f"index file {path} has no readable USearch header"
     if header["dimensions"] != settings.dimension:
         return f"index file {path} has dimension {header['dimensions']}, expected {settings.dimension}"
+    if header["kind_metric"].name.lower() != settings.metric or header["kind_scalar"].name.lower() != settings.dtype:
+        return (f"index file {path} is {header['kind_metric'].name.lower()}/{header['kind_scalar'].name.lower()}, "
+                f"expected {settings.metric}/{settings.dtype}")
     if count is not None and header["count_present"] != count:
         return f"index file {path} holds {header['count_present']} vectors, expected {count}"
     return None

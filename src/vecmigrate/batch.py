@@ -1,0 +1,84 @@
+"""One source batch made ready to write: mapped, decoded, embedded, with its rejected rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .codec import decode_many, invalid_rows
+from .embedders import Embedder, embed
+from .errors import RowRejected
+from .models import Pattern, QuarantinedRow, SourceRow, jsonable
+from .sources import Variant, check_embedding_type
+
+
+@dataclass
+class PreparedBatch:
+    """The outcome of mapping one source batch: good rows with vectors, and quarantined rows."""
+
+    patterns: list[Pattern] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    last_rowid: int = 0
+    generated: int = 0
+
+
+def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embedder: Embedder,
+                  seen: set[str], *, allow_float64: bool = False) -> PreparedBatch:
+    """Map, decode and embed one batch. Rejected rows become quarantine entries, in source order."""
+    mapped: list[tuple[SourceRow, Pattern | None, bytes | None, str | None]] = []
+    for row in batch:
+        if row.defect is not None:
+            mapped.append((row, None, None, row.defect))
+            continue
+        try:
+            pattern = variant.map_row(row.values)
+            blob = check_embedding_type(row)
+            if blob is not None and row.dimension is not None and int(row.dimension) != dimension:
+                raise RowRejected(f"embedding dimension column says {row.dimension}, target dimension is {dimension}")
+            mapped.append((row, pattern, blob, None))
+        except RowRejected as exc:
+            mapped.append((row, None, None, str(exc)))
+
+    vectors = np.zeros((len(mapped), dimension), dtype=np.float32)
+    reasons: dict[int, str] = {i: reason for i, (_, _, _, reason) in enumerate(mapped) if reason}
+    stored = [i for i, (_, p, blob, _) in enumerate(mapped) if p is not None and blob is not None]
+    if stored:
+        decoded, bad = decode_many([mapped[i][2] for i in stored], dimension, allow_float64=allow_float64)
+        vectors[stored] = decoded
+        reasons.update({stored[j]: f"stored embedding: {why}" for j, why in bad.items()})
+    missing = [i for i, (_, p, blob, _) in enumerate(mapped) if p is not None and blob is None]
+    if missing:
+        vectors[missing] = embed(embedder, [mapped[i][1].content for i in missing], dimension)
+        bad = invalid_rows(vectors[missing])
+        reasons.update({missing[j]: f"generated embedding: {why}" for j, why in bad.items()})
+
+    prepared = PreparedBatch(last_rowid=batch[-1].rowid if batch else 0, generated=len(missing))
+    good: list[int] = []
+    for i, (row, pattern, _, _) in enumerate(mapped):
+        reason = reasons.get(i)
+        if reason is None and pattern.id in seen:
+            reason = f"duplicate id {pattern.id!r} (an earlier row of this source has it)"
+        if reason is not None:
+            prepared.quarantined.append(quarantine_entry(row, pattern, reason))
+            continue
+        seen.add(pattern.id)
+        good.append(i)
+        prepared.patterns.append(pattern)
+    prepared.vectors = np.ascontiguousarray(vectors[good])
+    return prepared
+
+
+def quarantine_entry(row: SourceRow, pattern: Pattern | None, reason: str) -> dict[str, Any]:
+    pattern_id = pattern.id if pattern else row.values.get("id")
+    return {"source_rowid": row.rowid, "pattern_id": None if pattern_id is None else str(pattern_id),
+            "reason": reason,
+            "row_json": json.dumps({k: jsonable(v) for k, v in row.values.items()}, ensure_ascii=False)}
+
+
+def as_quarantined(entry: dict[str, Any]) -> QuarantinedRow:
+    return QuarantinedRow(id=entry["pattern_id"] or f"rowid:{entry['source_rowid']}", reason=entry["reason"],
+                          source_rowid=entry["source_rowid"])

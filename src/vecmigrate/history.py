@@ -1,0 +1,40 @@
+"""History tables that sit beside the patterns (usage, learning history, metrics), copied verbatim."""
+
+from __future__ import annotations
+
+import apsw
+
+from .db import quote_identifier, reading_source, table_names
+from .sources import Variant
+
+
+def history_counts(conn: apsw.Connection, variant: Variant) -> dict[str, int]:
+    """Row counts of the variant's history tables present in the source."""
+    with reading_source(conn, "history tables"):
+        present = set(table_names(conn))
+        return {name: conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()[0][0]
+                for name in variant.history_tables if name in present}
+
+
+def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[str, int],
+                 chunk: int = 5000) -> None:
+    """Copy history tables verbatim (DDL and rows) from the source snapshot into the target
+    (in the caller's transaction); an earlier copy is replaced."""
+    for name in tables:
+        ddl = source.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
+                             (name,)).fetchall()[0][0]
+        # pragma_table_info lists the stored columns only (generated ones cannot be inserted)
+        columns = [r[0] for r in source.execute("SELECT name FROM pragma_table_info(?)", (name,))]
+        column_list = ", ".join(quote_identifier(c) for c in columns)
+        target.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
+        target.execute(ddl)
+        insert = (f"INSERT INTO {quote_identifier(name)} ({column_list}) "
+                  f"VALUES ({', '.join('?' for _ in columns)})")
+        rows: list[tuple] = []
+        for row in source.execute(f"SELECT {column_list} FROM {quote_identifier(name)}"):
+            rows.append(row)
+            if len(rows) >= chunk:
+                target.executemany(insert, rows)
+                rows = []
+        if rows:
+            target.executemany(insert, rows)

@@ -1,0 +1,60 @@
+"""One writer per target: an flock on `<target>/.lock` holding the writer's PID.
+
+The kernel releases an flock when its process dies, so a lock left by a dead process is
+simply taken over (and the dead PID is reported); a live holder makes a second writer fail
+at once with "locked by PID n".
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from .errors import TargetError
+
+LOCK_NAME = ".lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TargetLock:
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / LOCK_NAME
+        self.fd: int | None = None
+        self.took_over_from: int | None = None
+
+    def __enter__(self) -> "TargetLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise TargetError(f"target {self.path.parent} is locked by PID {holder} "
+                              f"(another migrate or rollback is running)") from None
+        previous = os.read(fd, 32).decode(errors="replace").strip()
+        if previous.isdigit() and int(previous) != os.getpid() and not _alive(int(previous)):
+            self.took_over_from = int(previous)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.fsync(fd)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            if self.path.exists():
+                os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
