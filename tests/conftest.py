@@ -76,3 +76,44 @@ def rows(conn: apsw.Connection, query: str, params=()) -> list[dict]:
     for row in cursor:
         out.append(dict(zip([d[0] for d in cursor.getdescription()], row)))
     return out
+
+
+def run_vecmigrate(*args, env_extra: dict | None = None, timeout: int = 300, **kwargs):
+    """The CLI in a real subprocess (for kills, resource limits and other processes)."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "vecmigrate", *[str(a) for a in args]], capture_output=True,
+                          text=True, timeout=timeout, env=env, **kwargs)
+
+
+def target_state(target: Path) -> dict:
+    """Everything a migration promises about a target, for comparing two runs: pattern rows by key,
+    vec0 vectors by key, the USearch key set and vectors, and SQLite's integrity verdict."""
+    from vecmigrate.generations import Layout
+    from vecmigrate.target import read_meta, settings_of
+    from vecmigrate.stores.usearch_index import load_index
+    live = Layout(target).current()
+    conn = open_db(live.db)
+    patterns = {r[0]: r[1:] for r in conn.execute("SELECT * FROM patterns ORDER BY key")}
+    vectors = {r[0]: r[1] for r in conn.execute("SELECT rowid, embedding FROM patterns_vec")}
+    integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
+    ids = [r[0] for r in conn.execute("SELECT id FROM patterns")]
+    settings = settings_of(read_meta(conn))
+    conn.close()
+    index = load_index(live.index, settings)
+    keys = sorted(int(k) for k in index.keys)
+    index_vectors = {k: index.get(k).astype("<f4").tobytes() for k in keys}
+    return {"patterns": patterns, "vectors": vectors, "index_keys": keys, "index_vectors": index_vectors,
+            "integrity": integrity, "duplicate_ids": len(ids) - len(set(ids))}
+
+
+def live_files(target: Path) -> dict[str, str]:
+    """sha256 of the target's live patterns.sqlite and patterns.usearch ({} when no target is live)."""
+    from vecmigrate.generations import Layout
+    live = Layout(target).current()
+    if live is None:
+        return {}
+    return {"sqlite": sha256(target / "patterns.sqlite"), "usearch": sha256(target / "patterns.usearch"),
+            "generation": live.number}

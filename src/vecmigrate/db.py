@@ -140,5 +140,8 @@ def table_names(conn: apsw.Connection) -> list[str]:
 
 def describe(exc: BaseException) -> str:
     """A one-line description of a low-level error, for users."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"{type(exc).__name__}: {text}" if isinstance(exc, apsw.Error) else text

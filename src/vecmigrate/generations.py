@@ -91,6 +91,8 @@ class Layout:
         return sorted(found, key=lambda g: g.number)
 
     def current(self) -> Generation | None:
+        """The live generation: the one the `current` symlink names (what every reader, ours or
+        the sqlite3 shell through <target>/patterns.sqlite, sees)."""
         link = self.root / CURRENT
         if not link.is_symlink():
             return None
@@ -185,17 +187,18 @@ def recover(layout: Layout) -> list[str]:
     that was not yet made live is made live; older BUILDING leftovers are deleted (the newest
     is kept for resuming)."""
     notes: list[str] = []
-    current = layout.current()
-    if current is not None and current.rolled_back:
-        previous = layout.previous(current)
-        if previous is not None:
-            point_current(layout, previous)
+    linked = current = layout.current()
+    while current is not None and current.rolled_back:  # a rollback killed before its swap: finish it
+        current = layout.previous(current)
+    if linked is not None and linked != current:
+        if current is not None:
+            point_current(layout, current)
         else:
             clear_current(layout)
-        notes.append(f"finished an interrupted rollback of generation {current.number}")
-    for generation in layout.generations():
-        if generation.rolled_back:
-            remove_generation(generation)
+    rolled_back = [g for g in layout.generations() if g.rolled_back]
+    for generation in rolled_back:
+        remove_generation(generation)
+        notes.append(f"finished an interrupted rollback of generation {generation.number}")
     for leftover in layout.root.glob(f".{GEN_PREFIX}*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)
     pending = [g for g in layout.newer_than_current() if not g.building and g.db.exists()]

@@ -24,7 +24,7 @@ import numpy as np
 from . import ledger, target as tgt
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
-from .db import atomic, open_source, open_target, quote_identifier
+from .db import atomic, describe, open_source, open_target, quote_identifier
 from .embedders import LEXICAL, Embedder, embed, load_embedder
 from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
@@ -205,6 +205,16 @@ class Migrator:
 
     def _write(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings, embedder: Embedder,
                total: int, history: dict[str, int], backup: Path | None, started: float) -> MigrationResult:
+        try:
+            return self._write_locked(reader, options, settings, embedder, total, history, backup, started)
+        except (apsw.IOError, apsw.FullError, apsw.CantOpenError, apsw.ReadOnlyError, OSError) as exc:
+            # Disk full, I/O errors, permissions: the live generation was never written.
+            raise TargetError(f"cannot write the target {self.layout.root}: {describe(exc)}; the live target is "
+                              f"unchanged, and committed batches are kept: the same command resumes") from None
+
+    def _write_locked(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
+                      embedder: Embedder, total: int, history: dict[str, int], backup: Path | None,
+                      started: float) -> MigrationResult:
         with TargetLock(self.layout.root) as lock:
             if lock.took_over_from:
                 self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")

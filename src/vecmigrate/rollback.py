@@ -24,9 +24,18 @@ def rollback(target: str | Path) -> RollbackResult:
         raise NothingToRollBack(f"nothing to roll back: no vecmigrate target at {layout.root}")
     started = time.perf_counter()
     with TargetLock(layout.root) as lock:
+        interrupted = [g.number for g in layout.generations() if g.rolled_back]
         notes = recover(layout)
         if lock.took_over_from:
             notes.append(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
+        if interrupted:
+            # A rollback was killed after its commit point: finishing it is what this call does.
+            now = layout.current()
+            if now is None:
+                drop_empty_target(layout)
+            return RollbackResult(rolled_back=max(interrupted), now_at=now.number if now else None,
+                                  target_removed=now is None, notes=notes, target=str(layout.root),
+                                  duration_ms=round((time.perf_counter() - started) * 1000, 3))
         current = layout.current()
         if current is None:
             raise NothingToRollBack(f"nothing to roll back: {layout.root} has no migrated generation")
@@ -34,7 +43,7 @@ def rollback(target: str | Path) -> RollbackResult:
         # An interrupted migration was building on top of the generation being undone: drop it.
         for building in layout.newer_than_current():
             remove_generation(building)
-        current.mark(ROLLED_BACK)
+        current.mark(ROLLED_BACK)  # from here on, any writer that finds the mark finishes this rollback
         crash_point("rollback-marked")
         if previous is not None:
             point_current(layout, previous)

@@ -60,8 +60,9 @@ def _generations(layout: Layout) -> list[dict]:
     current = layout.current()
     out = []
     for generation in reversed(layout.generations()):
-        if current is not None and generation.number == current.number and not generation.rolled_back:
-            state = "live"
+        if current is not None and generation.number == current.number:
+            state = ("live; its rollback was interrupted (the next migrate or rollback finishes it)"
+                     if generation.rolled_back else "live")
         elif generation.rolled_back:
             state = "rolled back (removed by the next migrate or rollback)"
         elif generation.building:

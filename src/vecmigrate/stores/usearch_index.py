@@ -56,7 +56,11 @@ def new_index(settings: IndexSettings) -> Index:
 def save_index(index: Index, path: Path, crash_point_name: str = "index-temp-written") -> str:
     """Write the index to `path` atomically (temp file, fsync, rename); return its sha256."""
     temp = path.with_name(path.name + ".tmp")
-    index.save(str(temp))
+    try:
+        index.save(str(temp))
+    except RuntimeError as exc:  # USearch reports a failed write (disk full, I/O error) this way
+        temp.unlink(missing_ok=True)
+        raise OSError(f"cannot write the USearch index {temp}: {exc}") from None
     fsync_file(temp)
     checksum = file_checksum(temp)
     crash_point(crash_point_name)
