@@ -31,7 +31,7 @@ err = Console(stderr=True)
 out = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
-TargetOpt = Annotated[Path, typer.Option("--target", help="Target store directory.")]
+TargetOpt = Annotated[Path, typer.Option("--target", readable=False, help="Target store directory.")]
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -71,7 +71,8 @@ def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
 @app.command()
 @handle_errors()
 def migrate(
-    source: Annotated[Path, typer.Option("--source", help="Source AgentDB-style SQLite database.")] = Path(DEFAULT_SOURCE),
+    source: Annotated[Path, typer.Option("--source", readable=False,  # checked by vecmigrate: one line, exit 1
+                                         help="Source AgentDB-style SQLite database.")] = Path(DEFAULT_SOURCE),
     target: TargetOpt = Path(DEFAULT_TARGET),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every row; write nothing at all.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch (one transaction each).")] = 1000,
@@ -170,7 +171,7 @@ def show_migration(result) -> None:
 @handle_errors()
 def status(
     target: TargetOpt = Path(DEFAULT_TARGET),
-    source: Annotated[Optional[Path], typer.Option("--source", help="Source to compare with [default: the one last migrated].")] = None,
+    source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="Source to compare with [default: the one last migrated].")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Show source count, target count, coverage and whether the migration is complete. Writes nothing."""

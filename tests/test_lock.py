@@ -1,0 +1,45 @@
+"""One writer per target: a second one fails at once naming the holder; a dead holder's lock is taken over."""
+
+import os
+import subprocess
+import sys
+
+from conftest import DIM, run_vecmigrate
+from vecmigrate import Migrator
+from vecmigrate.lock import TargetLock
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(make_source, target):
+    source = make_source("legacy-qe", 20)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from vecmigrate.lock import TargetLock\n"
+                               f"with TargetLock({str(target)!r}):\n"
+                               "    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["migrate", "--source", source, "--target", target, "--no-backup"],
+                        ["rollback", "--target", target]):
+            out = run_vecmigrate(*command, timeout=30)
+            assert out.returncode == 1
+            assert out.stderr.strip() == (f"error: target {target} is locked by PID {holder.pid} "
+                                          f"(another migrate or rollback is running)")
+        # readers are never blocked by a writer's lock
+        assert run_vecmigrate("status", "--target", target).returncode == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(make_source, target):
+    source = make_source("legacy-qe", 20)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (target / ".lock").write_text(dead.stdout.strip())
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, "--no-backup", "--verbose")
+    assert out.returncode == 0, out.stderr
+    assert f"took over a lock left by PID {dead.stdout.strip()}" in out.stderr
+    with TargetLock(target) as lock:
+        assert lock.took_over_from is None  # the previous holder released it cleanly
+        assert (target / ".lock").read_text() == str(os.getpid())
