@@ -51,7 +51,9 @@ def assert_equal_to_reference(target, reference_state):
     ("index-temp-written", []),                                  # during the final index save
     ("checkpoint-temp-written:3", ["--checkpoint-seconds", "0"]),  # during a checkpoint
     ("batch-committed:7", ["--checkpoint-seconds", "0"]),          # after checkpoints
+    ("run-finished", []),                                        # last commit done, still BUILDING
     ("before-swap", []),                                         # finished, not yet live
+    ("index-temp-written", ["--checkpoint-seconds", "0"]),       # final save after checkpoints
 ])
 def test_killed_first_migration_resumes_to_the_same_result(reference, tmp_path, point, extra):
     source, reference_state = reference

@@ -62,6 +62,19 @@ class Generation:
     def rolled_back(self) -> bool:
         return (self.path / ROLLED_BACK).exists()
 
+    def building_run(self) -> int | None:
+        """The run a BUILDING generation was started for (None until its run is recorded)."""
+        try:
+            text = (self.path / BUILDING).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def record_building_run(self, run_id: int) -> None:
+        marker = self.path / BUILDING
+        marker.write_text(str(run_id))
+        fsync_file(marker)
+
     def mark(self, marker: str) -> None:
         (self.path / marker).write_bytes(b"")
         fsync_dir(self.path)

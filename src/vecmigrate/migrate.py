@@ -257,6 +257,7 @@ class Migrator:
                 else:
                     tgt.write_meta(conn, {"expansion_search": str(settings.expansion_search)})
                 run_id = ledger.start_run(conn, total_rows=total, **identity)
+            generation.record_building_run(run_id)
         except BaseException:
             remove_generation(generation)
             drop_empty_target(self.layout)
@@ -265,12 +266,18 @@ class Migrator:
         return Job(generation=generation, conn=conn, run_id=run_id, fresh_index=fresh)
 
     def _resumable(self, generation: Generation, identity: dict[str, Any]) -> Job | None:
+        """A Job continuing the run an interrupted generation was built for, if it is this run.
+        A run killed after its last commit but before going live is 'complete': resuming it
+        writes no batch and only finishes."""
+        run_id = generation.building_run()
+        if run_id is None:  # killed while the generation was being copied: nothing to keep
+            return None
         try:
             conn = open_target(generation.db)
         except TargetError:
             return None
         run = ledger.last_run(conn)
-        if (run is None or run["status"] != "running" or
+        if (run is None or run["run_id"] != run_id or
                 {k: run[k] for k in ("source", "source_table", "schema", "options")} != identity):
             conn.close()
             return None
@@ -295,6 +302,7 @@ class Migrator:
             copy_history(reader.conn, conn, history)
             tgt.save_checked_index(conn, index, job.generation)
             ledger.finish_run(conn, job.run_id)
+        crash_point("run-finished")
         return generated, validate_target(conn, job.run_id, len(index), total)
 
     def _write_batches(self, job: Job, index, reader: SourceReader, options: MigrateOptions,
