@@ -94,9 +94,12 @@ def test_a_migration_killed_after_finishing_but_before_the_swap_is_made_live(mak
 
 def test_generations_are_pruned_and_listed(make_source, target):
     source = make_source("legacy-qe", 30)
+    pruned = []
     for n in range(4):
         change_source(source, f"v{n}")
-        Migrator(source, target).migrate(dimension=DIM, backup=False, keep_generations=2)
+        pruned.append(Migrator(source, target).migrate(dimension=DIM, backup=False, keep_generations=2)
+                      .pruned_generations)
+    assert pruned == [[], [], [1], [2]]
     report = status(target)
     assert [g["generation"] for g in report.generations] == [4, 3]
     assert report.generations[0]["state"] == "live" and report.generation == 4

@@ -130,3 +130,28 @@ def test_every_pattern_finds_itself_first_through_usearch(clustered_target):
         misses = [by_key[k] for k in range(1, len(vectors) + 1) if raw.keys[k - 1][0] != k]
         for pattern_id in misses[:20] + ["adapter-000000"]:
             assert store.search_id(pattern_id, k=3)[0].id == pattern_id
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "foreign"])
+def test_an_untrusted_index_is_rebuilt_from_vec0_and_a_migration_saves_a_good_one(make_source, target, damage):
+    import shutil
+    from conftest import live_files
+    source = make_source("agentdb-adapter", 300)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    index_file = target / "patterns.usearch"
+    if damage == "missing":
+        index_file.resolve().unlink()
+    elif damage == "truncated":
+        data = index_file.read_bytes()
+        index_file.resolve().write_bytes(data[: len(data) // 2])
+    else:
+        other = target.parent / "other.vecdb"
+        Migrator(make_source("agentdb-adapter", 50, seed=9, name="other.db"), other).migrate(dimension=DIM, backup=False)
+        shutil.copyfile(other / "patterns.usearch", index_file.resolve())
+    with open_store(target, "usearch") as store:
+        assert store.notices and "rebuilt from the vec0 mirror" in store.notices[0]
+        assert store.search_id("adapter-000123", k=1)[0].id == "adapter-000123"
+        assert len(store.index) == 300
+    Migrator(source, target).migrate(backup=False)
+    with open_store(target, "usearch") as store:
+        assert store.notices == []

@@ -151,6 +151,8 @@ def show_migration(result) -> None:
         table.add_row("history tables", ", ".join(f"{k}: {v}" for k, v in result.history.items()))
     if not result.dry_run:
         table.add_row("target", f"{result.target_db} (generation {result.generation})")
+        if result.pruned_generations:
+            table.add_row("pruned", "generation(s) " + ", ".join(map(str, result.pruned_generations)))
         table.add_row("index", result.index_path)
         table.add_row("backup", result.backup_path or "none (--no-backup)")
         table.add_row("valid", "yes" if result.validation.target_valid else f"NO: {result.validation.integrity_checks}")

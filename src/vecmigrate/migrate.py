@@ -229,13 +229,12 @@ class Migrator:
             finally:
                 job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
             finish(self.layout, job.generation)
-            for number in prune(self.layout, options.keep_generations):
-                self.log(f"pruned generation {number} (keeping {options.keep_generations})")
+            pruned = prune(self.layout, options.keep_generations)
         return self._result(options, reader, embedder.spec, started, total=total,
                             migrated=validation.integrity_checks["written_this_run"], skipped=job.skipped,
                             quarantined=quarantined, generated=generated, backup=backup, history=history,
                             run_id=job.run_id, generation=job.generation.number, validation=validation,
-                            rows_added=self._rows_added_since(reader, total))
+                            rows_added=self._rows_added_since(reader, total), pruned=pruned)
 
     def _start_or_resume(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
                          embedder_spec: str, total: int) -> Job:
@@ -364,14 +363,15 @@ class Migrator:
     def _result(self, options: MigrateOptions, reader: SourceReader, embedder: str, started: float, *,
                 total: int, migrated: int, skipped: int, quarantined: list[QuarantinedRow], generated: int,
                 backup: Path | None, history: dict[str, int], run_id: int | None, generation: int | None,
-                validation: Validation, rows_added: int = 0) -> MigrationResult:
+                validation: Validation, rows_added: int = 0, pruned: list[int] | None = None) -> MigrationResult:
         return MigrationResult(
             total_patterns=total, migrated_count=migrated, skipped_count=skipped, quarantined=quarantined,
             duration_ms=int((time.perf_counter() - started) * 1000), schema=reader.variant.name,
             dry_run=options.dry_run, backup_path=str(backup) if backup else None,
             target_db=str(self.layout.db), index_path=str(self.layout.index), validation=validation,
             source_table=reader.table, history=history, embedder=embedder, generated_embeddings=generated,
-            run_id=run_id, generation=generation, source_rows_added=rows_added, errors=failed_checks(validation))
+            run_id=run_id, generation=generation, source_rows_added=rows_added, pruned_generations=pruned or [],
+            errors=failed_checks(validation))
 
 
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:

@@ -72,6 +72,7 @@ class MigrationResult:
     run_id: int | None
     generation: int | None = None          # the generation this run made live
     source_rows_added: int = 0             # rows added to the source after the snapshot (run again for them)
+    pruned_generations: list[int] = field(default_factory=list)  # removed to keep --keep-generations
     errors: list[str] = field(default_factory=list)  # checks that failed after writing
 
     @property
