@@ -93,7 +93,7 @@ def target_state(target: Path) -> dict:
     vec0 vectors by key, the USearch key set and vectors, and SQLite's integrity verdict."""
     from vecmigrate.generations import Layout
     from vecmigrate.target import read_meta, settings_of
-    from vecmigrate.stores.usearch_index import load_index
+    from vecmigrate.index_file import load_index
     live = Layout(target).current()
     conn = open_db(live.db)
     patterns = {r[0]: r[1:] for r in conn.execute("SELECT * FROM patterns ORDER BY key")}

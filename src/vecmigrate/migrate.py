@@ -33,7 +33,7 @@ from .history import copy_history, history_counts
 from .lock import TargetLock
 from .models import MigrationResult, QuarantinedRow, Validation
 from .sources import SourceReader, detect
-from .stores.usearch_index import DTYPES, METRICS, IndexSettings, new_index
+from .index_file import DTYPES, METRICS, IndexSettings, new_index
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]

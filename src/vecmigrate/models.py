@@ -152,6 +152,68 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
+class StoredPattern:
+    key: int
+    pattern: Pattern
+    vector: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, **asdict(self.pattern), "vector": self.vector.tolist()}
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    backend: str
+    count: int
+    dimension: int
+    metric: str
+    dtype: str
+    memory_bytes: int
+    searches: int = 0                  # recent searches measured (metrics on)
+    qps: float | None = None           # searches per second of search time, recent window
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. dual-write journal counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StoreValidation:
+    valid: bool
+    errors: list[str]
+    stats: StoreStats
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    checks: dict[str, Any]          # name -> {"ok": bool, ...figures}
+    differences: list[str]          # the first differences found, for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    journal_replayed: int
+    copied_to_secondary: int
+    copied_to_primary: int
+    updated_in_secondary: int
+    deleted_from_secondary: int
+    indexes_rebuilt: list[str]
+    duration_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SqlResult:
     columns: list[str]
     rows: list[tuple]

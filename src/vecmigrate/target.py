@@ -13,11 +13,11 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
-from .db import fill, open_target, sql
+from .db import atomic, fill, open_target, sql
 from .errors import TargetError
-from .generations import BUILDING, Generation, Layout
+from .generations import Generation, Layout, finish, new_generation
 from .models import Pattern
-from .stores.usearch_index import (IndexSettings, check_index_file, load_index, rebuild_from_mirror,
+from .index_file import (IndexSettings, check_index_file, load_index, new_index, rebuild_from_mirror,
                                    save_index)
 
 SCHEMA_VERSION = "1"
@@ -61,6 +61,20 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
         conn.close()
         raise TargetError(f"{generation.db} is not a vecmigrate target (no vecmigrate_meta settings)")
     return generation, conn, meta
+
+
+def create_empty(layout: Layout, settings: IndexSettings, embedder: str) -> Generation:
+    """A new target holding no pattern yet (call with the target's lock held)."""
+    generation = new_generation(layout)
+    conn = open_target(generation.db)
+    try:
+        with atomic(conn):
+            create_schema(conn, settings, embedder)
+            save_checked_index(conn, new_index(settings), generation)
+    finally:
+        conn.close()
+    finish(layout, generation)
+    return generation
 
 
 def settings_of(meta: dict[str, str]) -> IndexSettings:

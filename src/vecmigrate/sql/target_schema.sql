@@ -72,3 +72,23 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS vecmigrate_index_pending (
   key INTEGER PRIMARY KEY
 );
+
+-- Dual-write: every failed write to the secondary store (replayed by `vecmigrate reconcile`).
+CREATE TABLE IF NOT EXISTS dual_write_journal (
+  jid         INTEGER PRIMARY KEY,
+  operation   TEXT NOT NULL,               -- 'store' | 'delete' | 'usage' | 'clear'
+  pattern_id  TEXT,
+  error       TEXT NOT NULL,
+  at          INTEGER NOT NULL,            -- epoch ms
+  resolved_at INTEGER                      -- set when reconcile has repaired it
+);
+
+-- Dual-write shadow reads that disagreed (recall of the primary's hits against the secondary's).
+CREATE TABLE IF NOT EXISTS shadow_disagreements (
+  sid           INTEGER PRIMARY KEY,
+  at            INTEGER NOT NULL,
+  k             INTEGER NOT NULL,
+  recall        REAL NOT NULL,
+  primary_ids   TEXT NOT NULL,             -- JSON array
+  secondary_ids TEXT NOT NULL              -- JSON array
+);

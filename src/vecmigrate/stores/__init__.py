@@ -1,31 +1,95 @@
-"""Search backends over one target: USearch (HNSW, fast) and sqlite-vec (exact, in SQL)."""
+"""Pattern stores over one target: USearch (HNSW, fast) and sqlite-vec (exact, in SQL), the
+dual-write store over two, and the factory that opens or creates them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import target as tgt
-from ..errors import UsageError
+from ..errors import TargetError, UsageError, VecmigrateError
+from ..generations import Layout, recover
+from ..lock import TargetLock
 from .base import StoreBase
+from .dual_write import DualWriteStore
+from .protocol import PatternStore
 from .sqlite_vec_store import SqliteVecStore
+from ..index_file import IndexSettings
 from .usearch_store import USearchStore
+from .validate import validate_store
 
 BACKENDS = ("usearch", "sqlite-vec")
 
 
-def open_store(target: str | Path, backend: str = "usearch") -> StoreBase:
-    """Open a migrated target for search. A USearch file that does not match what SQLite
-    recorded is not used: the index is rebuilt in memory from the vec0 mirror and
-    `store.notices` says so."""
+def open_store(target: str | Path, backend: str = "usearch", *, writable: bool = False,
+               metrics: bool = False) -> StoreBase:
+    """Open a migrated target. Read-only by default; `writable=True` takes the target's
+    writer lock until `close()`. A USearch file that does not match what SQLite recorded is
+    not used: the index is rebuilt from the vec0 mirror and `store.notices` says so."""
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    where, conn, meta = tgt.open_existing(target, readonly=True)
-    if backend == "sqlite-vec":
-        return SqliteVecStore(conn, meta, where)
-    index, notes = tgt.open_index(conn, where, meta)
-    store = USearchStore(conn, meta, where, index)
-    store.notices.extend(f"{note} (in memory; the files were not changed)" for note in notes)
+    lock = None
+    if writable:
+        lock = TargetLock(Path(target)).__enter__()
+    try:
+        if lock is not None:
+            recover(Layout(Path(target)))
+        where, conn, meta = tgt.open_existing(target, readonly=not writable)
+    except BaseException:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+        raise
+    try:
+        if backend == "sqlite-vec":
+            return SqliteVecStore(conn, meta, where, lock=lock, metrics=metrics)
+        index, notes = tgt.open_index(conn, where, meta)
+    except BaseException:
+        conn.close()
+        if lock is not None:
+            lock.__exit__(None, None, None)
+        raise
+    store = USearchStore(conn, meta, where, index, lock=lock, metrics=metrics)
+    store.notices.extend(notes if writable else [f"{n} (in memory; the files were not changed)" for n in notes])
     return store
 
 
-__all__ = ["open_store", "BACKENDS", "StoreBase", "SqliteVecStore", "USearchStore"]
+@dataclass(frozen=True)
+class CreatedStore:
+    store: StoreBase
+    backend: str
+    created: bool
+    notes: list[str]
+
+
+def create_store(target: str | Path, *, backend: str = "auto", dimension: int = 384, metric: str = "cos",
+                 dtype: str = "f32", connectivity: int = 16, expansion_add: int = 128, expansion_search: int = 64,
+                 embedder: str = "lexical", metrics: bool = False) -> CreatedStore:
+    """A writable store at `target`, created empty if it does not exist. `backend="auto"`
+    prefers USearch and falls back to sqlite-vec when the index cannot be used, saying so."""
+    if backend not in (*BACKENDS, "auto"):
+        raise UsageError(f"backend must be usearch, sqlite-vec or auto, got {backend!r}")
+    layout = Layout(Path(target))
+    created = False
+    if not layout.exists():
+        settings = IndexSettings(dimension=dimension, metric=metric, dtype=dtype, connectivity=connectivity,
+                                 expansion_add=expansion_add, expansion_search=expansion_search)
+        with TargetLock(layout.root):
+            recover(layout)
+            if not layout.exists():
+                tgt.create_empty(layout, settings, embedder)
+                created = True
+    if backend != "auto":
+        return CreatedStore(open_store(target, backend, writable=True, metrics=metrics), backend, created, [])
+    try:
+        return CreatedStore(open_store(target, "usearch", writable=True, metrics=metrics), "usearch", created, [])
+    except VecmigrateError:
+        raise
+    except Exception as exc:  # the index could not be loaded or rebuilt (memory, a USearch failure)
+        note = f"USearch index unusable ({type(exc).__name__}: {exc}); using the exact sqlite-vec store"
+        store = open_store(target, "sqlite-vec", writable=True, metrics=metrics)
+        store.notices.append(note)
+        return CreatedStore(store, "sqlite-vec", created, [note])
+
+
+__all__ = ["open_store", "create_store", "validate_store", "CreatedStore", "BACKENDS", "PatternStore",
+           "StoreBase", "SqliteVecStore", "USearchStore", "DualWriteStore", "TargetError"]

@@ -1,50 +1,73 @@
-"""What both search backends share: payload lookup, scores, thresholds, query vectors."""
+"""What both backends share: the write path (patterns + vec0 in one transaction), payload
+lookup, scores, filters, thresholds, MMR re-ranking, metrics and stats."""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from abc import ABC, abstractmethod
+from collections import deque
 from typing import Any, Sequence
 
 import apsw
 import numpy as np
 
 from .. import target as tgt
-from ..generations import Generation
-from ..codec import VectorError, encode
-from ..db import sql
+from ..codec import VectorError, encode, invalid_rows
+from ..db import atomic, sql
 from ..embedders import embed, load_embedder
 from ..errors import UsageError
-from ..models import SearchHit
-from .usearch_index import IndexSettings
+from ..generations import Generation
+from ..lock import TargetLock
+from ..models import Pattern, SearchHit, StoredPattern, StoreStats
+from ..index_file import IndexSettings
 
 FILTER_COLUMNS = ("type", "domain", "framework")
+MMR_POOL = 4  # MMR re-ranks the best k * MMR_POOL candidates
 
 
 class StoreBase(ABC):
     backend = "base"
 
-    def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: Generation) -> None:
+    def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: Generation, *,
+                 lock: TargetLock | None = None, metrics: bool = False) -> None:
         self.conn = conn
         self.meta = meta
         self.where = where
         self.settings: IndexSettings = tgt.settings_of(meta)
         self.notices: list[str] = []
         self._embedder = None
+        self._lock = lock
+        self._latencies: deque[float] | None = deque(maxlen=1000) if metrics else None
 
-    # -- queries -----------------------------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        return self._lock is not None
+
+    # -- reads -------------------------------------------------------------------------
     def search(self, vector: Sequence[float], *, k: int = 10, filters: dict[str, str] | None = None,
-               threshold: float | None = None, exact: bool = False) -> list[SearchHit]:
-        """The k nearest patterns that pass `filters`; `exact` asks for brute force (USearch)."""
+               threshold: float | None = None, mmr_lambda: float | None = None,
+               exact: bool = False) -> list[SearchHit]:
+        """The k nearest patterns that pass `filters` (applied before the top-k); `threshold`
+        drops weaker hits; `mmr_lambda` in [0, 1] re-ranks for diversity (1 = pure relevance);
+        `exact` asks USearch for brute force."""
+        started = time.perf_counter()
         if k < 1:
             raise UsageError(f"-k must be a positive integer, got {k}")
+        if mmr_lambda is not None and not 0.0 <= mmr_lambda <= 1.0:
+            raise UsageError(f"--mmr must be between 0 and 1, got {mmr_lambda}")
         query = self.query_vector(vector)
         filters = check_filters(filters)
-        keys, distances = self._knn(query, k, filters, exact)
+        pool = k if mmr_lambda is None else k * MMR_POOL
+        keys, distances = self._knn(query, pool, filters, exact)
+        if mmr_lambda is not None:
+            keys, distances = self._mmr(query, keys, distances, k, mmr_lambda)
         hits = self._hits(keys, distances)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
+        if self._latencies is not None:
+            self._latencies.append(time.perf_counter() - started)
         return hits
 
     def search_text(self, text: str, **kwargs: Any) -> list[SearchHit]:
@@ -58,9 +81,45 @@ class StoreBase(ABC):
              exact: bool = False) -> tuple[list[int], list[float]]:
         """Keys and distances (vec0 units) of the k nearest vectors that pass `filters`."""
 
-    # -- helpers -------------------------------------------------------------------------
+    def _vectors_for(self, keys: list[int]) -> np.ndarray:
+        """Exact float32 vectors of `keys` from the vec0 mirror, in order."""
+        rows = [self.conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (k,)).fetchall()[0][0]
+                for k in keys]
+        return np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(keys), self.settings.dimension)
+
+    def _mmr(self, query: np.ndarray, keys: list[int], distances: list[float], k: int,
+             lam: float) -> tuple[list[int], list[float]]:
+        """Maximal marginal relevance: greedily pick what is similar to the query and unlike
+        what was already picked."""
+        if len(keys) <= 1:
+            return keys, distances
+        vectors = self._vectors_for(keys)
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        relevance = unit @ (query / np.linalg.norm(query))
+        overlap = unit @ unit.T
+        chosen: list[int] = []
+        left = list(range(len(keys)))
+        while left and len(chosen) < k:
+            penalty = overlap[np.ix_(left, chosen)].max(axis=1) if chosen else np.zeros(len(left))
+            best = left[int(np.argmax(lam * relevance[left] - (1 - lam) * penalty))]
+            chosen.append(best)
+            left.remove(best)
+        return [keys[i] for i in chosen], [distances[i] for i in chosen]
+
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
+
+    def get(self, pattern_id: str) -> StoredPattern | None:
+        cursor = self.conn.execute("SELECT p.*, v.embedding AS __vec FROM patterns p JOIN patterns_vec v"
+                                   " ON v.rowid = p.key WHERE p.id = ?", (pattern_id,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        values = dict(zip([d[0] for d in cursor.getdescription()], row))
+        vector = np.frombuffer(values.pop("__vec"), dtype="<f4").copy()
+        key = values.pop("key")
+        values["metadata"] = json.loads(values["metadata"] or "{}")
+        return StoredPattern(key=key, pattern=Pattern(**values), vector=vector)
 
     def vector_of(self, pattern_id: str) -> np.ndarray:
         row = self.conn.execute(sql("vector_for_id"), {"id": pattern_id}).fetchall()
@@ -103,14 +162,125 @@ class StoreBase(ABC):
             return 1.0 - float(distance)
         return 1.0 / (1.0 + float(distance))
 
+    # -- writes ------------------------------------------------------------------------
+    def store(self, pattern: Pattern, vector: Sequence[float]) -> int:
+        return self.store_batch([pattern], np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+
+    def store_batch(self, patterns: Sequence[Pattern], vectors: np.ndarray) -> list[int]:
+        """Insert or update patterns by id: `patterns`, vec0 and the index stay consistent
+        (vec0 has no upsert: its row is deleted and inserted again)."""
+        self._require_writable()
+        patterns = list(patterns)
+        vectors = self._checked_vectors(patterns, vectors)
+        ids = [p.id for p in patterns]
+        if len(set(ids)) != len(ids):
+            raise UsageError("store_batch: the same pattern id appears twice in one batch")
+        with atomic(self.conn):
+            known = tgt.existing_keys(self.conn, ids)
+            key = tgt.next_key(self.conn)
+            keys = []
+            for pattern_id in ids:
+                if pattern_id in known:
+                    keys.append(known[pattern_id])
+                else:
+                    keys.append(key)
+                    key += 1
+            replaced = list(known.values())
+            tgt.write_patterns(self.conn, keys, patterns, vectors, replaced)
+        self._index_put(keys, vectors, replaced)
+        return keys
+
+    def delete(self, pattern_id: str) -> bool:
+        self._require_writable()
+        with atomic(self.conn):
+            row = self.conn.execute("SELECT key FROM patterns WHERE id = ?", (pattern_id,)).fetchall()
+            if not row:
+                return False
+            key = row[0][0]
+            self.conn.execute("DELETE FROM patterns WHERE key = ?", (key,))
+            self.conn.execute(sql("delete_vectors"), {"keys": json.dumps([key])})
+            self.conn.execute(sql("mark_index_pending"), {"keys": json.dumps([key])})
+        self._index_drop([key])
+        return True
+
+    def record_usage(self, pattern_id: str, *, when_ms: int | None = None) -> bool:
+        self._require_writable()
+        when_ms = int(time.time() * 1000) if when_ms is None else int(when_ms)
+        with atomic(self.conn):
+            self.conn.execute("UPDATE patterns SET usage_count = coalesce(usage_count, 0) + 1, last_used = ?"
+                              " WHERE id = ?", (when_ms, pattern_id))
+            return self.conn.changes() == 1
+
+    def clear(self) -> None:
+        self._require_writable()
+        with atomic(self.conn):
+            keys = [r[0] for r in self.conn.execute("SELECT key FROM patterns")]
+            self.conn.execute("DELETE FROM patterns")
+            self.conn.execute("DELETE FROM patterns_vec")
+            self.conn.execute(sql("mark_index_pending"), {"keys": json.dumps(keys)})
+        self._index_drop(keys)
+
+    def optimize(self) -> None:
+        """Compact the index (where there is one) and VACUUM the database."""
+        self._require_writable()
+        self.build_index()
+        self.conn.execute("VACUUM")
+
+    def build_index(self) -> None:
+        """Nothing to build for an exact store; the USearch store rebuilds its index."""
+
+    def _index_put(self, keys: list[int], vectors: np.ndarray, replaced: list[int]) -> None:
+        """Keep the backend's own index in step after a committed write (nothing for vec0)."""
+
+    def _index_drop(self, keys: list[int]) -> None:
+        """Remove keys from the backend's own index after a committed delete (nothing for vec0)."""
+
+    def _checked_vectors(self, patterns: list[Pattern], vectors: np.ndarray) -> np.ndarray:
+        matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if matrix.shape != (len(patterns), self.settings.dimension):
+            raise UsageError(f"vectors have shape {matrix.shape}, expected ({len(patterns)}, {self.settings.dimension})")
+        bad = invalid_rows(matrix)
+        if bad:
+            first = min(bad)
+            raise UsageError(f"pattern {patterns[first].id!r}: {bad[first]}")
+        return matrix
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise UsageError("this store was opened read-only (open it with writable=True to change it)")
+
+    # -- stats and lifecycle -------------------------------------------------------------
+    def stats(self) -> StoreStats:
+        latencies = sorted(self._latencies) if self._latencies else []
+        return StoreStats(
+            backend=self.backend, count=self.count(), dimension=self.settings.dimension, metric=self.settings.metric,
+            dtype=self.settings.dtype if self.backend == "usearch" else "f32", memory_bytes=self._memory_bytes(),
+            searches=len(latencies),
+            qps=round(len(latencies) / sum(latencies), 1) if latencies else None,
+            p50_ms=round(_percentile(latencies, 50) * 1000, 4) if latencies else None,
+            p99_ms=round(_percentile(latencies, 99) * 1000, 4) if latencies else None)
+
+    def _memory_bytes(self) -> int:
+        """SQLite's page cache in use by this connection."""
+        return int(apsw.status(apsw.SQLITE_STATUS_MEMORY_USED)[0])
+
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(None, None, None)
+                self._lock = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return float(np.percentile(sorted_values, q))
 
 
 def check_filters(filters: dict[str, str] | None) -> dict[str, str]:

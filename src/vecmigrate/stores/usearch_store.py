@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 from usearch.index import Index
 
+from ..db import atomic
+from ..target import save_checked_index
 from .base import FILTER_COLUMNS, StoreBase, l2_from_l2sq, oversample
+from ..index_file import rebuild_from_mirror
 
 EXACT_SUBSET = 4096  # at most this many matching keys: score them exactly
 
@@ -18,9 +21,10 @@ EXACT_SUBSET = 4096  # at most this many matching keys: score them exactly
 class USearchStore(StoreBase):
     backend = "usearch"
 
-    def __init__(self, conn, meta, where, index: Index) -> None:
-        super().__init__(conn, meta, where)
+    def __init__(self, conn, meta, where, index: Index, **kwargs) -> None:
+        super().__init__(conn, meta, where, **kwargs)
         self.index = index
+        self._dirty = False  # the in-memory index holds writes the file does not
 
     def search_id(self, pattern_id: str, **kwargs):
         """A pattern's own vector must come back first; when HNSW misses it (a node that the
@@ -80,3 +84,45 @@ class USearchStore(StoreBase):
         if self.settings.metric == "l2sq":  # report vec0's L2 so both backends speak the same units
             distances = l2_from_l2sq(distances)
         return [int(k) for k in keys], distances.tolist()
+
+    # -- keeping the index in step with committed writes ----------------------------------
+    def _vectors_for(self, keys: list[int]) -> np.ndarray:
+        if self.settings.dtype != "f32":  # lossy scalars: read the exact vectors from vec0
+            return super()._vectors_for(keys)
+        return np.asarray(self.index.get(np.asarray(keys, dtype=np.uint64), dtype=np.float32), dtype=np.float32)
+
+    def _index_put(self, keys: list[int], vectors: np.ndarray, replaced: list[int]) -> None:
+        present = [k for k in replaced if k in self.index]
+        if present:
+            self.index.remove(np.asarray(present, dtype=np.uint64))
+        self.index.add(np.asarray(keys, dtype=np.uint64), vectors, threads=0)
+        self._dirty = True
+
+    def _index_drop(self, keys: list[int]) -> None:
+        present = [k for k in keys if k in self.index]
+        if present:
+            self.index.remove(np.asarray(present, dtype=np.uint64))
+        self._dirty = True
+
+    def build_index(self) -> None:
+        """Rebuild from the vec0 mirror (which also compacts removed slots) and save."""
+        self._require_writable()
+        self.index = rebuild_from_mirror(self.conn, self.settings)
+        self.flush(force=True)
+
+    def flush(self, *, force: bool = False) -> None:
+        """Save the index crash-safely and clear the pending keys it now holds."""
+        if self.writable and (self._dirty or force):
+            with atomic(self.conn):
+                save_checked_index(self.conn, self.index, self.where)
+            self._dirty = False
+
+    def _memory_bytes(self) -> int:
+        return int(self.index.memory_usage) + super()._memory_bytes()
+
+    def close(self) -> None:
+        try:
+            if self.conn is not None and self.writable:
+                self.flush()
+        finally:
+            super().close()

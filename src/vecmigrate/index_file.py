@@ -15,9 +15,9 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
-from ..db import sql
-from ..faults import crash_point
-from ..files import file_checksum, fsync_dir, fsync_file
+from .db import sql
+from .faults import crash_point
+from .files import file_checksum, fsync_dir, fsync_file
 
 METRICS = {"cos": "cosine", "l2sq": "l2"}  # USearch metric -> vec0 distance_metric
 DTYPES = ("f32", "f16", "bf16", "i8")

@@ -1,0 +1,185 @@
+"""`verify`: cross-validation of a target. The vec0 mirror is exact; USearch is checked
+against it (key sets, vectors byte for byte, exact search, ANN recall), and the target
+against its source or another target when given. Reads only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import apsw
+import numpy as np
+from usearch.index import Index
+
+from . import ledger, target as tgt
+from .db import open_source
+from .models import VerifyReport
+from .sources import SourceReader, check_embedding_type, detect
+from .index_file import IndexSettings, check_index_file, load_index
+
+SHOW = 5  # differences listed per check
+
+
+class Checks:
+    """Collects named checks and the first differences each one found."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, dict[str, Any]] = {}
+        self.differences: list[str] = []
+
+    def add(self, name: str, ok: bool, differences: list[str] = (), **figures: Any) -> None:
+        self.checks[name] = {"ok": bool(ok), **figures}
+        self.differences += [f"{name}: {d}" for d in list(differences)[:SHOW]]
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.checks.values())
+
+    def report(self) -> VerifyReport:
+        return VerifyReport(ok=self.ok, checks=self.checks, differences=self.differences)
+
+
+def mirror_vectors(conn: apsw.Connection, keys: list[int] | None = None) -> dict[int, bytes]:
+    if keys is None:
+        return {r[0]: r[1] for r in conn.execute("SELECT rowid, embedding FROM patterns_vec")}
+    return {k: r[0][0] for k in keys
+            if (r := conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (k,)).fetchall())}
+
+
+def check_consistency(checks: Checks, conn: apsw.Connection, settings: IndexSettings, index: Index | None, *,
+                      sample: int | None, k: int, queries: int, min_recall: float, seed: int = 0) -> None:
+    """Counts, key sets, vectors, exact search and ANN recall of `index` against vec0."""
+    pattern_keys = {r[0] for r in conn.execute("SELECT key FROM patterns")}
+    vec_keys = {r[0] for r in conn.execute("SELECT rowid FROM patterns_vec")}
+    index_keys = {int(key) for key in index.keys} if index is not None else vec_keys
+    checks.add("counts", len(pattern_keys) == len(vec_keys) == len(index_keys), patterns=len(pattern_keys),
+               vec0=len(vec_keys), usearch=len(index_keys) if index is not None else None)
+    differences = ([f"key {key} is in patterns but not in vec0" for key in sorted(pattern_keys - vec_keys)]
+                   + [f"key {key} is in vec0 but not in patterns" for key in sorted(vec_keys - pattern_keys)]
+                   + [f"key {key} is in vec0 but not in USearch" for key in sorted(vec_keys - index_keys)]
+                   + [f"key {key} is in USearch but not in vec0" for key in sorted(index_keys - vec_keys)])
+    checks.add("key_sets", not differences, differences)
+    if index is None or not vec_keys:
+        return
+    rng = np.random.default_rng(seed)
+    common = sorted(vec_keys & index_keys)
+    picked = common if sample is None or sample >= len(common) else sorted(rng.choice(common, sample, replace=False).tolist())
+    exact = mirror_vectors(conn, picked)
+    stored = index.get(np.asarray(picked, dtype=np.uint64), dtype=np.float32)
+    differences = []
+    for key, vector in zip(picked, stored):
+        mine = np.frombuffer(exact[key], dtype="<f4")
+        if settings.dtype == "f32":
+            if np.asarray(vector, dtype="<f4").tobytes() != exact[key]:
+                differences.append(f"key {key}: USearch vector differs from vec0")
+        elif float(np.dot(vector, mine) / (np.linalg.norm(vector) * np.linalg.norm(mine))) < 0.99:
+            differences.append(f"key {key}: USearch {settings.dtype} vector is not within 1% of vec0's")
+    checks.add("vectors", not differences, differences, compared=len(picked),
+               rule="byte-equal" if settings.dtype == "f32" else "cosine >= 0.99 (lossy dtype)")
+    query_keys = picked if len(picked) <= queries else sorted(rng.choice(picked, queries, replace=False).tolist())
+    agree, recall, differences = 0, [], []
+    kk = min(k, len(vec_keys))
+    for key in query_keys:
+        query = np.frombuffer(exact[key], dtype="<f4")
+        truth = conn.execute("SELECT rowid, distance FROM patterns_vec WHERE embedding MATCH ? AND k = ? "
+                             "ORDER BY distance", (exact[key], kk)).fetchall()
+        truth_keys = [r[0] for r in truth]
+        brute = index.search(query, kk, exact=True)
+        ann = index.search(query, kk)
+        same = set(brute.keys.tolist()) == set(truth_keys) or _same_distances(brute.distances, [r[1] for r in truth],
+                                                                              settings)
+        agree += same
+        if not same:
+            differences.append(f"query key {key}: exact USearch top-{kk} {brute.keys.tolist()} != vec0 {truth_keys}")
+        recall.append(len(set(ann.keys.tolist()) & set(truth_keys)) / kk)
+    checks.add("exact_search", agree == len(query_keys), differences, queries=len(query_keys), agreeing=agree)
+    mean_recall = float(np.mean(recall)) if recall else 1.0
+    checks.add("ann_recall", mean_recall >= min_recall,
+               [] if mean_recall >= min_recall else [f"recall@{kk} {mean_recall:.4f} < {min_recall}"],
+               recall_at_k=round(mean_recall, 4), k=kk, queries=len(query_keys), minimum=min_recall)
+
+
+def _same_distances(got, want, settings: IndexSettings) -> bool:
+    got = np.sqrt(np.maximum(got, 0)) if settings.metric == "l2sq" else np.asarray(got)
+    return len(got) == len(want) and np.allclose(got, want, atol=1e-4)
+
+
+def verify(target: str | Path, *, source: str | Path | None = None, against: str | Path | None = None,
+           sample: int | None = None, k: int = 10, queries: int = 50, min_recall: float = 0.9) -> VerifyReport:
+    checks = Checks()
+    generation, conn, meta = tgt.open_existing(target, readonly=True)
+    try:
+        settings = tgt.settings_of(meta)
+        recorded = meta.get("index_count")
+        problem = check_index_file(generation.index, settings, meta.get("index_checksum"),
+                                   int(recorded) if recorded is not None else None)
+        checks.add("index_file", problem is None, [problem] if problem else [], path=str(generation.index))
+        index = None
+        if problem is None:
+            index = load_index(generation.index, settings)
+            pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
+            if pending:  # writes after the last save: expected lag, caught up the way every open does
+                tgt.readd_from_mirror(conn, index, pending, settings.dimension)
+        check_consistency(checks, conn, settings, index, sample=sample, k=k, queries=queries, min_recall=min_recall)
+        integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
+        checks.add("sqlite_integrity", integrity == "ok", [] if integrity == "ok" else [integrity])
+        if source is not None:
+            _against_source(checks, conn, Path(source))
+        if against is not None:
+            _against_target(checks, conn, Path(against))
+    finally:
+        conn.close()
+    return checks.report()
+
+
+def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None:
+    """Every source id is in the target or quarantined; stored embeddings are byte-equal."""
+    run = ledger.last_run(conn)
+    quarantined = ledger.quarantined_rowids(conn, run["run_id"]) if run else set()
+    target_vectors = {r[0]: r[1] for r in conn.execute(
+        "SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")}
+    src = open_source(source)
+    missing, differing, compared = [], [], 0
+    try:
+        variant, table = detect(src, run["source_table"] if run else None)
+        with SourceReader(src, variant, table) as reader:
+            for batch in reader.batches(5000):
+                for row in batch:
+                    if row.rowid in quarantined or row.defect:
+                        continue
+                    pattern_id = None if row.values.get("id") is None else str(row.values["id"])
+                    if pattern_id not in target_vectors:
+                        missing.append(f"source id {pattern_id!r} (rowid {row.rowid}) is not in the target")
+                        continue
+                    blob = check_embedding_type(row)
+                    if blob is not None:
+                        compared += 1
+                        if blob != target_vectors[pattern_id] and not _same_as_float64(blob, target_vectors[pattern_id]):
+                            differing.append(f"id {pattern_id!r}: stored embedding differs from the source's")
+    finally:
+        src.close()
+    checks.add("source_ids", not missing, missing, missing=len(missing))
+    checks.add("source_embeddings", not differing, differing, compared=compared)
+
+
+def _same_as_float64(source_blob: bytes, target_blob: bytes) -> bool:
+    """A float64 source blob (migrated with --source-float64) matches its float32 conversion."""
+    if len(source_blob) != 2 * len(target_blob):
+        return False
+    return np.frombuffer(source_blob, "<f8").astype("<f4").tobytes() == target_blob
+
+
+def _against_target(checks: Checks, conn: apsw.Connection, other: Path) -> None:
+    """Ids and vectors equal to another target's (e.g. the two sides of a dual write)."""
+    mine = {r[0]: r[1] for r in conn.execute("SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")}
+    _, other_conn, _ = tgt.open_existing(other, readonly=True)
+    try:
+        theirs = {r[0]: r[1] for r in other_conn.execute(
+            "SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")}
+    finally:
+        other_conn.close()
+    differences = ([f"id {i!r} only in this target" for i in sorted(mine.keys() - theirs.keys())]
+                   + [f"id {i!r} only in {other}" for i in sorted(theirs.keys() - mine.keys())]
+                   + [f"id {i!r}: vectors differ" for i in sorted(mine.keys() & theirs.keys()) if mine[i] != theirs[i]])
+    checks.add("against_target", not differences, differences, other=str(other), this_count=len(mine),
+               other_count=len(theirs))
