@@ -72,3 +72,18 @@ def test_every_example_query_runs_through_vecmigrate_sql(migrated, cli, name):
         assert payload["rows"]
     if name == "example_knn":
         assert payload["rows"][0][0] == "pattern-000004" and len(payload["rows"]) == 10
+    if name == "example_pattern_vector":
+        assert payload["rows"][0][1] == DIM and len(json.loads(payload["rows"][0][2])) == DIM
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 shell is not installed")
+@pytest.mark.parametrize("name", [n for n in sql_files() if n.startswith("example_")])
+def test_every_example_query_runs_in_the_sqlite3_shell(migrated, name):
+    script = (f".load {extension_path()}\n.parameter init\n.parameter set :id 'pattern-000004'\n"
+              f".parameter set :type 'unit'\n.mode json\n.bail on\n" + sql(name) + ";\n")
+    out = subprocess.run(["sqlite3", "-readonly", str(migrated / "patterns.sqlite")], input=script, text=True,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0 and "Error" not in out.stderr, out.stderr
+    if name == "example_knn":
+        rows = json.loads(out.stdout)
+        assert len(rows) == 10 and rows[0]["id"] == "pattern-000004"

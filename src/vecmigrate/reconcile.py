@@ -1,0 +1,81 @@
+"""`reconcile`: make the two sides of a dual write equal again. Replays the journal of failed
+secondary writes, then repairs every remaining difference in ids or vectors in either
+direction (the primary wins where both have an id), and rebuilds an index that disagrees
+with its own vec0 mirror."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .db import atomic
+from .models import ReconcileReport
+from .stores import open_store
+from .stores.base import StoreBase
+from .verify import Checks, check_consistency
+
+BATCH = 1000
+
+
+def _rows(store: StoreBase) -> dict[str, tuple]:
+    """id -> (vector bytes, payload columns) of every pattern."""
+    cursor = store.conn.execute(
+        "SELECT p.id, v.embedding, p.type, p.domain, p.content, p.framework, p.coverage, p.flakiness_score,"
+        " p.verdict, p.created_at, p.last_used, p.usage_count, p.metadata"
+        " FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")
+    return {row[0]: (row[1], row[2:]) for row in cursor}
+
+
+def _copy(ids: list[str], source: StoreBase, dest: StoreBase) -> int:
+    for start in range(0, len(ids), BATCH):
+        found = [source.get(i) for i in ids[start:start + BATCH]]
+        found = [f for f in found if f is not None]
+        if found:
+            dest.store_batch([f.pattern for f in found], np.stack([f.vector for f in found]))
+    return len(ids)
+
+
+def reconcile(primary: str | Path, secondary: str | Path, *, primary_backend: str = "usearch",
+              secondary_backend: str = "sqlite-vec") -> ReconcileReport:
+    started = time.perf_counter()
+    with open_store(primary, primary_backend, writable=True) as first, \
+            open_store(secondary, secondary_backend, writable=True) as second:
+        journal = first.conn.execute("SELECT jid, operation, pattern_id FROM dual_write_journal"
+                                     " WHERE resolved_at IS NULL ORDER BY jid").fetchall()
+        deleted = 0
+        for _, operation, pattern_id in journal:
+            if operation == "clear":
+                second.clear()
+            elif pattern_id is not None and first.get(pattern_id) is None and second.delete(pattern_id):
+                deleted += 1
+        # what the journal names, and anything else that differs, is repaired by comparison
+        mine, theirs = _rows(first), _rows(second)
+        to_secondary = sorted(mine.keys() - theirs.keys())
+        to_primary = sorted(theirs.keys() - mine.keys())
+        changed = sorted(i for i in mine.keys() & theirs.keys() if mine[i] != theirs[i])
+        _copy(to_secondary, first, second)
+        _copy(to_primary, second, first)
+        _copy(changed, first, second)
+        with atomic(first.conn):
+            first.conn.execute("UPDATE dual_write_journal SET resolved_at = ? WHERE resolved_at IS NULL",
+                               (int(time.time() * 1000),))
+        rebuilt = [str(path) for path, store in ((primary, first), (secondary, second)) if _repair_index(store)]
+    return ReconcileReport(journal_replayed=len(journal), copied_to_secondary=len(to_secondary),
+                           copied_to_primary=len(to_primary), updated_in_secondary=len(changed),
+                           deleted_from_secondary=deleted, indexes_rebuilt=rebuilt,
+                           duration_ms=int((time.perf_counter() - started) * 1000))
+
+
+def _repair_index(store: StoreBase) -> bool:
+    """Rebuild a store's index when it disagrees with its vec0 mirror (True if it did)."""
+    index = getattr(store, "index", None)
+    if index is None:
+        return False
+    checks = Checks()
+    check_consistency(checks, store.conn, store.settings, index, sample=None, k=10, queries=0, min_recall=0.0)
+    if checks.ok:
+        return False
+    store.build_index()
+    return True
