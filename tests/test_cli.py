@@ -45,9 +45,10 @@ def test_human_output_and_help(cli, make_source, target):
     result = cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM,
                  "--no-backup")
     assert result.exit_code == 0 and "migrated" in result.stdout and "20 of 20" in result.stdout
-    for command in ("migrate", "status", "search", "sql"):
+    for command in ("migrate", "status", "rollback", "search", "verify", "reconcile", "sql"):
         help_text = cli(command, "--help")
         assert help_text.exit_code == 0 and "--json" in help_text.stdout
+    assert cli("shell", "--help").exit_code == 0
 
 
 @pytest.mark.parametrize("setup, fragments", [
@@ -250,3 +251,23 @@ def test_verbose_logs_steps_on_stderr(cli, make_source, target):
                  "--verbose")
     assert result.exit_code == 0
     assert "schema legacy-qe" in result.stderr and "backed up to" in result.stderr
+
+
+def test_shell_runs_sql_with_sqlite_vec_loaded(make_source, target):
+    from conftest import run_vecmigrate
+    run_vecmigrate("migrate", "--source", make_source("legacy-qe", 12), "--target", target, "--no-backup",
+                   "--dimension", DIM)
+    out = run_vecmigrate("shell", "--target", target,
+                         input="SELECT vec_version();\nSELECT count(*) FROM patterns_vec;\n.quit\n")
+    assert out.returncode == 0, out.stderr
+    assert "v0.1" in out.stdout and "12" in out.stdout
+    out = run_vecmigrate("shell", "--target", target, input="DELETE FROM patterns;\n")
+    assert "readonly" in (out.stdout + out.stderr).lower()
+
+
+def test_search_mmr_flag(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 60), "--target", target, "--no-backup", "--dimension", DIM)
+    result, payload = cli.json("search", "--target", target, "--id", "pattern-000003", "-k", "5", "--mmr", "0.3")
+    assert result.exit_code == 0 and len(payload["hits"]) == 5 and payload["hits"][0]["id"] == "pattern-000003"
+    result = cli("search", "--target", target, "--id", "pattern-000003", "--mmr", "1.5")
+    assert result.exit_code == 2 and "--mmr must be between 0 and 1" in result.stderr
