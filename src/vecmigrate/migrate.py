@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import apsw
-import numpy as np
 
 from . import ledger, target as tgt
 from .backup import backup_source
@@ -30,6 +29,7 @@ from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
 from .generations import Generation, Layout, drop_empty_target, finish, new_generation, prune, recover, remove_generation
 from .history import copy_history, history_counts
+from .index_feeder import IndexFeeder
 from .lock import TargetLock
 from .models import MigrationResult, QuarantinedRow, Validation
 from .sources import SourceReader, detect
@@ -296,7 +296,11 @@ class Migrator:
             for note in notes:
                 self.log(note)
         seen = reader.accepted_ids(job.after_rowid, ledger.quarantined_rowids(conn, job.run_id))
-        generated = self._write_batches(job, index, reader, options, settings, embedder, total, seen)
+        feeder = IndexFeeder(index)
+        try:
+            generated = self._write_batches(job, feeder, reader, options, settings, embedder, total, seen)
+        finally:
+            feeder.close()
         with atomic(conn):
             copy_history(reader.conn, conn, history)
             tgt.save_checked_index(conn, index, job.generation)
@@ -304,7 +308,7 @@ class Migrator:
         crash_point("run-finished")
         return generated, validate_target(conn, job.run_id, len(index), total)
 
-    def _write_batches(self, job: Job, index, reader: SourceReader, options: MigrateOptions,
+    def _write_batches(self, job: Job, feeder: IndexFeeder, reader: SourceReader, options: MigrateOptions,
                        settings: IndexSettings, embedder: Embedder, total: int, seen: set[str]) -> int:
         conn = job.conn
         generated = 0
@@ -332,16 +336,12 @@ class Migrator:
                 ledger.record_batch(conn, job.run_id, batch_no, prepared.last_rowid, len(keys),
                                     len(prepared.quarantined))
             crash_point("batch-committed")
-            if replaced:
-                present = [k for k in replaced if k in index]
-                if present:
-                    index.remove(np.asarray(present, dtype=np.uint64))
-            if keys:
-                index.add(np.asarray(keys, dtype=np.uint64), prepared.vectors, threads=0)
+            feeder.put(keys, prepared.vectors, replaced)
             generated += prepared.generated
             done += len(batch)
             self.on_progress(done, total)
             if time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
+                index = feeder.drain()
                 with atomic(conn):
                     tgt.save_checked_index(conn, index, job.generation, "checkpoint-temp-written")
                 last_checkpoint = time.monotonic()

@@ -31,20 +31,18 @@ LANGUAGES = {"jest": "typescript", "pytest": "python", "cypress": "javascript", 
 BASE_TIME = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
-def clustered_vectors(count: int, dimension: int, *, clusters: int | None = None, spread: float = 0.6,
+def clustered_vectors(count: int, dimension: int, *, clusters: int | None = None, spread: float = 0.35,
                       seed: int = 0) -> np.ndarray:
-    """Unit float32 vectors shaped like real embeddings: topic clusters whose members vary
-    along a few shared latent directions (low intrinsic dimension), plus a little noise.
-    Uniform random vectors are the worst case for any HNSW and say little about real data."""
+    """Unit float32 vectors in Gaussian blobs: `clusters` random centres (about 100 members
+    each by default), members spread isotropically around them. This is the usual clustered
+    benchmark shape; uniform random vectors are the worst case for any HNSW and say little
+    about real embeddings."""
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, count // 100)
-    latent = min(16, dimension)
     centres = rng.standard_normal((clusters, dimension)).astype(np.float32) / np.sqrt(dimension)
-    basis = rng.standard_normal((latent, dimension)).astype(np.float32) / np.sqrt(dimension)
     assignment = rng.integers(0, clusters, size=count)
-    offsets = rng.standard_normal((count, latent)).astype(np.float32) @ basis / np.sqrt(latent)
     noise = rng.standard_normal((count, dimension)).astype(np.float32) / np.sqrt(dimension)
-    vectors = centres[assignment] + spread * offsets * np.sqrt(latent) / 2 + 0.05 * noise
+    vectors = centres[assignment] + spread * noise
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors.astype(np.float32)
 
