@@ -24,3 +24,27 @@ def test_resume_and_rollback_smoke(tmp_path):
     assert out.returncode == 0, out.stderr
     figures = json.loads((BENCH / "results" / "resume_and_rollback-1200.json").read_text())
     assert figures["killed_after_batch"] == 10 and figures["resume_s"] > 0 and figures["rollback_ms"] < 1000
+
+
+def test_compare_backends_smoke(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCH / "compare_backends.py"), "--size", "1500", "--dimension", "32",
+                          "--smoke", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    results = json.loads((BENCH / "results" / "compare_backends-smoke.json").read_text())
+    section = results["sections"][0]
+    assert [m["dtype"] for m in section["migrations"]] == ["f32", "bf16", "i8"]
+    names = [r["backend"] for r in section["search"]]
+    assert "AgentDB-style baseline" in names and "sqlite-vec vec0 (exact)" in names
+    assert "vecmigrate usearch store (i8)" in names
+    assert all(m["peak_rss_mb"] > 0 for m in section["migrations"])
+    assert "| search backend |" in out.stdout
+
+
+def test_bench_cli(cli, make_source, target):
+    from vecmigrate import Migrator
+    Migrator(make_source("agentdb-adapter", 300), target).migrate(dimension=32, backup=False)
+    result, payload = cli.json("bench", "--target", target, "--queries", "30", "--slow-queries", "2")
+    assert result.exit_code == 0
+    names = [r["backend"] for r in payload["rows"]]
+    assert names[0] == "numpy brute force (in RAM)" and "AgentDB-style baseline" in names
+    assert all(0 <= r["recall_at_k"] <= 1 and r["p50_ms"] > 0 for r in payload["rows"])

@@ -332,6 +332,33 @@ def shell(
     commands.shell(target, write=write)
 
 
+@app.command()
+@handle_errors()
+def bench(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    queries: Annotated[int, typer.Option("--queries", help="Queries for the fast backends (each answers its own share).")] = 300,
+    slow_queries: Annotated[int, typer.Option("--slow-queries", help="Queries for sqlite-vec and the AgentDB-style baseline.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", help="Neighbours per query.")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare the backends on your target: AgentDB-style baseline, sqlite-vec, numpy, USearch.
+
+    Single-query p50/p99 latency, batch QPS and recall@k against exact brute force, on
+    near-duplicates of stored vectors. Reads only (the baseline table is a temp file).
+    """
+    report = commands.bench(target, queries=queries, slow_queries=slow_queries, k=k)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    table = Table(title=f"{report.count} patterns, {report.dimension}-d, k={report.k}")
+    for column in ("backend", "p50 ms", "p99 ms", "batch QPS", f"recall@{report.k}", "queries"):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    for r in report.rows:
+        table.add_row(r.backend, f"{r.p50_ms:.4f}", f"{r.p99_ms:.4f}", f"{r.qps:,.0f}", f"{r.recall_at_k:.4f}",
+                      str(r.queries))
+    out.print(table)
+
+
 def parse_vector(text: Optional[str]) -> Optional[list[float]]:
     if text is None:
         return None

@@ -7,6 +7,8 @@ explicitly allows float64 conversion.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import RowRejected
@@ -22,6 +24,9 @@ class VectorError(RowRejected):
 def check_vector(vector: np.ndarray, dimension: int) -> None:
     if vector.shape != (dimension,):
         raise VectorError(f"vector has {vector.size} values, expected {dimension}")
+    square = float(np.dot(vector, vector))
+    if 0.0 < square < math.inf:  # the common case in one pass: finite and not all zeros
+        return
     if not np.isfinite(vector).all():
         raise VectorError("vector contains NaN or Inf")
     if not np.any(vector):

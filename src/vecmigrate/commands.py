@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from .bench import BenchReport, bench as _bench
 from .errors import UsageError
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, LogCallback, MigrateOptions, Migrator, ProgressCallback
 from .models import MigrationResult, ReconcileReport, RollbackResult, SearchResult, SqlResult, Status, VerifyReport
@@ -28,6 +29,10 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
 
 def rollback(target: str | Path = DEFAULT_TARGET) -> RollbackResult:
     return _rollback(target)
+
+
+def bench(target: str | Path = DEFAULT_TARGET, **options: Any) -> BenchReport:
+    return _bench(target, **options)
 
 
 def verify(target: str | Path = DEFAULT_TARGET, **options: Any) -> VerifyReport:

@@ -19,6 +19,7 @@ import sqlite_vec
 from .errors import SourceError, TargetError
 
 BUSY_TIMEOUT_MS = 5000
+MMAP_BYTES = 1 << 30  # read target pages through a memory map: search payload lookups skip read() copies
 
 
 def quote_identifier(name: str) -> str:
@@ -89,6 +90,7 @@ def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Conn
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         load_vec(conn)
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         if not readonly:
             conn.execute("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF")
         conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()

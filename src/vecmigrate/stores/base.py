@@ -14,7 +14,7 @@ import apsw
 import numpy as np
 
 from .. import target as tgt
-from ..codec import VectorError, encode, invalid_rows
+from ..codec import VectorError, check_vector, invalid_rows
 from ..db import atomic, sql
 from ..embedders import embed, load_embedder
 from ..errors import UsageError
@@ -69,6 +69,10 @@ class StoreBase(ABC):
         if self._latencies is not None:
             self._latencies.append(time.perf_counter() - started)
         return hits
+
+    def search_batch(self, vectors: np.ndarray, *, k: int = 10) -> list[list[SearchHit]]:
+        """Many queries at once (the USearch store answers them in one multi-threaded call)."""
+        return [self.search(v, k=k) for v in np.asarray(vectors, dtype=np.float32)]
 
     def search_text(self, text: str, **kwargs: Any) -> list[SearchHit]:
         return self.search(self.embed_text(text), **kwargs)
@@ -138,7 +142,7 @@ class StoreBase(ABC):
     def query_vector(self, vector: Sequence[float]) -> np.ndarray:
         array = np.asarray(vector, dtype=np.float32).reshape(-1)
         try:
-            encode(array, self.settings.dimension)
+            check_vector(array, self.settings.dimension)
         except VectorError as exc:
             raise UsageError(f"query {exc}") from None
         return array
@@ -146,14 +150,21 @@ class StoreBase(ABC):
     def _hits(self, keys: list[int], distances: list[float]) -> list[SearchHit]:
         if not keys:
             return []
-        rows = {r[0]: r for r in self.conn.execute(sql("fetch_hits"), {"keys": json.dumps(keys)})}
+        return self._hits_from(self._payloads(keys), keys, distances)
+
+    def _payloads(self, keys: list[int]) -> dict[int, tuple]:
+        """The rows behind `keys`, in one statement."""
+        return {r[0]: r for r in self.conn.execute(sql("fetch_hits"), (json.dumps(keys),))}
+
+    def _hits_from(self, rows: dict[int, tuple], keys: list[int], distances: list[float]) -> list[SearchHit]:
+        cosine = self.settings.metric == "cos"  # (score() inlined: this loop runs for every hit)
         hits = []
         for key, distance in zip(keys, distances):
             row = rows.get(key)
             if row is None:  # a vector without its pattern row: never reported as a hit
                 continue
-            hits.append(SearchHit(key=key, id=row[1], score=self.score(distance), distance=float(distance),
-                                  type=row[2], domain=row[3], framework=row[4], content=row[5] or ""))
+            hits.append(SearchHit(key, row[1], 1.0 - distance if cosine else 1.0 / (1.0 + distance), distance,
+                                  row[2], row[3], row[4], row[5] or ""))
         return hits
 
     def score(self, distance: float) -> float:

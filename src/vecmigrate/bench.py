@@ -1,0 +1,191 @@
+"""`bench`: how the backends compare on one target, measured in one run on the same queries.
+
+Rows: the AgentDB-style baseline (vectors as BLOBs in a plain table, every row read and
+scored in numpy per query, as the original system searched), sqlite-vec's exact vec0 KNN,
+numpy brute force over a matrix already in memory (the exact in-RAM reference), the USearch
+index through vecmigrate's store API, and raw `usearch.Index.search` on the same index (the
+difference is vecmigrate's own overhead). Ground truth is computed once by brute force.
+Queries are stored vectors moved by a perturbation of norm 0.1 (a near-duplicate pattern).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import apsw
+import numpy as np
+
+from .errors import UsageError
+from .stores import open_store
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    backend: str
+    p50_ms: float
+    p99_ms: float
+    qps: float                # batch throughput (queries per second)
+    recall_at_k: float
+    queries: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    target: str
+    count: int
+    dimension: int
+    k: int
+    rows: list[BenchRow]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def markdown(self) -> str:
+        lines = ["| backend | p50 ms | p99 ms | batch QPS | recall@k | queries | note |",
+                 "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.backend} | {r.p50_ms:.4f} | {r.p99_ms:.4f} | {r.qps:,.0f} | {r.recall_at_k:.4f} | "
+                  f"{r.queries} | {r.note} |" for r in self.rows]
+        return "\n".join(lines)
+
+
+def near_duplicate_queries(matrix: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(matrix), min(count, len(matrix)), replace=False)
+    noise = rng.standard_normal((len(picks), matrix.shape[1])) * (0.1 / np.sqrt(matrix.shape[1]))
+    return (matrix[picks] + noise).astype(np.float32)
+
+
+def exact_top_k(unit_matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    scores = unit_matrix @ (query / np.linalg.norm(query))
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top])]
+
+
+def timed(search: Callable[[np.ndarray], list[int]], queries: np.ndarray) -> tuple[list[float], list[list[int]]]:
+    latencies, results = [], []
+    for query in queries:
+        started = time.perf_counter()
+        results.append(search(query))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, results
+
+
+def timed_round_robin(searches: dict[str, Callable[[np.ndarray], list[int]]], queries: np.ndarray
+                      ) -> dict[str, tuple[list[float], list[list[int]], list[int]]]:
+    """Time several searches fairly: query i goes to method i mod m, so every method answers
+    fresh queries (none is warmed by another's run of the same query) under the same cache
+    and CPU conditions. Returns latencies, results and the query positions per method."""
+    names = list(searches)
+    for name in names:  # one warm-up call each (first-call costs are not search costs)
+        searches[name](queries[0])
+    out = {name: ([], [], []) for name in names}
+    for i, query in enumerate(queries):
+        name = names[i % len(names)]
+        started = time.perf_counter()
+        result = searches[name](query)
+        out[name][0].append((time.perf_counter() - started) * 1000)
+        out[name][1].append(result)
+        out[name][2].append(i)
+    return out
+
+
+def row(name: str, latencies: list[float], results: list[list[int]], truth: list[set[int]], k: int,
+        qps: float | None = None, note: str = "") -> BenchRow:
+    recall = float(np.mean([len(set(r) & t) / k for r, t in zip(results, truth)]))
+    return BenchRow(backend=name, p50_ms=round(float(np.percentile(latencies, 50)), 4),
+                    p99_ms=round(float(np.percentile(latencies, 99)), 4),
+                    qps=round(qps if qps is not None else 1000 / float(np.mean(latencies)), 1),
+                    recall_at_k=round(recall, 4), queries=len(latencies), note=note)
+
+
+def bench(target: str | Path, *, queries: int = 200, slow_queries: int = 20, k: int = 10, seed: int = 0,
+          label: str = "", fast_only: bool = False) -> BenchReport:
+    """Measure every backend on `target` (read-only; the baseline table lives in a temp file).
+    `fast_only` keeps the USearch rows (raw and store) and skips the exact and slow ones."""
+    if queries < 1 or slow_queries < 1 or k < 1:
+        raise UsageError("--queries, --slow-queries and -k must be positive integers")
+    with open_store(target, "usearch") as fast, open_store(target, "sqlite-vec") as exact:
+        if fast.settings.metric != "cos":
+            raise UsageError("bench compares cosine targets only")
+        keys_and_blobs = fast.conn.execute("SELECT rowid, embedding FROM patterns_vec ORDER BY rowid").fetchall()
+        if len(keys_and_blobs) < k:
+            raise UsageError(f"the target holds {len(keys_and_blobs)} patterns; bench needs at least k={k}")
+        keys = np.array([r[0] for r in keys_and_blobs], dtype=np.int64)
+        matrix = np.frombuffer(b"".join(r[1] for r in keys_and_blobs), dtype="<f4").reshape(len(keys), -1)
+        unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        query_set = near_duplicate_queries(matrix, queries, seed)
+        truth = [set(keys[exact_top_k(unit, q, k)].tolist()) for q in query_set]
+        suffix = f" {label}" if label else ""
+        rows: list[BenchRow] = []
+
+        many = near_duplicate_queries(matrix, 3 * queries, seed + 1)
+        many_truth = [set(keys[exact_top_k(unit, q, k)].tolist()) for q in many]
+        fast_ones = timed_round_robin({
+            "raw": lambda q: fast.index.search(q, k).keys.tolist(),
+            "raw1": lambda q: fast.index.search(q, k, threads=1).keys.tolist(),
+            "store": lambda q: [h.key for h in fast.search(q, k=k)],
+        }, many)
+        started = time.perf_counter()
+        fast.index.search(query_set, k, threads=0)
+        raw_qps = len(query_set) / (time.perf_counter() - started)
+        rows.append(row(f"usearch raw Index.search{suffix}", *_with_truth(fast_ones["raw"], many_truth), k,
+                        qps=raw_qps, note=f"dtype {fast.settings.dtype}, default threads"))
+        rows.append(row(f"usearch raw Index.search, threads=1{suffix}", *_with_truth(fast_ones["raw1"], many_truth),
+                        k, qps=raw_qps, note="batch QPS: one call, all cores"))
+        started = time.perf_counter()
+        fast.search_batch(query_set, k=k)
+        rows.append(row(f"vecmigrate usearch store{suffix}", *_with_truth(fast_ones["store"], many_truth), k,
+                        qps=len(query_set) / (time.perf_counter() - started), note="payloads included"))
+
+        if fast_only:
+            return BenchReport(target=str(target), count=len(keys), dimension=matrix.shape[1], k=k, rows=rows)
+        # numpy streams the whole matrix through the caches, so it is timed on its own, after the others
+        numpy_times = timed(lambda q: keys[exact_top_k(unit, q, k)].tolist(), query_set)
+        started = time.perf_counter()
+        scores = (query_set / np.linalg.norm(query_set, axis=1, keepdims=True)) @ unit.T
+        np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        rows.insert(0, row("numpy brute force (in RAM)", *numpy_times, truth, k,
+                           qps=len(query_set) / (time.perf_counter() - started), note="exact reference"))
+        slow = query_set[:slow_queries]
+        lat, res = timed(lambda q: [h.key for h in exact.search(q, k=k)], slow)
+        rows.append(row("sqlite-vec vec0 (exact)", lat, res, truth[:len(slow)], k, note="sequential"))
+
+        lat, res = _baseline(keys, matrix, slow, k)
+        rows.append(row("AgentDB-style baseline", lat, res, truth[:len(slow)], k,
+                        note="BLOB table, all rows read and scored per query"))
+        return BenchReport(target=str(target), count=len(keys), dimension=matrix.shape[1], k=k, rows=rows)
+
+
+def _with_truth(measured: tuple[list[float], list[list[int]], list[int]], truth: list[set[int]]):
+    latencies, results, positions = measured
+    return latencies, results, [truth[i] for i in positions]
+
+
+def _baseline(keys: np.ndarray, matrix: np.ndarray, queries: np.ndarray, k: int) -> tuple[list[float], list[list[int]]]:
+    """The original system's search: a plain table of BLOBs, every row read and scored per query."""
+    folder = Path(tempfile.mkdtemp(prefix="vecmigrate-baseline-"))
+    try:
+        conn = apsw.Connection(str(folder / "agentdb.db"))
+        conn.execute("CREATE TABLE patterns (id INTEGER PRIMARY KEY, embedding BLOB)")
+        with conn:
+            conn.executemany("INSERT INTO patterns VALUES (?, ?)",
+                             ((int(key), vector.tobytes()) for key, vector in zip(keys, matrix)))
+
+        def search(query: np.ndarray) -> list[int]:
+            rows = conn.execute("SELECT id, embedding FROM patterns").fetchall()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+            scores = (vectors @ query) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+            top = np.argpartition(-scores, k - 1)[:k]
+            return ids[top[np.argsort(-scores[top])]].tolist()
+        result = timed(search, queries)
+        conn.close()
+        return result
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
