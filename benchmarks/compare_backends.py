@@ -3,7 +3,7 @@
 What it measures, for each size (default 10k and 100k; 1M with --million), on clustered
 384-d float32 vectors (Gaussian blobs of about 100) stored in an agentdb-adapter source:
   - migration: a real `vecmigrate migrate` process per dtype (f32, bf16, i8) with default
-    settings: seconds, patterns/s, peak RSS (wait4), USearch memory, file sizes
+    settings: seconds, patterns/s, peak RSS (its VmHWM), USearch memory, file sizes
   - raw HNSW build: `usearch.Index.add` of the same vectors with the same settings, all cores
   - search, from `vecmigrate.bench`: the AgentDB-style baseline (BLOB table, every row read
     and scored in numpy per query), sqlite-vec vec0 (exact), numpy brute force in RAM, raw
@@ -42,24 +42,38 @@ from vecmigrate.samples import build_source, clustered_vectors
 RESULTS = Path(__file__).parent / "results"
 
 
+def peak_rss_kb(pid: int) -> int | None:
+    """VmHWM: the process's peak resident set since its exec (so not the forking parent's)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def migrate(source: Path, target: Path, dimension: int, dtype: str) -> dict:
     """One `vecmigrate migrate` process: wall time and its own peak RSS."""
     command = [sys.executable, "-m", "vecmigrate", "migrate", "--source", str(source), "--target", str(target),
                "--dimension", str(dimension), "--dtype", dtype, "--no-backup", "--json"]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0
+    while process.poll() is None:  # VmHWM only grows: the last reading before exit holds the peak
+        peak = max(peak, peak_rss_kb(process.pid) or 0)
+        time.sleep(0.02)
     seconds = time.perf_counter() - started
-    out = process.stdout.read().decode()
-    if status != 0:
-        raise SystemExit(f"migration failed: {process.stderr.read().decode()}")
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"migration failed: {err.decode()}")
     result = json.loads(out)
     live = Layout(target).current()
     settings = IndexSettings(dimension=dimension, dtype=dtype)
     index = load_index(live.index, settings)
     figures = {"dtype": dtype, "seconds": round(seconds, 2), "patterns": result["migrated_count"],
                "patterns_per_s": round(result["migrated_count"] / seconds),
-               "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+               "peak_rss_mb": round(peak / 1024, 1),
                "index_memory_mb": round(index.memory_usage / 2**20, 1),
                "usearch_file_mb": round(live.index.stat().st_size / 2**20, 1),
                "sqlite_file_mb": round(live.db.stat().st_size / 2**20, 1)}

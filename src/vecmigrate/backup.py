@@ -9,9 +9,9 @@ from pathlib import Path
 
 import apsw
 
-from .db import describe
+from .db import copy_database, describe
 from .errors import SourceError
-from .files import fsync_dir, fsync_file
+from .files import fsync_dir
 
 
 def backup_path_for(source: Path, when: datetime | None = None) -> Path:
@@ -33,14 +33,7 @@ def backup_source(conn: apsw.Connection, source: Path) -> Path:
     final = backup_path_for(source)
     temp = final.with_name(final.name + ".tmp")
     try:
-        dest = apsw.Connection(str(temp))
-        try:
-            with dest.backup("main", conn, "main") as step:
-                while not step.done:
-                    step.step(4096)
-        finally:
-            dest.close()
-        fsync_file(temp)
+        copy_database(conn, temp)
         os.replace(temp, final)
         fsync_dir(final.parent)
     except (apsw.Error, OSError) as exc:

@@ -16,10 +16,11 @@ from typing import Iterator
 import apsw
 import sqlite_vec
 
-from .errors import SourceError, TargetError
+from .errors import SourceError, TargetError, VecmigrateError
+from .files import fsync_file
 
 BUSY_TIMEOUT_MS = 5000
-MMAP_BYTES = 1 << 30  # read target pages through a memory map: search payload lookups skip read() copies
+MMAP_BYTES = 1 << 30  # readers map target pages: search payload lookups skip read() copies
 
 
 def quote_identifier(name: str) -> str:
@@ -70,37 +71,49 @@ def open_source(path: str | os.PathLike) -> apsw.Connection:
         raise SourceError(f"source is a directory, not a SQLite file: {path}")
     if not os.access(path, os.R_OK):
         raise SourceError(f"source database is not readable (permission denied): {path}")
-    try:
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
-    except apsw.NotADBError:
-        raise SourceError(f"source is not a SQLite database: {path}") from None
-    except apsw.CorruptError:
-        raise SourceError(f"source database is corrupt: {path}") from None
-    except apsw.Error as exc:
-        raise SourceError(f"cannot open source database {path}: {describe(exc)}") from None
-    return conn
+    return _connect(path, apsw.SQLITE_OPEN_READONLY, SourceError, "source")
 
 
 def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Connection:
     """Open the target's patterns.sqlite with sqlite-vec loaded."""
     flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    conn = _connect(path, flags, TargetError, "target", vec=True)
+    if readonly:  # (a writer gains little from it, and mapped pages would count in its RSS)
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    else:
+        conn.execute("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF")
+    return conn
+
+
+def _connect(path: str | os.PathLike, flags: int, error: type[VecmigrateError], what: str, *,
+             vec: bool = False) -> apsw.Connection:
+    """Open and touch a database, turning what can go wrong into one line naming the file."""
     try:
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        load_vec(conn)
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-        if not readonly:
-            conn.execute("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF")
+        if vec:
+            load_vec(conn)
         conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
     except apsw.NotADBError:
-        raise TargetError(f"target database is not a SQLite database: {path}") from None
+        raise error(f"{what} is not a SQLite database: {path}") from None
     except apsw.CorruptError:
-        raise TargetError(f"target database is corrupt: {path}") from None
+        raise error(f"{what} database is corrupt: {path}") from None
     except apsw.Error as exc:
-        raise TargetError(f"cannot open target database {path}: {describe(exc)}") from None
+        raise error(f"cannot open {what} database {path}: {describe(exc)}") from None
     return conn
+
+
+def copy_database(source: apsw.Connection, dest: Path) -> None:
+    """Copy the database open on `source` to `dest` with SQLite's backup API (consistent
+    even for a WAL database or one with a hot journal, where a file copy may not be), fsynced."""
+    out = apsw.Connection(str(dest))
+    try:
+        with out.backup("main", source, "main") as step:
+            while not step.done:
+                step.step(8192)
+    finally:
+        out.close()
+    fsync_file(dest)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import apsw
 
+from .db import copy_database
 from .faults import crash_point
 from .files import fsync_dir, fsync_file
 
@@ -168,17 +169,11 @@ def new_generation(layout: Layout) -> Generation:
 
 
 def _copy_database(source: Path, dest: Path) -> None:
-    """Copy with SQLite's backup API (consistent even if a hot journal were present)."""
     src = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY)
-    out = apsw.Connection(str(dest))
     try:
-        with out.backup("main", src, "main") as step:
-            while not step.done:
-                step.step(8192)
+        copy_database(src, dest)
     finally:
-        out.close()
         src.close()
-    fsync_file(dest)
 
 
 def _copy_file(source: Path, dest: Path) -> None:

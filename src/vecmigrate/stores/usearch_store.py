@@ -61,8 +61,10 @@ class USearchStore(StoreBase):
             fetch = min(total, fetch * 4)
 
     def _matching_keys(self, filters: dict[str, str]) -> np.ndarray:
-        # The same values vec0 stores: a NULL column matches the placeholder 'unknown'.
-        clauses = " AND ".join(f"coalesce({c}, 'unknown') = :{c}" for c in FILTER_COLUMNS if c in filters)
+        # The same values vec0 stores: a NULL column matches the placeholder 'unknown'. Plain
+        # comparisons (no coalesce) so that SQLite uses the patterns_by_* indexes.
+        clauses = " AND ".join(f"({c} = :{c} OR ({c} IS NULL AND :{c} = 'unknown'))"
+                               for c in FILTER_COLUMNS if c in filters)
         rows = self.conn.execute(f"SELECT key FROM patterns WHERE {clauses}", filters).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
 
