@@ -141,6 +141,13 @@ def markdown(results: dict) -> str:
         lines += [f"| {r['backend']} | {r['p50_ms']:.4f} | {r['p99_ms']:.4f} | {r['qps']:,.0f} | {r['recall_at_k']:.4f} | "
                   f"{r['queries']} |" for r in section["search"]]
         lines.append("")
+    if results.get("migration_at_scale"):
+        lines += ["### Migration at scale", "", "| dtype | patterns | seconds | patterns/s | peak RSS MB | index memory MB | "
+                  "RSS − index MB | recall@10 |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {m['dtype']} | {m['patterns']:,} | {m['seconds']} | {m['patterns_per_s']:,} | {m['peak_rss_mb']} | "
+                  f"{m['index_memory_mb']} | {m['rss_over_index_mb']} | {m['recall_at_10']} |"
+                  for m in results["migration_at_scale"]]
+        lines.append("")
     if results.get("targets"):
         lines += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in results["targets"]]
