@@ -16,6 +16,8 @@ import threading
 import numpy as np
 from usearch.index import Index
 
+from .index_file import remove_keys
+
 DEFAULT_CHUNK = 8192
 
 
@@ -86,9 +88,7 @@ class IndexFeeder:
                     return
                 if self._error is None:
                     if item[0] == "remove":
-                        present = [k for k in item[1].tolist() if k in self.index]
-                        if present:
-                            self.index.remove(np.asarray(present, dtype=np.uint64))
+                        remove_keys(self.index, item[1].tolist())
                     else:
                         self.index.add(item[1], item[2], threads=0)
             except BaseException as exc:  # handed to the main thread at its next call

@@ -90,6 +90,13 @@ def check_index_file(path: Path, settings: IndexSettings, checksum: str | None, 
     return None
 
 
+def remove_keys(index: Index, keys) -> None:
+    """Remove those of `keys` the index holds (USearch raises on others; vec0 has no upsert either)."""
+    present = [int(k) for k in keys if int(k) in index]
+    if present:
+        index.remove(np.asarray(present, dtype=np.uint64))
+
+
 def load_index(path: Path, settings: IndexSettings) -> Index:
     index = new_index(settings)
     index.load(str(path))

@@ -321,15 +321,7 @@ class Migrator:
             prepared = prepare_batch(batch, reader.variant, settings.dimension, embedder, seen,
                                      allow_float64=options.source_float64)
             with atomic(conn):
-                known = tgt.existing_keys(conn, [p.id for p in prepared.patterns])
-                keys = []
-                for pattern in prepared.patterns:
-                    if pattern.id in known:
-                        keys.append(known[pattern.id])
-                    else:
-                        keys.append(key)
-                        key += 1
-                replaced = list(known.values())
+                keys, replaced, key = tgt.assign_keys(conn, [p.id for p in prepared.patterns], key)
                 tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced)
                 if prepared.quarantined:
                     ledger.record_quarantine(conn, job.run_id, reader.table, prepared.quarantined)

@@ -18,7 +18,7 @@ from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
 from .models import Pattern
 from .index_file import (IndexSettings, check_index_file, load_index, new_index, rebuild_from_mirror,
-                                   save_index)
+                         remove_keys, save_index)
 
 SCHEMA_VERSION = "1"
 VEC_PLACEHOLDER = "unknown"  # vec0 metadata columns refuse NULL
@@ -93,6 +93,20 @@ def next_key(conn: apsw.Connection) -> int:
     return (conn.execute("SELECT max(key) FROM patterns").fetchall()[0][0] or 0) + 1
 
 
+def assign_keys(conn: apsw.Connection, ids: list[str], first_new: int) -> tuple[list[int], list[int], int]:
+    """Keys for `ids` (in the caller's transaction): an id already stored keeps its key, a new
+    one gets the next free key. Returns (keys, the existing keys among them, next free key)."""
+    known = existing_keys(conn, ids)
+    keys = []
+    for pattern_id in ids:
+        if pattern_id in known:
+            keys.append(known[pattern_id])
+        else:
+            keys.append(first_new)
+            first_new += 1
+    return keys, list(known.values()), first_new
+
+
 def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Pattern], vectors: np.ndarray,
                    replaced: list[int]) -> None:
     """Rows into `patterns`, vectors into `patterns_vec`, keys into the index's pending list
@@ -153,9 +167,7 @@ def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, st
 
 def readd_from_mirror(conn: apsw.Connection, index: Index, keys: list[int], dimension: int) -> None:
     """Replace the index's vectors of `keys` with vec0's (dropping keys vec0 no longer has)."""
-    present = [k for k in keys if k in index]
-    if present:
-        index.remove(np.asarray(present, dtype=np.uint64))
+    remove_keys(index, keys)
     found_keys, blobs = [], []
     for key in keys:
         row = conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (key,)).fetchall()

@@ -187,16 +187,7 @@ class StoreBase(ABC):
         if len(set(ids)) != len(ids):
             raise UsageError("store_batch: the same pattern id appears twice in one batch")
         with atomic(self.conn):
-            known = tgt.existing_keys(self.conn, ids)
-            key = tgt.next_key(self.conn)
-            keys = []
-            for pattern_id in ids:
-                if pattern_id in known:
-                    keys.append(known[pattern_id])
-                else:
-                    keys.append(key)
-                    key += 1
-            replaced = list(known.values())
+            keys, replaced, _ = tgt.assign_keys(self.conn, ids, tgt.next_key(self.conn))
             tgt.write_patterns(self.conn, keys, patterns, vectors, replaced)
         self._index_put(keys, vectors, replaced)
         return keys

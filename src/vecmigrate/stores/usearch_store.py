@@ -14,7 +14,7 @@ from ..db import atomic
 from ..errors import UsageError
 from ..target import save_checked_index
 from .base import FILTER_COLUMNS, StoreBase, l2_from_l2sq, oversample
-from ..index_file import rebuild_from_mirror
+from ..index_file import rebuild_from_mirror, remove_keys
 
 EXACT_SUBSET = 4096  # at most this many matching keys: score them exactly
 
@@ -111,16 +111,12 @@ class USearchStore(StoreBase):
         return np.asarray(self.index.get(np.asarray(keys, dtype=np.uint64), dtype=np.float32), dtype=np.float32)
 
     def _index_put(self, keys: list[int], vectors: np.ndarray, replaced: list[int]) -> None:
-        present = [k for k in replaced if k in self.index]
-        if present:
-            self.index.remove(np.asarray(present, dtype=np.uint64))
+        remove_keys(self.index, replaced)
         self.index.add(np.asarray(keys, dtype=np.uint64), vectors, threads=0)
         self._dirty = True
 
     def _index_drop(self, keys: list[int]) -> None:
-        present = [k for k in keys if k in self.index]
-        if present:
-            self.index.remove(np.asarray(present, dtype=np.uint64))
+        remove_keys(self.index, keys)
         self._dirty = True
 
     def build_index(self) -> None:
