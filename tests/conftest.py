@@ -78,6 +78,54 @@ def rows(conn: apsw.Connection, query: str, params=()) -> list[dict]:
     return out
 
 
+class FaultyFile(apsw.VFSFile):
+    def __init__(self, vfs: "FaultyVFS", name, flags):
+        self.vfs = vfs
+        path = name.filename() if hasattr(name, "filename") else str(name or "")
+        self.targeted = vfs.only is None or vfs.only in path
+        super().__init__("unix", name, flags)
+
+    def xWrite(self, data, offset):
+        if self.targeted and self.vfs.active:
+            self.vfs.writes += 1
+            if self.vfs.fail_write_at is not None and self.vfs.writes >= self.vfs.fail_write_at:
+                raise self.vfs.error("injected write fault")
+        super().xWrite(data, offset)
+
+    def xSync(self, flags):
+        if self.targeted and self.vfs.active:
+            self.vfs.syncs += 1
+            if self.vfs.fail_sync_at is not None and self.vfs.syncs >= self.vfs.fail_sync_at:
+                raise apsw.IOError("injected fsync fault")
+        super().xSync(flags)
+
+
+class FaultyVFS(apsw.VFS):
+    """The default VFS while registered, failing real I/O from the k-th write (or fsync) on,
+    for files whose path contains `only` (all files when None), while `active`."""
+
+    def __init__(self, *, fail_write_at=None, fail_sync_at=None, error=apsw.IOError, only=None, active=True):
+        self.writes = self.syncs = 0
+        self.fail_write_at, self.fail_sync_at, self.error = fail_write_at, fail_sync_at, error
+        self.only, self.active = only, active
+        super().__init__("faulty", "unix", makedefault=True)
+
+    def xOpen(self, name, flags):
+        return FaultyFile(self, name, flags)
+
+
+@pytest.fixture
+def faulty_vfs():
+    registered = []
+
+    def install(**kwargs) -> FaultyVFS:
+        registered.append(FaultyVFS(**kwargs))
+        return registered[-1]
+    yield install
+    for vfs in registered:
+        vfs.unregister()
+
+
 def run_vecmigrate(*args, env_extra: dict | None = None, timeout: int = 300, **kwargs):
     """The CLI in a real subprocess (for kills, resource limits and other processes)."""
     import os

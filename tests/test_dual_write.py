@@ -16,48 +16,13 @@ from vecmigrate.stores import DualWriteStore, create_store
 from vecmigrate.verify import verify
 
 
-class FailingFile(apsw.VFSFile):
-    def __init__(self, vfs, name, flags):
-        self.fail = vfs.broken in (name.filename() if hasattr(name, "filename") else str(name or ""))
-        self.vfs = vfs
-        super().__init__("unix", name, flags)
-
-    def xWrite(self, data, offset):
-        if self.fail and self.vfs.active:
-            raise apsw.IOError("injected: the secondary's disk is failing")
-        super().xWrite(data, offset)
-
-
-class FailingVFS(apsw.VFS):
-    """Every file whose path contains `broken` fails its writes while `active`."""
-
-    def __init__(self, broken: str):
-        self.broken, self.active = broken, False
-        super().__init__("failing-secondary", "unix", makedefault=True)
-
-    def xOpen(self, name, flags):
-        return FailingFile(self, name, flags)
-
-
-@pytest.fixture
-def failing_vfs():
-    made = []
-
-    def make(broken: str) -> FailingVFS:
-        made.append(FailingVFS(broken))
-        return made[-1]
-    yield make
-    for vfs in made:
-        vfs.unregister()
-
-
 @pytest.fixture(scope="module")
 def vectors():
     return clustered_vectors(300, DIM, clusters=8, seed=21)
 
 
-def test_secondary_failures_are_journaled_and_reconciled(tmp_path, failing_vfs, vectors):
-    vfs = failing_vfs("secondary.vecdb")
+def test_secondary_failures_are_journaled_and_reconciled(tmp_path, faulty_vfs, vectors):
+    vfs = faulty_vfs(only="secondary.vecdb", fail_write_at=1, active=False)
     primary = create_store(tmp_path / "primary.vecdb", backend="usearch", dimension=DIM).store
     secondary = create_store(tmp_path / "secondary.vecdb", backend="sqlite-vec", dimension=DIM).store
     store = DualWriteStore(primary, secondary)
@@ -85,8 +50,8 @@ def test_secondary_failures_are_journaled_and_reconciled(tmp_path, failing_vfs, 
     assert (again.journal_replayed, again.copied_to_secondary, again.copied_to_primary) == (0, 0, 0)
 
 
-def test_a_primary_failure_fails_the_call_and_leaves_the_secondary_alone(tmp_path, failing_vfs, vectors):
-    vfs = failing_vfs("primary.vecdb")
+def test_a_primary_failure_fails_the_call_and_leaves_the_secondary_alone(tmp_path, faulty_vfs, vectors):
+    vfs = faulty_vfs(only="primary.vecdb", fail_write_at=1, active=False)
     primary = create_store(tmp_path / "primary.vecdb", backend="usearch", dimension=DIM).store
     secondary = create_store(tmp_path / "secondary.vecdb", backend="sqlite-vec", dimension=DIM).store
     store = DualWriteStore(primary, secondary)

@@ -22,50 +22,6 @@ from vecmigrate.generations import Layout
 ROWS, BATCH = 600, 100
 
 
-class FaultyFile(apsw.VFSFile):
-    def __init__(self, vfs: "FaultyVFS", name, flags):
-        self.vfs = vfs
-        super().__init__("unix", name, flags)
-
-    def xWrite(self, data, offset):
-        self.vfs.writes += 1
-        if self.vfs.fail_write_at is not None and self.vfs.writes >= self.vfs.fail_write_at:
-            raise self.vfs.error("injected write fault")
-        super().xWrite(data, offset)
-
-    def xSync(self, flags):
-        self.vfs.syncs += 1
-        if self.vfs.fail_sync_at is not None and self.vfs.syncs >= self.vfs.fail_sync_at:
-            raise apsw.IOError("injected fsync fault")
-        super().xSync(flags)
-
-
-class FaultyVFS(apsw.VFS):
-    """The default VFS, failing from the k-th write (or fsync) on: every connection opened
-    while it is registered as the default goes through it."""
-
-    def __init__(self, *, fail_write_at=None, fail_sync_at=None, error=apsw.IOError):
-        self.writes = self.syncs = 0
-        self.fail_write_at, self.fail_sync_at, self.error = fail_write_at, fail_sync_at, error
-        super().__init__("faulty", "unix", makedefault=True)
-
-    def xOpen(self, name, flags):
-        return FaultyFile(self, name, flags)
-
-
-@pytest.fixture
-def faulty():
-    registered = []
-
-    def install(**kwargs):
-        vfs = FaultyVFS(**kwargs)
-        registered.append(vfs)
-        return vfs
-    yield install
-    for vfs in registered:
-        vfs.unregister()
-
-
 @pytest.fixture
 def sources(make_source, tmp_path):
     """A full source, and an older smaller copy already migrated into the target (generation 1)."""
@@ -95,14 +51,14 @@ def assert_complete(target, expected):
 @pytest.mark.parametrize("fault", [dict(fail_write_at=1), dict(fail_write_at=40), dict(fail_write_at=400),
                                    dict(fail_write_at=40, error=apsw.FullError), dict(fail_sync_at=1),
                                    dict(fail_sync_at=12)])
-def test_io_faults_leave_the_live_target_as_it_was_and_a_rerun_completes(sources, target, tmp_path, faulty,
+def test_io_faults_leave_the_live_target_as_it_was_and_a_rerun_completes(sources, target, tmp_path, faulty_vfs,
                                                                          existing, fault):
     full, older = sources
     expected = reference_state(full, tmp_path)
     if existing:
         Migrator(older, target).migrate(dimension=DIM, batch_size=BATCH, backup=False)
     before, source_hash = live_files(target), sha256(full)
-    vfs = faulty(**fault)
+    vfs = faulty_vfs(**fault)
     with pytest.raises(TargetError, match=r"cannot write the target .*(IOError|FullError)"):
         Migrator(full, target).migrate(dimension=DIM, batch_size=BATCH, backup=False)
     vfs.unregister()
