@@ -38,27 +38,25 @@ def emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, default=jsonable, ensure_ascii=False) + "\n")
 
 
-def handle_errors(as_json_param: str = "as_json") -> Callable:
+def handle_errors(func: Callable) -> Callable:
     """Catch vecmigrate's base error (and low-level I/O errors) once: one line, right exit code."""
-    def wrap(func: Callable) -> Callable:
-        @functools.wraps(func)
-        def run(*args, **kwargs):
-            as_json = kwargs.get(as_json_param, False)
-            try:
-                return func(*args, **kwargs)
-            except VecmigrateError as exc:
-                fail(str(exc), exc.exit_code, as_json,
-                     bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
-            except (OSError, MemoryError) as exc:
-                fail(f"{type(exc).__name__}: {exc}", 1, as_json)
-            except KeyboardInterrupt:
-                fail("interrupted; committed batches are kept, run the same command again to continue", 130, as_json)
-            except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
-                if type(exc).__module__ == "apsw":
-                    fail(describe(exc), 1, as_json)
-                raise
-        return run
-    return wrap
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        as_json = kwargs.get("as_json", False)
+        try:
+            return func(*args, **kwargs)
+        except VecmigrateError as exc:
+            fail(str(exc), exc.exit_code, as_json,
+                 bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
+        except (OSError, MemoryError) as exc:
+            fail(f"{type(exc).__name__}: {exc}", 1, as_json)
+        except KeyboardInterrupt:
+            fail("interrupted; committed batches are kept, run the same command again to continue", 130, as_json)
+        except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
+            if type(exc).__module__ == "apsw":
+                fail(describe(exc), 1, as_json)
+            raise
+    return run
 
 
 def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
@@ -69,7 +67,7 @@ def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def migrate(
     source: Annotated[Path, typer.Option("--source", readable=False,  # checked by vecmigrate: one line, exit 1
                                          help="Source AgentDB-style SQLite database.")] = Path(DEFAULT_SOURCE),
@@ -170,7 +168,7 @@ def show_migration(result) -> None:
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def status(
     target: TargetOpt = Path(DEFAULT_TARGET),
     source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="Source to compare with [default: the one last migrated].")] = None,
@@ -199,7 +197,7 @@ def status(
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def rollback(
     target: TargetOpt = Path(DEFAULT_TARGET),
     as_json: JsonFlag = False,
@@ -221,7 +219,7 @@ def rollback(
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def search(
     target: TargetOpt = Path(DEFAULT_TARGET),
     pattern_id: Annotated[Optional[str], typer.Option("--id", help="Search with this pattern's own vector.")] = None,
@@ -259,7 +257,7 @@ def search(
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def verify(
     target: TargetOpt = Path(DEFAULT_TARGET),
     source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="Also check ids and stored embeddings against this source.")] = None,
@@ -295,7 +293,7 @@ def verify(
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def reconcile(
     primary: Annotated[Path, typer.Option("--primary", readable=False, help="The primary target of the dual write (holds the journal).")] = Path(DEFAULT_TARGET),
     secondary: Annotated[Path, typer.Option("--secondary", readable=False, help="The secondary target of the dual write.")] = ...,
@@ -320,7 +318,7 @@ def reconcile(
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def shell(
     target: TargetOpt = Path(DEFAULT_TARGET),
     write: Annotated[bool, typer.Option("--write", help="Open the target read-write (takes the writer lock).")] = False,
@@ -333,7 +331,7 @@ def shell(
 
 
 @app.command()
-@handle_errors()
+@handle_errors
 def bench(
     target: TargetOpt = Path(DEFAULT_TARGET),
     queries: Annotated[int, typer.Option("--queries", help="Queries for the fast backends (each answers its own share).")] = 300,
@@ -370,7 +368,7 @@ def parse_vector(text: Optional[str]) -> Optional[list[float]]:
 
 
 @app.command("sql")
-@handle_errors()
+@handle_errors
 def sql_command(
     query: Annotated[Optional[str], typer.Argument(help="SQL to run (read-only).")] = None,
     target: TargetOpt = Path(DEFAULT_TARGET),

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from .errors import RowRejected
+from .models import jsonable
 
 SECONDS_THRESHOLD = 100_000_000_000  # below: seconds (until year 5138); at or above: milliseconds
 
@@ -123,13 +124,7 @@ def merge_metadata(source: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
 def leftover_columns(values: dict[str, Any], consumed: Iterable[str]) -> dict[str, Any]:
     """Columns the mapping did not use, kept in metadata so every source value stays recoverable."""
     used = set(consumed)
-    return {k: _jsonable(v) for k, v in values.items() if k not in used}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$blob": bytes(value).hex()}
-    return value
+    return {k: jsonable(v) for k, v in values.items() if k not in used}
 
 
 def flakiness_for(success_rate: float | None) -> float | None:
