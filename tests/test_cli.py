@@ -54,7 +54,7 @@ def test_human_output_and_help(cli, make_source, target):
 @pytest.mark.parametrize("setup, fragments", [
     ("missing", ["source database not found", "nope.db"]),
     ("garbage", ["not a SQLite database", "garbage.db"]),
-    ("empty-schema", ["no known pattern table", "notes"]),
+    ("empty-schema", ["no known AgentDB-family layout", "notes"]),
     ("directory", ["is a directory"]),
 ])
 def test_bad_sources(cli, tmp_path, target, setup, fragments):
@@ -250,7 +250,7 @@ def test_verbose_logs_steps_on_stderr(cli, make_source, target):
     result = cli("migrate", "--source", make_source("legacy-qe", 10), "--target", target, "--dimension", DIM,
                  "--verbose")
     assert result.exit_code == 0
-    assert "schema legacy-qe" in result.stderr and "backed up to" in result.stderr
+    assert "layout legacy-qe" in result.stderr and "backed up to" in result.stderr
 
 
 def test_shell_runs_sql_with_sqlite_vec_loaded(make_source, target):

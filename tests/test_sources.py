@@ -10,9 +10,9 @@ from vecmigrate.sources import BY_NAME, SourceReader, detect
 @pytest.mark.parametrize("variant", sorted(BUILDERS))
 def test_each_variant_is_detected(make_source, variant):
     conn = open_source(make_source(variant, 5))
-    found, table = detect(conn)
-    assert found.name == variant
-    assert table == BY_NAME[variant].table
+    plan = detect(conn)
+    assert plan.layout == variant
+    assert plan.tables == [BY_NAME[variant].table]
 
 
 def test_table_override_reads_a_renamed_table(make_source):
@@ -21,10 +21,10 @@ def test_table_override_reads_a_renamed_table(make_source):
     conn.execute("ALTER TABLE patterns RENAME TO old_patterns")
     conn.close()
     reader_conn = open_source(path)
-    with pytest.raises(SourceError, match="no known pattern table"):
+    with pytest.raises(SourceError, match="no known AgentDB-family layout"):
         detect(reader_conn)
-    variant, table = detect(reader_conn, "old_patterns")
-    assert (variant.name, table) == ("legacy-qe", "old_patterns")
+    plan = detect(reader_conn, "old_patterns")
+    assert (plan.layout, plan.tables) == ("legacy-qe", ["old_patterns"])
     with pytest.raises(SourceError, match="table 'nope' not found"):
         detect(reader_conn, "nope")
 
@@ -34,14 +34,14 @@ def test_unknown_schema_is_refused_naming_its_tables(tmp_path):
     conn = apsw.Connection(str(path))
     conn.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)")
     conn.close()
-    with pytest.raises(SourceError, match="found: notes"):
+    with pytest.raises(SourceError, match="tables: notes"):
         detect(open_source(path))
 
 
 def test_reader_streams_batches_in_rowid_order(make_source):
     conn = open_source(make_source("legacy-qe", 25))
-    variant, table = detect(conn)
-    with SourceReader(conn, variant, table) as reader:
+    plan = detect(conn)
+    with SourceReader(conn, plan.parts[0]) as reader:
         sizes = [len(b) for b in reader.batches(10)]
         resumed = [r.rowid for b in reader.batches(10, after_rowid=20) for r in b]
     assert sizes == [10, 10, 5]
@@ -53,8 +53,8 @@ def test_reader_sees_one_snapshot_while_another_process_writes(make_source):
     writer = apsw.Connection(str(path))
     writer.execute("PRAGMA journal_mode=WAL")
     conn = open_source(path)
-    variant, table = detect(conn)
-    with SourceReader(conn, variant, table) as reader:
+    plan = detect(conn)
+    with SourceReader(conn, plan.parts[0]) as reader:
         first = next(reader.batches(10))
         writer.execute("INSERT INTO patterns(id, name, template, category) VALUES ('late', 'late', 't', 'unit')")
         rest = [r for b in reader.batches(10, after_rowid=first[-1].rowid) for r in b]

@@ -38,9 +38,9 @@ def test_schema_matches_the_contract(migrated):
     conn = open_db(migrated / "patterns.sqlite")
     columns = [r[1] for r in conn.execute("PRAGMA table_info(patterns)")]
     assert columns == ["key", "id", "type", "domain", "content", "framework", "coverage", "flakiness_score",
-                       "verdict", "created_at", "last_used", "usage_count", "metadata"]
+                       "verdict", "created_at", "last_used", "usage_count", "metadata", "kind", "embedding_model"]
     ddl = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'patterns_vec'").fetchall()[0][0]
-    assert f"float[{DIM}] distance_metric=cosine" in ddl and "framework text" in ddl
+    assert f"float[{DIM}] distance_metric=cosine" in ddl and "framework text" in ddl and "kind text" in ddl
 
 
 @pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 shell is not installed")

@@ -56,7 +56,7 @@ def plant_altered_vector(target):
     changed = np.frombuffer(blob, "<f4").copy()
     changed[0] += 0.5
     conn.execute("DELETE FROM patterns_vec WHERE rowid = 23")
-    conn.execute("INSERT INTO patterns_vec(rowid, embedding, type, domain, framework) VALUES (23, ?, 'x', 'x', 'x')",
+    conn.execute("INSERT INTO patterns_vec(rowid, embedding, type, domain, framework, kind) VALUES (23, ?, 'x', 'x', 'x', 'x')",
                  (changed.tobytes(),))
     return "key 23: USearch vector differs from vec0"
 

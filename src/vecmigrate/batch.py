@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .codec import decode_many, invalid_rows
-from .embedders import Embedder, embed
+from .embedders import Embedder, embed_patterns, model_of
 from .errors import RowRejected
 from .models import Pattern, QuarantinedRow, SourceRow, jsonable
-from .sources import Variant, check_embedding_type
+from .provenance import EmbeddingPolicy
+from .sources import Variant, stored_embedding
 
 
 @dataclass
@@ -24,22 +26,28 @@ class PreparedBatch:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     last_rowid: int = 0
     generated: int = 0
+    models: Counter = field(default_factory=Counter)   # vectors written, by the model that made them
 
 
-def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embedder: Embedder,
-                  seen: set[str], *, allow_float64: bool = False) -> PreparedBatch:
-    """Map, decode and embed one batch. Rejected rows become quarantine entries, in source order."""
+def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embedder: Embedder | None,
+                  seen: set[str], *, policy: EmbeddingPolicy, allow_float64: bool = False) -> PreparedBatch:
+    """Map, decode and embed one batch. Rejected rows become quarantine entries, in source order.
+    Rows without a stored vector are embedded with `embedder`, or quarantined when the policy
+    has none for them."""
     mapped: list[tuple[SourceRow, Pattern | None, bytes | None, str | None]] = []
     for row in batch:
         if row.defect is not None:
             mapped.append((row, None, None, row.defect))
             continue
         try:
-            pattern = variant.map_row(row.values)
-            blob = check_embedding_type(row)
-            if blob is not None and row.dimension is not None and int(row.dimension) != dimension:
+            pattern = variant.finish(variant.map_row(row.values))
+            blob = stored_embedding(row)
+            if blob is not None and row.dimension is not None and _declared(row.dimension) != dimension:
                 raise RowRejected(f"embedding dimension column says {row.dimension}, target dimension is {dimension}")
-            mapped.append((row, pattern, blob, None))
+            if blob is None and embedder is None:
+                raise RowRejected(policy.refuse_reason or "no stored vector")
+            label = (row.model or policy.stored_label) if blob is not None else model_of(embedder.spec)
+            mapped.append((row, _labelled(pattern, label), blob, None))
         except RowRejected as exc:
             mapped.append((row, None, None, str(exc)))
 
@@ -52,7 +60,7 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
         reasons.update({stored[j]: f"stored embedding: {why}" for j, why in bad.items()})
     missing = [i for i, (_, p, blob, _) in enumerate(mapped) if p is not None and blob is None]
     if missing:
-        vectors[missing] = embed(embedder, [mapped[i][1].content for i in missing], dimension)
+        vectors[missing] = embed_patterns(embedder, [mapped[i][1] for i in missing], dimension)
         bad = invalid_rows(vectors[missing])
         reasons.update({missing[j]: f"generated embedding: {why}" for j, why in bad.items()})
 
@@ -63,17 +71,34 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
         if reason is None and pattern.id in seen:
             reason = f"duplicate id {pattern.id!r} (an earlier row of this source has it)"
         if reason is not None:
-            prepared.quarantined.append(quarantine_entry(row, pattern, reason))
+            prepared.quarantined.append(quarantine_entry(row, pattern, reason, variant))
+            if i in missing:
+                prepared.generated -= 1
             continue
         seen.add(pattern.id)
         good.append(i)
         prepared.patterns.append(pattern)
+        prepared.models[pattern.embedding_model] += 1
     prepared.vectors = np.ascontiguousarray(vectors[good])
     return prepared
 
 
-def quarantine_entry(row: SourceRow, pattern: Pattern | None, reason: str) -> dict[str, Any]:
+def _declared(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise RowRejected(f"embedding dimension column holds {str(value)[:20]!r}, not a number") from None
+
+
+def _labelled(pattern: Pattern, label: str) -> Pattern:
+    return replace(pattern, embedding_model=label)
+
+
+def quarantine_entry(row: SourceRow, pattern: Pattern | None, reason: str, variant: Variant | None = None
+                     ) -> dict[str, Any]:
     pattern_id = pattern.id if pattern else row.values.get("id")
+    if pattern is None and variant is not None and pattern_id is not None:
+        pattern_id = variant.target_id(str(pattern_id))
     return {"source_rowid": row.rowid, "pattern_id": None if pattern_id is None else str(pattern_id),
             "reason": reason,
             "row_json": json.dumps({k: jsonable(v) for k, v in row.values.items()}, ensure_ascii=False)}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
@@ -72,6 +74,64 @@ def open_source(path: str | os.PathLike) -> apsw.Connection:
     if not os.access(path, os.R_OK):
         raise SourceError(f"source database is not readable (permission denied): {path}")
     return _connect(path, apsw.SQLITE_OPEN_READONLY, SourceError, "source")
+
+
+_ORIGINAL_NAMES: dict[str, str] = {}  # a temporary copy's filename -> the source file it copies
+
+
+def source_name(conn: apsw.Connection) -> str:
+    """The source file a connection reads (the original, when it reads a temporary copy)."""
+    return _ORIGINAL_NAMES.get(conn.filename, conn.filename)
+
+
+def is_wal_file(path: Path) -> bool:
+    """The header says WAL mode (bytes 18 and 19 are 2)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18] == header[19] == 2
+
+
+def needs_private_copy(path: Path) -> bool:
+    """A WAL-mode source that SQLite cannot open in place without writing beside it: its
+    folder or the file itself is read-only. Reading it needs its -shm (and recovering its -wal,
+    whose rows are part of the database); SQLite would create those files beside the source."""
+    if not is_wal_file(path):
+        return False
+    return not (os.access(path.parent, os.W_OK) and os.access(path, os.W_OK))
+
+
+@contextlib.contextmanager
+def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
+    """A read-only connection to a source, closed at the end. A WAL-mode source that cannot be
+    opened in place without writing beside it (read-only folder or file) is read from a private
+    copy of the file and its -wal, so the WAL's rows are read and nothing is written beside the source."""
+    path = Path(path)
+    if not needs_private_copy(path):
+        conn = open_source(path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="vecmigrate-source-") as folder:
+        copy = Path(folder) / path.name
+        try:
+            shutil.copyfile(path, copy)
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists():
+                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        except OSError as exc:
+            raise SourceError(f"cannot read source database {path}: {describe(exc)}") from None
+        conn = _connect(copy, apsw.SQLITE_OPEN_READONLY, SourceError, "source")
+        _ORIGINAL_NAMES[conn.filename] = str(path)
+        try:
+            yield conn
+        finally:
+            _ORIGINAL_NAMES.pop(conn.filename, None)
+            conn.close()
 
 
 def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Connection:

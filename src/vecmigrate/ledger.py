@@ -23,10 +23,10 @@ def start_run(conn: apsw.Connection, *, source: str, source_table: str, schema: 
 
 
 def record_batch(conn: apsw.Connection, run_id: int, batch_no: int, last_source_rowid: int, written: int,
-                 quarantined: int) -> None:
+                 quarantined: int, source_table: str = "") -> None:
     conn.execute("INSERT INTO vecmigrate_batches(run_id, batch_no, last_source_rowid, written, quarantined,"
-                 " committed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                 (run_id, batch_no, last_source_rowid, written, quarantined, now_ms()))
+                 " committed_at, source_table) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (run_id, batch_no, last_source_rowid, written, quarantined, now_ms(), source_table))
 
 
 def finish_run(conn: apsw.Connection, run_id: int) -> None:
@@ -64,12 +64,17 @@ def quarantined_count(conn: apsw.Connection, run_id: int | None = None) -> int:
     return conn.execute("SELECT count(*) FROM quarantine WHERE run_id = ?", (run_id,)).fetchall()[0][0]
 
 
-def resume_point(conn: apsw.Connection, run_id: int) -> tuple[int, int, int]:
-    """(last committed source rowid, batches committed, rows they covered) of a run."""
-    row = conn.execute("SELECT coalesce(max(last_source_rowid), 0), count(*), coalesce(sum(written + quarantined), 0)"
+def resume_point(conn: apsw.Connection, run_id: int) -> tuple[dict[str, int], int, int]:
+    """({source table: last committed rowid}, batches committed, rows they covered) of a run."""
+    after = dict(conn.execute("SELECT source_table, max(last_source_rowid) FROM vecmigrate_batches WHERE run_id = ?"
+                              " GROUP BY source_table", (run_id,)).fetchall())
+    row = conn.execute("SELECT count(*), coalesce(sum(written + quarantined), 0)"
                        " FROM vecmigrate_batches WHERE run_id = ?", (run_id,)).fetchall()[0]
-    return row[0], row[1], row[2]
+    return after, row[0], row[1]
 
 
-def quarantined_rowids(conn: apsw.Connection, run_id: int) -> set[int]:
-    return {r[0] for r in conn.execute("SELECT source_rowid FROM quarantine WHERE run_id = ?", (run_id,))}
+def quarantined_rowids(conn: apsw.Connection, run_id: int, source_table: str | None = None) -> set[int]:
+    if source_table is None:
+        return {r[0] for r in conn.execute("SELECT source_rowid FROM quarantine WHERE run_id = ?", (run_id,))}
+    return {r[0] for r in conn.execute("SELECT source_rowid FROM quarantine WHERE run_id = ? AND source_table = ?",
+                                       (run_id, source_table))}

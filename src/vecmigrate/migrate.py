@@ -13,8 +13,11 @@ failure at any point leaves the target as it was.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,16 +26,17 @@ import apsw
 from . import ledger, target as tgt
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
-from .db import atomic, describe, open_source, open_target, quote_identifier
-from .embedders import LEXICAL, MINILM, Embedder, embed, load_embedder
+from .db import atomic, describe, open_source_snapshot, open_target, quote_identifier
+from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
 from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
 from .generations import Generation, Layout, drop_empty_target, finish, new_generation, prune, recover, remove_generation
 from .history import copy_history, history_counts
 from .index_feeder import IndexFeeder
 from .lock import TargetLock
-from .models import MigrationResult, QuarantinedRow, Validation
-from .sources import SourceReader, detect
+from .models import MigrationResult, Pattern, QuarantinedRow, Validation
+from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension
+from .sources import GenericMapping, Plan, SourceReader, detect
 from .index_file import DTYPES, METRICS, IndexSettings, new_index
 
 ProgressCallback = Callable[[int, int], None]
@@ -55,7 +59,7 @@ class MigrateOptions:
     table: str | None = None
     source_float64: bool = False
     dimension: int | None = None
-    embedder: str | None = None
+    embedder: str | Callable | None = None  # "lexical", "minilm", "module:function", or a callable on texts
     metric: str | None = None
     dtype: str | None = None
     connectivity: int | None = None
@@ -63,6 +67,8 @@ class MigrateOptions:
     expansion_search: int | None = None
     keep_generations: int = DEFAULT_KEEP_GENERATIONS
     checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
+    mapping: GenericMapping | None = None   # a table nobody listed (--id-column, --text-columns, ...)
+    pattern_embedder: Callable[[Pattern], Any] | None = None  # the guide's generateEmbedding(pattern)
 
     def check(self) -> None:
         positive = {"--batch-size": self.batch_size, "--dimension": self.dimension,
@@ -81,6 +87,16 @@ class MigrateOptions:
             raise UsageError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.embedder is not None and self.pattern_embedder is not None:
+            raise UsageError("give embedder or pattern_embedder, not both")
+        if self.pattern_embedder is not None and not callable(self.pattern_embedder):
+            raise UsageError("pattern_embedder must be a callable taking a Pattern")
+        if self.mapping is not None and self.table is not None and self.table != self.mapping.table:
+            raise UsageError(f"--table {self.table} and the mapping's table {self.mapping.table} differ")
+
+    @property
+    def asked_embedder(self) -> "str | Callable | None":
+        return self.pattern_embedder or self.embedder
 
     def settings(self, recorded: IndexSettings | None) -> IndexSettings:
         """Index settings: explicit options, else the target's recorded ones, else defaults."""
@@ -105,9 +121,28 @@ class Job:
     conn: apsw.Connection
     run_id: int
     fresh_index: bool           # a brand-new target: start from an empty index
-    after_rowid: int = 0        # resume point: the last source rowid already committed
+    after: dict[str, int] = field(default_factory=dict)  # resume point: last committed rowid per source table
     next_batch: int = 1
     skipped: int = 0            # rows an earlier attempt of this run already committed
+
+
+@dataclass
+class Run:
+    """What a run reads and decides before it writes: the plan, one reader per table (one
+    snapshot), the settings, the embedding policy and the embedder."""
+
+    plan: Plan
+    readers: list[SourceReader]
+    total: int
+    settings: IndexSettings
+    policy: EmbeddingPolicy
+    embedder: Embedder | None
+    history: dict[str, int]
+    notes: list[str]
+
+    @property
+    def conn(self) -> apsw.Connection:
+        return self.readers[0].conn
 
 
 class Migrator:
@@ -121,124 +156,155 @@ class Migrator:
         self.log = log or (lambda message: None)
 
     def migrate(self, options: MigrateOptions | None = None, **overrides: Any) -> MigrationResult:
+        """Run the migration. Any MigrateOptions field may be given as a keyword, e.g.
+        `migrate(embedder=my_texts_to_vectors)` or `migrate(pattern_embedder=generate_embedding)`."""
         options = replace(options or MigrateOptions(), **overrides)
         options.check()
         started = time.perf_counter()
-        conn = open_source(self.source)
-        try:
-            variant, table = detect(conn, options.table)
-            self.log(f"source {self.source}: schema {variant.name}, table {table}")
-            with SourceReader(conn, variant, table) as reader:
-                return self._run(reader, options, started)
-        finally:
-            conn.close()
+        with open_source_snapshot(self.source) as conn:
+            plan = detect(conn, options.table, options.mapping)
+            self.log(f"source {self.source}: layout {plan.layout}, table(s) {', '.join(plan.tables)}")
+            readers = [SourceReader(conn, part) for part in plan.parts]
+            with contextlib.ExitStack() as stack:
+                for reader in readers:
+                    stack.enter_context(reader)
+                run = self._plan_run(plan, readers, options)
+                return self._run(run, options, started)
 
     # -- the run -----------------------------------------------------------------------
-    def _run(self, reader: SourceReader, options: MigrateOptions, started: float) -> MigrationResult:
-        total = reader.count()
-        recorded, recorded_embedder = self._recorded_settings()
+    def _plan_run(self, plan: Plan, readers: list[SourceReader], options: MigrateOptions) -> Run:
+        total = sum(r.count() for r in readers)
+        recorded, recorded_meta = self._recorded_settings()
+        found = census(readers, plan)
+        notes = list(plan.notes)
+        if options.dimension is None and recorded is None:
+            inferred, how = infer_dimension(found, float64=options.source_float64)
+            if inferred is not None:
+                options = replace(options, dimension=inferred)
+                if how:
+                    notes.append(how)
         settings = options.settings(recorded)
-        embedder_spec = options.embedder or recorded_embedder or LEXICAL
-        if recorded_embedder and embedder_spec != recorded_embedder:
-            raise UsageError(f"--embedder {embedder_spec} differs from the target's {recorded_embedder}; "
+        self._check_stored_dimension(found, settings.dimension, options.source_float64)
+        asked = options.asked_embedder
+        recorded_spec = (recorded_meta or {}).get("embedder") or None
+        if isinstance(asked, str) and recorded_spec and asked != recorded_spec:
+            raise UsageError(f"--embedder {asked} differs from the target's {recorded_spec}; "
                              f"vectors of two embedders cannot share an index: use a new --target")
-        embedder = load_embedder(embedder_spec, settings.dimension)
-        if embedder_spec not in (LEXICAL, MINILM):  # a user's embedder must answer with the right shape first
-            embed(embedder, ["vecmigrate embedder probe"], settings.dimension)
-        self._check_stored_dimension(reader, settings.dimension, options.source_float64)
-        history = history_counts(reader.conn, reader.variant)
+        name = callable_spec(asked, takes_patterns=options.pattern_embedder is not None) if callable(asked) else None
+        policy = decide(found, plan, embedder=asked, embedder_name=name, dimension=settings.dimension,
+                        recorded_model=(recorded_meta or {}).get("model"))
+        notes += policy.notes
+        embedder = None
+        if policy.generate_with is not None and (found.missing or not found.stored):
+            embedder = load_embedder(policy.generate_with, settings.dimension,
+                                     takes_patterns=options.pattern_embedder is not None)
+            if policy.generate_with not in (LEXICAL, MINILM):  # a user's embedder must answer with the right shape first
+                probe = Pattern(id="vecmigrate-probe", content="vecmigrate embedder probe")
+                embed_patterns(embedder, [probe], settings.dimension)
+        for note in notes:
+            self.log(note)
+        history = history_counts(readers[0].conn, plan.history_tables)
+        return Run(plan=plan, readers=readers, total=total, settings=settings, policy=policy, embedder=embedder,
+                   history=history, notes=notes)
 
+    def _run(self, run: Run, options: MigrateOptions, started: float) -> MigrationResult:
         if options.dry_run or options.strict:
-            quarantined, generated = self._validate_all(reader, options, settings, embedder, total)
+            quarantined, generated, models = self._validate_all(run, options)
             if options.strict and quarantined:
                 listed = "; ".join(f"{q.id} (rowid {q.source_rowid}): {q.reason}" for q in quarantined)
                 raise StrictModeError(f"--strict: {len(quarantined)} bad row(s), nothing written: {listed}",
                                       quarantined)
             if options.dry_run:
-                return self._result(options, reader, embedder_spec, started, total=total,
-                                    migrated=total - len(quarantined), skipped=0, quarantined=quarantined,
-                                    generated=generated, backup=None, history=history, run_id=None,
-                                    generation=None, validation=Validation(True, True, {"dry_run": True}))
-
-        backup = backup_source(reader.conn, self.source) if options.backup else None
+                return self._result(options, run, started, migrated=run.total - len(quarantined), skipped=0,
+                                    quarantined=quarantined, generated=generated, backup=None, run_id=None,
+                                    generation=None, validation=Validation(True, True, {"dry_run": True}),
+                                    models=models)
+        backup = backup_source(run.conn, self.source) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
-        return self._write(reader, options, settings, embedder, total, history, backup, started)
+        return self._write(run, options, backup, started)
 
-    def _recorded_settings(self) -> tuple[IndexSettings | None, str | None]:
+    def _recorded_settings(self) -> tuple[IndexSettings | None, dict[str, str] | None]:
         if not self.layout.exists():
             return None, None
         _, conn, meta = tgt.open_existing(self.layout.root, readonly=True)
         conn.close()
-        return tgt.settings_of(meta), meta.get("embedder")
+        return tgt.settings_of(meta), meta
 
-    def _check_stored_dimension(self, reader: SourceReader, dimension: int, allow_float64: bool) -> None:
+    @staticmethod
+    def _check_stored_dimension(found: Census, dimension: int, allow_float64: bool) -> None:
         """Refuse at once when no stored embedding fits the dimension (rather than quarantine every row)."""
-        sizes: list[int] = []
-        for batch in reader.batches(200):
-            sizes = [len(r.embedding) for r in batch if isinstance(r.embedding, (bytes, bytearray))]
-            break
-        if not sizes:
+        blobs = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("blob:")}
+        arrays = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("json:")}
+        if not blobs and not arrays:
             return
-        fitting = {4 * dimension} | ({8 * dimension} if allow_float64 else set())
-        if not fitting & set(sizes):
-            common = max(set(sizes), key=sizes.count)
-            hint = (f"pass --dimension {common // 4} if they are float32"
-                    + (f", or --source-float64 if they are {dimension}-d float64" if common == 8 * dimension else ""))
-            raise UsageError(f"stored embeddings are {common} bytes but --dimension {dimension} expects "
-                             f"{4 * dimension} (float32): {hint}")
+        fitting_blobs = {4 * dimension} | ({8 * dimension} if allow_float64 else set())
+        if fitting_blobs & set(blobs) or dimension in arrays:
+            return
+        if arrays and sum(arrays.values()) >= sum(blobs.values()):
+            common = max(arrays, key=arrays.get)
+            raise UsageError(f"stored embeddings are JSON arrays of {common} values but --dimension is {dimension}: "
+                             f"pass --dimension {common}")
+        common = max(blobs, key=blobs.get)
+        hint = (f"pass --dimension {common // 4} if they are float32"
+                + (f", or --source-float64 if they are {dimension}-d float64" if common == 8 * dimension else ""))
+        raise UsageError(f"stored embeddings are {common} bytes but --dimension {dimension} expects "
+                         f"{4 * dimension} (float32): {hint}")
 
-    def _validate_all(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
-                      embedder: Embedder, total: int) -> tuple[list[QuarantinedRow], int]:
+    def _validate_all(self, run: Run, options: MigrateOptions) -> tuple[list[QuarantinedRow], int, Counter]:
         seen: set[str] = set()
         quarantined: list[QuarantinedRow] = []
+        models: Counter = Counter()
         generated = done = 0
-        self.on_progress(0, total)
-        for batch in reader.batches(options.batch_size):
-            prepared = prepare_batch(batch, reader.variant, settings.dimension, embedder, seen,
-                                     allow_float64=options.source_float64)
-            quarantined += [as_quarantined(q) for q in prepared.quarantined]
-            generated += prepared.generated
-            done += len(batch)
-            self.on_progress(done, total)
-        return quarantined, generated
+        self.on_progress(0, run.total)
+        for reader in run.readers:
+            for batch in reader.batches(options.batch_size):
+                prepared = self._prepare(run, reader, batch, seen, options)
+                quarantined += [as_quarantined(q) for q in prepared.quarantined]
+                generated += prepared.generated
+                models.update(prepared.models)
+                done += len(batch)
+                self.on_progress(done, run.total)
+        return quarantined, generated, models
 
-    def _write(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings, embedder: Embedder,
-               total: int, history: dict[str, int], backup: Path | None, started: float) -> MigrationResult:
+    @staticmethod
+    def _prepare(run: Run, reader: SourceReader, batch: list, seen: set[str], options: MigrateOptions):
+        return prepare_batch(batch, reader.variant, run.settings.dimension, run.embedder, seen, policy=run.policy,
+                             allow_float64=options.source_float64)
+
+    def _write(self, run: Run, options: MigrateOptions, backup: Path | None, started: float) -> MigrationResult:
         try:
-            return self._write_locked(reader, options, settings, embedder, total, history, backup, started)
+            return self._write_locked(run, options, backup, started)
         except (apsw.IOError, apsw.FullError, apsw.CantOpenError, apsw.ReadOnlyError, OSError) as exc:
             # Disk full, I/O errors, permissions: the live generation was never written.
             raise TargetError(f"cannot write the target {self.layout.root}: {describe(exc)}; the live target is "
                               f"unchanged, and committed batches are kept: the same command resumes") from None
 
-    def _write_locked(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
-                      embedder: Embedder, total: int, history: dict[str, int], backup: Path | None,
-                      started: float) -> MigrationResult:
+    def _write_locked(self, run: Run, options: MigrateOptions, backup: Path | None, started: float) -> MigrationResult:
         with TargetLock(self.layout.root) as lock:
             if lock.took_over_from:
                 self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
             for note in recover(self.layout):
                 self.log(note)
-            job = self._start_or_resume(reader, options, settings, embedder.spec, total)
+            job = self._start_or_resume(run, options)
             try:
-                generated, validation = self._fill(job, reader, options, settings, embedder, total, history)
+                generated, validation = self._fill(job, run, options)
                 quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
                     "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
                     " WHERE run_id = ? ORDER BY qid", (job.run_id,))]
+                models = Counter(dict(job.conn.execute(
+                    "SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1").fetchall()))
             finally:
                 job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
             finish(self.layout, job.generation)
             pruned = prune(self.layout, options.keep_generations)
-        return self._result(options, reader, embedder.spec, started, total=total,
-                            migrated=validation.integrity_checks["written_this_run"], skipped=job.skipped,
-                            quarantined=quarantined, generated=generated, backup=backup, history=history,
+        return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
+                            skipped=job.skipped, quarantined=quarantined, generated=generated, backup=backup,
                             run_id=job.run_id, generation=job.generation.number, validation=validation,
-                            rows_added=self._rows_added_since(reader, total), pruned=pruned)
+                            rows_added=self._rows_added_since(run), pruned=pruned, models=models)
 
-    def _start_or_resume(self, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
-                         embedder_spec: str, total: int) -> Job:
-        identity = _run_identity(self.source, reader, options, settings, embedder_spec)
+    def _start_or_resume(self, run: Run, options: MigrateOptions) -> Job:
+        identity = _run_identity(self.source, run, options)
         for generation in self.layout.newer_than_current():  # at most one BUILDING one after recover()
             job = self._resumable(generation, identity)
             if job is not None:
@@ -252,10 +318,12 @@ class Migrator:
             fresh = "dimension" not in tgt.read_meta(conn)
             with atomic(conn):
                 if fresh:
-                    tgt.create_schema(conn, settings, embedder_spec)
+                    tgt.create_schema(conn, run.settings, run.policy.to_meta()["embedder"], run.policy.model)
                 else:
-                    tgt.write_meta(conn, {"expansion_search": str(settings.expansion_search)})
-                run_id = ledger.start_run(conn, total_rows=total, **identity)
+                    tgt.write_meta(conn, {"expansion_search": str(run.settings.expansion_search)})
+                if run.notes:
+                    tgt.write_meta(conn, {"model_notes": json.dumps(run.notes, ensure_ascii=False)})
+                run_id = ledger.start_run(conn, total_rows=run.total, **identity)
             generation.record_building_run(run_id)
         except BaseException:
             remove_generation(generation)
@@ -281,89 +349,89 @@ class Migrator:
             conn.close()
             return None
         after, batches, done = ledger.resume_point(conn, run["run_id"])
-        self.log(f"resuming generation {generation.number} after source rowid {after} "
-                 f"({done} rows committed by an earlier attempt)")
+        self.log(f"resuming generation {generation.number} ({done} rows committed by an earlier attempt)")
         return Job(generation=generation, conn=conn, run_id=run["run_id"], fresh_index=False,
-                   after_rowid=after, next_batch=batches + 1, skipped=done)
+                   after=after, next_batch=batches + 1, skipped=done)
 
-    def _fill(self, job: Job, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
-              embedder: Embedder, total: int, history: dict[str, int]) -> tuple[int, Validation]:
+    def _fill(self, job: Job, run: Run, options: MigrateOptions) -> tuple[int, Validation]:
         conn = job.conn
         if job.fresh_index:
-            index = new_index(settings)
+            index = new_index(run.settings)
         else:
             index, notes = tgt.open_index(conn, job.generation, tgt.read_meta(conn))
             for note in notes:
                 self.log(note)
-        seen = reader.accepted_ids(job.after_rowid, ledger.quarantined_rowids(conn, job.run_id))
         feeder = IndexFeeder(index)
         try:
-            generated = self._write_batches(job, feeder, reader, options, settings, embedder, total, seen)
+            generated = self._write_batches(job, feeder, run, options)
         finally:
             feeder.close()
         with atomic(conn):
-            copy_history(reader.conn, conn, history)
+            copy_history(run.conn, conn, run.history)
             tgt.save_checked_index(conn, index, job.generation)
             ledger.finish_run(conn, job.run_id)
         crash_point("run-finished")
-        return generated, validate_target(conn, job.run_id, len(index), total)
+        return generated, validate_target(conn, job.run_id, len(index), run.total)
 
-    def _write_batches(self, job: Job, feeder: IndexFeeder, reader: SourceReader, options: MigrateOptions,
-                       settings: IndexSettings, embedder: Embedder, total: int, seen: set[str]) -> int:
+    def _write_batches(self, job: Job, feeder: IndexFeeder, run: Run, options: MigrateOptions) -> int:
         conn = job.conn
         generated = 0
         done = job.skipped
         key = tgt.next_key(conn)
         last_checkpoint = time.monotonic()
-        self.on_progress(done, total)
-        for batch_no, batch in enumerate(reader.batches(options.batch_size, after_rowid=job.after_rowid),
-                                         start=job.next_batch):
-            prepared = prepare_batch(batch, reader.variant, settings.dimension, embedder, seen,
-                                     allow_float64=options.source_float64)
-            with atomic(conn):
-                keys, replaced, key = tgt.assign_keys(conn, [p.id for p in prepared.patterns], key)
-                tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced)
-                if prepared.quarantined:
-                    ledger.record_quarantine(conn, job.run_id, reader.table, prepared.quarantined)
-                ledger.record_batch(conn, job.run_id, batch_no, prepared.last_rowid, len(keys),
-                                    len(prepared.quarantined))
-            crash_point("batch-committed")
-            feeder.put(keys, prepared.vectors, replaced)
-            generated += prepared.generated
-            done += len(batch)
-            self.on_progress(done, total)
-            if time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
-                index = feeder.drain()
+        batch_no = job.next_batch
+        self.on_progress(done, run.total)
+        seen: set[str] = set()
+        for reader in run.readers:
+            after = job.after.get(reader.table, 0)
+            seen |= reader.accepted_ids(after, ledger.quarantined_rowids(conn, job.run_id, reader.table))
+            for batch in reader.batches(options.batch_size, after_rowid=after):
+                prepared = self._prepare(run, reader, batch, seen, options)
                 with atomic(conn):
-                    tgt.save_checked_index(conn, index, job.generation, "checkpoint-temp-written")
-                last_checkpoint = time.monotonic()
+                    keys, replaced, key = tgt.assign_keys(conn, [p.id for p in prepared.patterns], key)
+                    tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced)
+                    if prepared.quarantined:
+                        ledger.record_quarantine(conn, job.run_id, reader.table, prepared.quarantined)
+                    ledger.record_batch(conn, job.run_id, batch_no, prepared.last_rowid, len(keys),
+                                        len(prepared.quarantined), reader.table)
+                crash_point("batch-committed")
+                batch_no += 1
+                feeder.put(keys, prepared.vectors, replaced)
+                generated += prepared.generated
+                done += len(batch)
+                self.on_progress(done, run.total)
+                if time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
+                    index = feeder.drain()
+                    with atomic(conn):
+                        tgt.save_checked_index(conn, index, job.generation, "checkpoint-temp-written")
+                    last_checkpoint = time.monotonic()
         return generated
 
-    def _rows_added_since(self, reader: SourceReader, total: int) -> int:
+    def _rows_added_since(self, run: Run) -> int:
         """Rows another process added to the source after this run's snapshot: said, not lost."""
-        fresh = open_source(self.source)
-        try:
-            now = fresh.execute(f"SELECT count(*) FROM {quote_identifier(reader.table)}").fetchall()[0][0]
-        finally:
-            fresh.close()
-        added = max(0, now - total)
+        with open_source_snapshot(self.source) as fresh:
+            now = sum(fresh.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0]
+                      for t in run.plan.tables)
+        added = max(0, now - run.total)
         if added:
             self.log(f"{added} rows were added to the source after its snapshot; "
                      f"run the same command again to bring them over")
         return added
 
-    def _result(self, options: MigrateOptions, reader: SourceReader, embedder: str, started: float, *,
-                total: int, migrated: int, skipped: int, quarantined: list[QuarantinedRow], generated: int,
-                backup: Path | None, history: dict[str, int], run_id: int | None, generation: int | None,
-                validation: Validation, rows_added: int = 0, pruned: list[int] | None = None) -> MigrationResult:
+    def _result(self, options: MigrateOptions, run: Run, started: float, *, migrated: int, skipped: int,
+                quarantined: list[QuarantinedRow], generated: int, backup: Path | None, run_id: int | None,
+                generation: int | None, validation: Validation, rows_added: int = 0, pruned: list[int] | None = None,
+                models: Counter | None = None) -> MigrationResult:
+        embedder = run.embedder.spec if run.embedder is not None else (run.policy.to_meta()["embedder"] or "none")
         return MigrationResult(
-            total_patterns=total, migrated_count=migrated, skipped_count=skipped, quarantined=quarantined,
-            duration_ms=int((time.perf_counter() - started) * 1000), schema=reader.variant.name,
+            total_patterns=run.total, migrated_count=migrated, skipped_count=skipped, quarantined=quarantined,
+            duration_ms=int((time.perf_counter() - started) * 1000), schema=run.plan.layout,
             dry_run=options.dry_run, backup_path=str(backup) if backup else None,
             target_db=str(self.layout.db), index_path=str(self.layout.index), validation=validation,
-            source_table=reader.table, history=history, embedder=embedder, generated_embeddings=generated,
-            run_id=run_id, generation=generation, source_rows_added=rows_added, pruned_generations=pruned or [],
-            errors=failed_checks(validation))
+            source_table=", ".join(run.plan.tables), history=run.history, embedder=embedder,
+            generated_embeddings=generated, run_id=run_id, generation=generation, source_rows_added=rows_added,
+            pruned_generations=pruned or [], errors=failed_checks(validation), model=run.policy.model,
+            vector_models=dict(models or {}), tables=list(run.plan.tables), notes=list(run.notes))
 
 
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:
@@ -403,13 +471,15 @@ def failed_checks(validation: Validation) -> list[str]:
     return errors
 
 
-def _run_identity(source: Path, reader: SourceReader, options: MigrateOptions, settings: IndexSettings,
-                  embedder: str) -> dict[str, Any]:
+def _run_identity(source: Path, run: Run, options: MigrateOptions) -> dict[str, Any]:
     """What makes two invocations the same run (a resume continues only the same run).
     The batch size may differ between attempts: resuming goes by source rowid."""
-    return {"source": str(source.resolve()), "source_table": reader.table, "schema": reader.variant.name,
+    return {"source": str(source.resolve()), "source_table": ",".join(run.plan.tables), "schema": run.plan.layout,
             "options": {"table": options.table, "source_float64": options.source_float64,
-                        "embedder": embedder, **settings.to_meta()}}
+                        "embedder": run.embedder.spec if run.embedder is not None else None,
+                        "model": run.policy.model,
+                        "mapping": options.mapping.to_dict() if options.mapping else None,
+                        **run.settings.to_meta()}}
 
 
 def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET, **options: Any

@@ -24,6 +24,8 @@ class Pattern:
     last_used: int | None = None
     usage_count: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    kind: str = "pattern"          # pattern, episode, skill, note, memory, ... (the source table's kind)
+    embedding_model: str | None = None  # the model that made this pattern's vector
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class SourceRow:
     embedding: bytes | None = None
     dimension: int | None = None
     defect: str | None = None
+    model: str | None = None       # the source's label of the model that made `embedding`
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class MigrationResult:
     source_rows_added: int = 0             # rows added to the source after the snapshot (run again for them)
     pruned_generations: list[int] = field(default_factory=list)  # removed to keep --keep-generations
     errors: list[str] = field(default_factory=list)  # checks that failed after writing
+    model: str | None = None               # the model of the target's vectors
+    vector_models: dict[str, int] = field(default_factory=dict)  # the target's vectors by the model that made them
+    tables: list[str] = field(default_factory=list)  # the source tables read
+    notes: list[str] = field(default_factory=list)   # disagreements and tables left out, for people
 
     @property
     def exit_code(self) -> int:
@@ -105,6 +112,10 @@ class Status:
     dtype: str | None
     embedder: str | None
     last_run: dict[str, Any] | None
+    model: str | None = None                  # the model of the target's vectors
+    vector_models: dict[str, int] = field(default_factory=dict)  # vectors by the model that made them
+    kinds: dict[str, int] = field(default_factory=dict)          # patterns by kind
+    notes: list[str] = field(default_factory=list)               # what the last migration reported
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +144,7 @@ class SearchHit:
     domain: str | None
     framework: str | None
     content: str
+    kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from . import ledger, target as tgt
 from .backup import list_backups
-from .db import open_source, open_target
+import json
+
+from .db import open_source_snapshot, open_target
 from .generations import Layout
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
 from .models import Status
-from .sources import detect
-from .sources.base import iter_ids
+from .sources import detect, iter_ids, plan_of_run
 
 
 def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
@@ -23,6 +24,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     target_ids: set[str] = set()
     quarantined_rowids: set[int] = set()
     target_count = 0
+    vector_models: dict[str, int] = {}
+    kinds: dict[str, int] = {}
     if current is not None and current.db.exists():
         conn = open_target(current.db, readonly=True)
         try:
@@ -30,8 +33,13 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
             run = ledger.last_run(conn)
             if run is not None:
                 target_ids = {r[0] for r in conn.execute("SELECT id FROM patterns")}
-                quarantined_rowids = ledger.quarantined_rowids(conn, run["run_id"])
-            target_count = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0] if meta else 0
+                quarantined_rowids = {(r[0], r[1]) for r in conn.execute(
+                    "SELECT source_table, source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
+            if meta:
+                target_count = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
+                vector_models = dict(conn.execute(
+                    "SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1 ORDER BY 2 DESC"))
+                kinds = dict(conn.execute("SELECT kind, count(*) FROM patterns GROUP BY 1 ORDER BY 2 DESC"))
         finally:
             conn.close()
     source_path = Path(source) if source is not None else (Path(run["source"]) if run else None)
@@ -40,8 +48,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     source_count = coverage = None
     complete = False
     if source_path is not None:
-        table = run["source_table"] if run and source is None else None
-        source_count, migrated, accounted = _source_accounting(source_path, table, target_ids, quarantined_rowids)
+        source_count, migrated, accounted = _source_accounting(source_path, run if source is None else None,
+                                                               target_ids, quarantined_rowids)
         coverage = migrated / source_count if source_count else 1.0
         complete = bool(run and run["status"] == "complete" and accounted == source_count)
     return Status(
@@ -52,7 +60,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         generation=current.number if current else None, generations=_generations(layout),
         backups=list_backups(source_path) if source_path else [], schema=run["schema"] if run else None,
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
-        embedder=meta.get("embedder"), last_run=run)
+        embedder=meta.get("embedder"), last_run=run, model=meta.get("model"), vector_models=vector_models,
+        kinds=kinds, notes=json.loads(meta.get("model_notes") or "[]"))
 
 
 def _generations(layout: Layout) -> list[dict]:
@@ -76,20 +85,19 @@ def _generations(layout: Layout) -> list[dict]:
     return out
 
 
-def _source_accounting(source: Path, table: str | None, target_ids: set[str],
-                       quarantined_rowids: set[int]) -> tuple[int, int, int]:
-    """(source rows, rows whose pattern is in the target, rows in the target or quarantined)."""
-    conn = open_source(source)
-    try:
-        _, table = detect(conn, table)
+def _source_accounting(source: Path, run: dict | None, target_ids: set[str],
+                       quarantined: set[tuple[str, int]]) -> tuple[int, int, int]:
+    """(source rows of every table the run reads, rows whose pattern is in the target, rows in
+    the target or quarantined)."""
+    with open_source_snapshot(source) as conn:
+        plan = plan_of_run(conn, run) if run else detect(conn)
         total = migrated = accounted = 0
-        for rowid, pattern_id in iter_ids(conn, table):
-            total += 1
-            if rowid in quarantined_rowids:
-                accounted += 1
-            elif pattern_id is not None and pattern_id in target_ids:
-                migrated += 1
-                accounted += 1
+        for part in plan.parts:
+            for rowid, pattern_id in iter_ids(conn, part):
+                total += 1
+                if (part.table, rowid) in quarantined:
+                    accounted += 1
+                elif pattern_id is not None and pattern_id in target_ids:
+                    migrated += 1
+                    accounted += 1
         return total, migrated, accounted
-    finally:
-        conn.close()

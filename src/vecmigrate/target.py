@@ -14,13 +14,14 @@ import numpy as np
 from usearch.index import Index
 
 from .db import atomic, fill, open_target, sql
+from .embedders import model_of
 from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
 from .models import Pattern
 from .index_file import (IndexSettings, check_index_file, load_index, new_index, rebuild_from_mirror,
                          remove_keys, save_index)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
 VEC_PLACEHOLDER = "unknown"  # vec0 metadata columns refuse NULL
 
 
@@ -36,11 +37,13 @@ def write_meta(conn: apsw.Connection, values: dict[str, str]) -> None:
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value", list(values.items()))
 
 
-def create_schema(conn: apsw.Connection, settings: IndexSettings, embedder: str) -> None:
-    """Create every table of a new target (in the caller's transaction)."""
+def create_schema(conn: apsw.Connection, settings: IndexSettings, embedder: str, model: str | None = None) -> None:
+    """Create every table of a new target (in the caller's transaction). `model` is the model of
+    its vectors, `embedder` the built-in embedder for text queries and new rows ('' for none)."""
     conn.execute(fill(sql("target_schema"), dimension=int(settings.dimension),
                       distance_metric=settings.vec0_metric))
-    write_meta(conn, {**settings.to_meta(), "embedder": embedder, "schema_version": SCHEMA_VERSION})
+    write_meta(conn, {**settings.to_meta(), "embedder": embedder, "schema_version": SCHEMA_VERSION,
+                      "model": model or model_of(embedder)})
 
 
 def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generation, apsw.Connection, dict]:
@@ -60,6 +63,11 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
     if "dimension" not in meta:
         conn.close()
         raise TargetError(f"{generation.db} is not a vecmigrate target (no vecmigrate_meta settings)")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        conn.close()
+        raise TargetError(f"{layout.root} was made by another vecmigrate version (target schema "
+                          f"{meta.get('schema_version', '?')}, this version reads {SCHEMA_VERSION}): "
+                          f"migrate the source again into a new --target")
     return generation, conn, meta
 
 
@@ -117,7 +125,8 @@ def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Patter
     conn.executemany(sql("upsert_pattern"), [_pattern_row(k, p) for k, p in zip(keys, patterns)])
     conn.executemany(sql("insert_vector"), [
         {"key": k, "embedding": vectors[i].tobytes(), "type": p.type or VEC_PLACEHOLDER,
-         "domain": p.domain or VEC_PLACEHOLDER, "framework": p.framework or VEC_PLACEHOLDER}
+         "domain": p.domain or VEC_PLACEHOLDER, "framework": p.framework or VEC_PLACEHOLDER,
+         "kind": p.kind or VEC_PLACEHOLDER}
         for i, (k, p) in enumerate(zip(keys, patterns))])
     conn.execute(sql("mark_index_pending"), {"keys": json.dumps(keys)})
 
@@ -126,7 +135,8 @@ def _pattern_row(key: int, p: Pattern) -> dict:
     return {"key": key, "id": p.id, "type": p.type, "domain": p.domain, "content": p.content,
             "framework": p.framework, "coverage": p.coverage, "flakiness_score": p.flakiness_score,
             "verdict": p.verdict, "created_at": p.created_at, "last_used": p.last_used,
-            "usage_count": p.usage_count, "metadata": json.dumps(p.metadata, ensure_ascii=False, sort_keys=True)}
+            "usage_count": p.usage_count, "metadata": json.dumps(p.metadata, ensure_ascii=False, sort_keys=True),
+            "kind": p.kind or "pattern", "embedding_model": p.embedding_model}
 
 
 def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation,

@@ -4,6 +4,7 @@ against its source or another target when given. Reads only."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,15 @@ import numpy as np
 from usearch.index import Index
 
 from . import ledger, target as tgt
-from .db import open_source
-from .models import VerifyReport
-from .sources import SourceReader, check_embedding_type, detect
+from .db import open_source_snapshot
+from .embedders import embed, load_embedder, spec_for_model, unavailable
+from .errors import RowRejected
+from .models import Pattern, VerifyReport
+from .sources import SourceReader, detect, find_variant, plan_of_run, stored_embedding
 from .index_file import IndexSettings, check_index_file, load_index
 
 SHOW = 5  # differences listed per check
+MODEL_MATCH = 0.99  # a stored vector "is" the labelled model's when re-embedding its text gets this close
 
 
 class Checks:
@@ -105,7 +109,8 @@ def _same_distances(got, want, settings: IndexSettings) -> bool:
 
 
 def verify(target: str | Path, *, source: str | Path | None = None, against: str | Path | None = None,
-           sample: int | None = None, k: int = 10, queries: int = 50, min_recall: float = 0.9) -> VerifyReport:
+           sample: int | None = None, k: int = 10, queries: int = 50, min_recall: float = 0.9,
+           model: bool = False, model_sample: int = 100) -> VerifyReport:
     checks = Checks()
     generation, conn, meta = tgt.open_existing(target, readonly=True)
     try:
@@ -123,6 +128,9 @@ def verify(target: str | Path, *, source: str | Path | None = None, against: str
         check_consistency(checks, conn, settings, index, sample=sample, k=k, queries=queries, min_recall=min_recall)
         integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
         checks.add("sqlite_integrity", integrity == "ok", [] if integrity == "ok" else [integrity])
+        check_models(checks, conn, meta)
+        if model:
+            check_model_labels(checks, conn, model_sample)
         if source is not None:
             _against_source(checks, conn, Path(source))
         if against is not None:
@@ -133,33 +141,97 @@ def verify(target: str | Path, *, source: str | Path | None = None, against: str
 
 
 def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None:
-    """Every source id is in the target or quarantined; stored embeddings are byte-equal."""
+    """Every source row of every table the run read is in the target or quarantined; stored
+    embeddings are byte-equal (JSON-array embeddings: equal to their float32 values)."""
     run = ledger.last_run(conn)
-    quarantined = ledger.quarantined_rowids(conn, run["run_id"]) if run else set()
+    quarantined = {(r[0], r[1]) for r in conn.execute("SELECT source_table, source_rowid FROM quarantine"
+                                                      + (" WHERE run_id = ?" if run else ""),
+                                                      (run["run_id"],) if run else ())}
     target_vectors = {r[0]: r[1] for r in conn.execute(
         "SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")}
-    src = open_source(source)
-    missing, differing, compared = [], [], 0
-    try:
-        variant, table = detect(src, run["source_table"] if run else None)
-        with SourceReader(src, variant, table) as reader:
-            for batch in reader.batches(5000):
-                for row in batch:
-                    if row.rowid in quarantined or row.defect:
-                        continue
-                    pattern_id = None if row.values.get("id") is None else str(row.values["id"])
-                    if pattern_id not in target_vectors:
-                        missing.append(f"source id {pattern_id!r} (rowid {row.rowid}) is not in the target")
-                        continue
-                    blob = check_embedding_type(row)
-                    if blob is not None:
-                        compared += 1
-                        if blob != target_vectors[pattern_id] and not _same_as_float64(blob, target_vectors[pattern_id]):
-                            differing.append(f"id {pattern_id!r}: stored embedding differs from the source's")
-    finally:
-        src.close()
-    checks.add("source_ids", not missing, missing, missing=len(missing))
+    missing, differing, compared, rows = [], [], 0, 0
+    with open_source_snapshot(source) as src:
+        plan = plan_of_run(src, run) if run else detect(src)
+        for part in plan.parts:
+            with SourceReader(src, part) as reader:
+                for batch in reader.batches(5000):
+                    for row in batch:
+                        rows += 1
+                        if (part.table, row.rowid) in quarantined or row.defect:
+                            continue
+                        pattern_id = _target_id(part, row.values)
+                        if pattern_id not in target_vectors:
+                            missing.append(f"{part.table} row {row.rowid} (id {pattern_id!r}) is not in the target")
+                            continue
+                        try:
+                            blob = stored_embedding(row)
+                        except RowRejected:
+                            blob = None
+                        if blob is not None:
+                            compared += 1
+                            if blob != target_vectors[pattern_id] and not _same_as_float64(blob, target_vectors[pattern_id]):
+                                differing.append(f"id {pattern_id!r}: stored embedding differs from the source's")
+    checks.add("source_ids", not missing, missing, missing=len(missing), source_rows=rows,
+               tables=",".join(plan.tables))
     checks.add("source_embeddings", not differing, differing, compared=compared)
+
+
+def _target_id(part, values: dict) -> str | None:
+    texts = [values.get(c) for c in part.id_columns]
+    if any(v is None for v in texts):
+        return None
+    return part.target_id(":".join(str(v) for v in texts))
+
+
+def check_models(checks: Checks, conn: apsw.Connection, meta: dict[str, str]) -> None:
+    """Which models made the target's vectors (a mix is shown, not hidden)."""
+    mix = dict(conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1"))
+    notes = json.loads(meta.get("model_notes") or "[]")
+    checks.add("models", True, model=meta.get("model"), vectors_by_model=mix, mixed=len(mix) > 1,
+               notes=len(notes))
+    checks.differences += [f"models: {note}" for note in notes[:SHOW]]
+
+
+def check_model_labels(checks: Checks, conn: apsw.Connection, sample: int, seed: int = 0) -> None:
+    """Re-embed a sample of stored vectors with the model their label names; count how many
+    are that model's vectors of their text (cosine >= MODEL_MATCH for one of the texts the
+    source application may have embedded)."""
+    run = ledger.last_run(conn)
+    layout = run["schema"] if run else ""
+    labels = conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1"
+                          " ORDER BY 2 DESC").fetchall()
+    rng = np.random.default_rng(seed)
+    for label, count in labels:
+        name = f"model_label[{label}]"
+        spec = spec_for_model(label)
+        why = unavailable(spec) if spec else f"vecmigrate has no embedder for {label!r}"
+        if why:
+            checks.add(name, False, [f"cannot check {count} vectors labelled {label}: {why}"], vectors=count)
+            continue
+        keys = [r[0] for r in conn.execute("SELECT key FROM patterns WHERE coalesce(embedding_model, 'unknown') = ?",
+                                           (label,))]
+        picked = keys if len(keys) <= sample else sorted(rng.choice(keys, sample, replace=False).tolist())
+        dimension = int(conn.execute("SELECT value FROM vecmigrate_meta WHERE key = 'dimension'").fetchall()[0][0])
+        embedder = load_embedder(spec, dimension)
+        best: list[float] = []
+        for key in picked:
+            row = conn.execute("SELECT p.id, p.content, p.kind, p.metadata, v.embedding FROM patterns p"
+                               " JOIN patterns_vec v ON v.rowid = p.key WHERE p.key = ?", (key,)).fetchall()[0]
+            pattern = Pattern(id=row[0], content=row[1] or "", kind=row[2], metadata=json.loads(row[3] or "{}"))
+            variant = find_variant(layout, pattern.kind)
+            texts = variant.texts_for_model(pattern) if variant else [pattern.content]
+            stored = np.frombuffer(row[4], dtype="<f4").astype(np.float64)
+            made = embed(embedder, texts, dimension).astype(np.float64)
+            norms = np.linalg.norm(made, axis=1) * (np.linalg.norm(stored) or 1.0)
+            best.append(float(np.max(made @ stored / np.where(norms > 0, norms, 1.0))))
+        matched = sum(b >= MODEL_MATCH for b in best)
+        ok = matched == len(best)
+        message = [] if ok else [
+            f"{len(best) - matched} of {len(best)} sampled vectors labelled {label} are not {label} vectors of their "
+            f"text (median best cosine {float(np.median(best)):.3f}): the label is a claim the vectors do not bear out; "
+            f"text search on them is not meaningful"]
+        checks.add(name, ok, message, sampled=len(best), matching=matched, vectors=count,
+                   median_cosine=round(float(np.median(best)), 4) if best else None, rule=f"cosine >= {MODEL_MATCH}")
 
 
 def _same_as_float64(source_blob: bytes, target_blob: bytes) -> bool:

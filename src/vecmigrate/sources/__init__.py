@@ -1,46 +1,227 @@
-"""Source schemas of the AgentDB family: detection and one reader/mapping per variant."""
+"""Source layouts of the AgentDB family: detection, the plan of one run, and one mapping per
+layout table (see the README's schema table).
+
+`detect` answers with a `Plan`: the layout and every table of it present in the file (a
+native AgentDB file has up to four vector tables; claude-flow v3 two), each bound to its
+table, plus what the file's config tables claim about the model and dimension. A file that
+matches nothing gets a one-line error naming the tables worth migrating and the command
+that would migrate each.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+
 import apsw
 
-from ..db import reading_source, table_columns, table_names
+from ..db import quote_identifier, reading_source, source_name, table_columns, table_names
 from ..errors import SourceError
-from . import agentdb_adapter, agentdb_service, legacy_qe, qe_v3, reasoning_bank, swarm_memory, test_patterns
-from .base import SourceReader, Variant, check_embedding_type
+from ..history import history_counts
+from . import (agentdb_adapter, agentdb_native, agentdb_service, claude_flow_v3, legacy_qe, qe_v3, reasoning_bank,
+               reasoningbank_memory, reasoningbank_model, swarm_memory, test_patterns)
+from .base import EmbeddingTable, SourceReader, Variant, iter_ids, stored_embedding
+from .generic import GenericMapping
+from .survey import TableSurvey, survey
 
-# Detection order: the variants with their own table names first, then the `patterns`
-# variants from the most telling columns to the fewest.
-VARIANTS: tuple[Variant, ...] = (
-    qe_v3.VARIANT, reasoning_bank.VARIANT, test_patterns.VARIANT,
-    agentdb_service.VARIANT, agentdb_adapter.VARIANT, swarm_memory.VARIANT, legacy_qe.VARIANT,
+# Detection order: layouts with their own table names first, then the `patterns` layouts
+# from the most telling columns to the fewest. A layout is a tuple of its tables' variants.
+LAYOUTS: tuple[tuple[Variant, ...], ...] = (
+    agentdb_native.PARTS, claude_flow_v3.PARTS, (qe_v3.VARIANT,), (reasoning_bank.VARIANT,),
+    (test_patterns.VARIANT,), (reasoningbank_memory.VARIANT,), (reasoningbank_model.VARIANT,),
+    (agentdb_service.VARIANT,), (agentdb_adapter.VARIANT,), (swarm_memory.VARIANT,), (legacy_qe.VARIANT,),
 )
-BY_NAME = {v.name: v for v in VARIANTS}
+VARIANTS: tuple[Variant, ...] = tuple(v for layout in LAYOUTS for v in layout)
+BY_NAME = {layout[0].name: layout[0] for layout in LAYOUTS}
+MODEL_KEYS = ("embedding_model", "model", "embeddingModel")
+DIMENSION_KEYS = ("dimension", "dimensions", "embedding_dimension", "embedding_dim")
 
 
-def detect(conn: apsw.Connection, table: str | None = None) -> tuple[Variant, str]:
-    """The variant of the source and the table to read. `table` overrides the table choice."""
+@dataclass(frozen=True)
+class Plan:
+    """What one run reads: the layout, its tables (each a Variant bound to its table), and the
+    claims of the file's config tables."""
+
+    layout: str
+    parts: tuple[Variant, ...]
+    config_model: str | None = None          # e.g. agentdb_config.embedding_model
+    config_dimensions: dict[str, int] = field(default_factory=dict)  # where -> claimed dimension
+    notes: tuple[str, ...] = ()              # tables of the file this plan leaves out, and why
+
+    @property
+    def tables(self) -> list[str]:
+        return [p.table for p in self.parts]
+
+    @property
+    def history_tables(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h for p in self.parts for h in p.history_tables))
+
+    def part(self, table: str) -> Variant:
+        return next(p for p in self.parts if p.table == table)
+
+
+def detect(conn: apsw.Connection, table: str | None = None, mapping: GenericMapping | None = None) -> Plan:
+    """The plan of a run over this source. `table` picks one table (of a known layout);
+    `mapping` reads a table nobody listed."""
     with reading_source(conn, "schema"):
-        return _detect(conn, table)
+        return _detect(conn, table, mapping)
 
 
-def _detect(conn: apsw.Connection, table: str | None) -> tuple[Variant, str]:
+def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | None) -> Plan:
     tables = table_names(conn)
-    if table is not None:
-        if table not in tables:
-            raise SourceError(f"table {table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
+    if mapping is not None:
+        return _generic_plan(conn, tables, mapping)
+    if table is not None and table not in tables:
+        raise SourceError(f"table {table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
+    for layout in LAYOUTS:
+        parts = [_bind(conn, v, v.table, tables) for v in layout
+                 if v.table in tables and (table is None or v.table == table)]
+        parts = [p for p in parts if p is not None]
+        if parts:
+            return _with_config(conn, tables, layout[0].name, parts, explicit=table is not None)
+    if table is not None:  # a known layout's mapping on a table of another name (e.g. a renamed copy)
         columns = set(table_columns(conn, table))
         for variant in VARIANTS:
-            if variant.matches(columns):
-                return variant, table
-        raise SourceError(f"table {table!r} does not look like any known pattern schema "
+            if variant.matches(columns) and (variant.embedding_table is None or variant.embedding_table.table in tables):
+                bound = _bind(conn, variant, table, tables)
+                if bound is not None:
+                    return _with_config(conn, tables, variant.name, [bound], explicit=True)
+        raise SourceError(f"table {table!r} does not look like any known layout (columns: {', '.join(sorted(columns))});"
+                          f" {_suggestion(conn, table)}")
+    raise SourceError(f"no known AgentDB-family layout in {source_name(conn)} (tables: {', '.join(tables) or 'none'}); "
+                      f"{_candidates_text(conn, set())}")
+
+
+def plan_of_run(conn: apsw.Connection, run: dict) -> Plan:
+    """The plan a recorded run used, detected again on (another copy of) its source."""
+    options = run.get("options") or {}
+    mapping = options.get("mapping")
+    generic = None
+    if mapping:
+        generic = GenericMapping(**{k: tuple(v) if isinstance(v, list) else v for k, v in mapping.items()})
+    return detect(conn, options.get("table"), generic)
+
+
+def find_variant(layout: str, kind: str) -> Variant | None:
+    """The known layout table that makes patterns of `kind` (None for generic mappings)."""
+    return next((v for v in VARIANTS if v.name == layout and v.kind == kind), None)
+
+
+def _bind(conn: apsw.Connection, variant: Variant, table: str, tables: list[str]) -> Variant | None:
+    """The variant bound to `table` when its columns match (and its side table is usable)."""
+    if not variant.matches(set(table_columns(conn, table))):
+        return None
+    own = set(table_columns(conn, table))
+    side = variant.embedding_table
+    side_columns = table_columns(conn, side.table) if side is not None and side.table in tables else []
+
+    def present(column: str | None) -> str | None:  # a column this copy of the table really has
+        if column is None:
+            return None
+        return column if (column[2:] in side_columns if column.startswith("__") else column in own) else None
+    bound = replace(variant, table=table, embedding_column=present(variant.embedding_column),
+                    dimension_column=present(variant.dimension_column), model_column=present(variant.model_column))
+    if side is not None:
+        if side.table not in tables:
+            return None if variant.id_prefix else bound  # a layout of several tables needs its side tables
+        key = side.key_column if side.key_column in side_columns else _primary_key(conn, side.table)
+        if key is None:
+            return None
+        bound = replace(bound, embedding_table=replace(side, key_column=key))
+        if variant.model_column is None:
+            label = next((c for c in ("model", "embedding_model") if c in side_columns and c != key), None)
+            bound = replace(bound, model_column=f"__{label}" if label else None)
+    elif variant.model_column is None and bound.embedding_column:
+        label = next((c for c in ("embedding_model", "model") if c in own), None)
+        bound = replace(bound, model_column=label)
+    return bound
+
+
+def _primary_key(conn: apsw.Connection, table: str) -> str | None:
+    rows = conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk = 1", (table,)).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _with_config(conn: apsw.Connection, tables: list[str], layout: str, parts: list[Variant], *,
+                 explicit: bool) -> Plan:
+    counts = {p.table: _count(conn, p.table) for p in parts}
+    notes: list[str] = []
+    if not explicit:
+        history = set(history_counts(conn, [h for p in parts for h in p.history_tables]))
+        left_out = [s for s in survey(conn, exclude={p.table for p in parts} | _side_tables(parts) | history)
+                    if s.rows and (s.vector_columns or s.text_columns)]
+        if not any(counts.values()) and left_out:
+            raise SourceError(f"the {layout} table(s) {', '.join(counts)} of {source_name(conn)} are empty; "
+                              f"{_candidates_text(conn, {p.table for p in parts})}")
+        notes += [f"table {s.name} ({s.rows} rows, {s.what()}) is not part of the {layout} layout and was not "
+                  f"migrated; {s.command(source_name(conn))} migrates it" for s in left_out if s.vector_columns]
+    model, dimensions = _config_claims(conn, tables)
+    return Plan(layout=layout, parts=tuple(parts), config_model=model, config_dimensions=dimensions,
+                notes=tuple(notes))
+
+
+def _side_tables(parts: list[Variant]) -> set[str]:
+    return {p.embedding_table.table for p in parts if p.embedding_table is not None}
+
+
+def _count(conn: apsw.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchall()[0][0]
+
+
+def _config_claims(conn: apsw.Connection, tables: list[str]) -> tuple[str | None, dict[str, int]]:
+    """What config tables say: agentdb_config(key, value) and claude-flow's vector_indexes."""
+    model = None
+    dimensions: dict[str, int] = {}
+    if "agentdb_config" in tables and {"key", "value"} <= set(table_columns(conn, "agentdb_config")):
+        config = dict(conn.execute("SELECT CAST(key AS TEXT), CAST(value AS TEXT) FROM agentdb_config").fetchall())
+        model = next((config[k] for k in MODEL_KEYS if config.get(k)), None)
+        for key in DIMENSION_KEYS:
+            if str(config.get(key) or "").strip().isdigit():
+                dimensions[f"agentdb_config.{key}"] = int(config[key])
+    if "vector_indexes" in tables and {"name", "dimensions"} <= set(table_columns(conn, "vector_indexes")):
+        for name, value in conn.execute("SELECT name, dimensions FROM vector_indexes"):
+            if isinstance(value, int):
+                dimensions[f"vector_indexes[{name}]"] = value
+    return model, dimensions
+
+
+def _generic_plan(conn: apsw.Connection, tables: list[str], mapping: GenericMapping) -> Plan:
+    mapping.check()
+    if mapping.table not in tables:
+        raise SourceError(f"table {mapping.table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
+    columns = set(table_columns(conn, mapping.table))
+    missing = sorted(mapping.columns_needed() - columns)
+    if missing:
+        raise SourceError(f"table {mapping.table!r} has no column(s) {', '.join(missing)} "
                           f"(columns: {', '.join(sorted(columns))})")
-    for variant in VARIANTS:
-        if variant.table in tables and variant.matches(set(table_columns(conn, variant.table))):
-            return variant, variant.table
-    known = ", ".join(sorted({v.table for v in VARIANTS}))
-    raise SourceError(f"no known pattern table in the source (looked for {known}; "
-                      f"found: {', '.join(tables) or 'no tables'}); pass --table to choose one")
+    if mapping.embedding_table:
+        if mapping.embedding_table not in tables:
+            raise SourceError(f"--embedding-table {mapping.embedding_table!r} not found in the source")
+        side_columns = set(table_columns(conn, mapping.embedding_table))
+        wanted = {mapping.embedding_key, mapping.embedding_column or "embedding"}
+        if not wanted <= side_columns:
+            raise SourceError(f"--embedding-table {mapping.embedding_table!r} has no column(s) "
+                              f"{', '.join(sorted(wanted - side_columns))} (columns: {', '.join(sorted(side_columns))})")
+    bound = _bind(conn, mapping.variant(), mapping.table, tables)
+    model, dimensions = _config_claims(conn, tables)
+    return Plan(layout="generic", parts=(bound,), config_model=model, config_dimensions=dimensions)
 
 
-__all__ = ["VARIANTS", "BY_NAME", "Variant", "SourceReader", "detect", "check_embedding_type"]
+def _suggestion(conn: apsw.Connection, table: str) -> str:
+    found = [s for s in survey(conn, only={table})]
+    if found:
+        return f"the generic mapping reads it: {found[0].command(source_name(conn))}"
+    return "pass --id-column and --text-columns to read it with the generic mapping"
+
+
+def _candidates_text(conn: apsw.Connection, exclude: set[str]) -> str:
+    found = [s for s in survey(conn, exclude=exclude) if s.rows and (s.vector_columns or s.text_columns)]
+    if not found:
+        return "no table of it holds vectors or text worth migrating"
+    found.sort(key=lambda s: (not s.vector_columns, -s.rows))
+    listed = "; ".join(f"{s.name} ({s.rows} rows, {s.what()}): {s.command(source_name(conn))}" for s in found[:6])
+    more = f"; and {len(found) - 6} more" if len(found) > 6 else ""
+    return f"tables worth migrating: {listed}{more}"
+
+
+__all__ = ["LAYOUTS", "VARIANTS", "BY_NAME", "Plan", "Variant", "EmbeddingTable", "SourceReader", "GenericMapping",
+           "TableSurvey", "detect", "find_variant", "iter_ids", "plan_of_run", "stored_embedding", "survey"]

@@ -1,4 +1,7 @@
-"""agentdb-adapter: the AgentDB adapter's table (`patterns` with pattern_id, type, embedding BLOB).
+"""agentdb-adapter: the AgentDB adapter's table (`patterns` with type, embedding BLOB, with or without pattern_id).
+
+agentic-qe's own `.agentic-qe/agentdb.db` is this table without the generated `pattern_id`
+column (its embeddings are often all NULL: those rows are embedded, see the README).
 
 Mapping:
   content  = metadata.content | text | pattern | description | name (first present), else "{type} pattern {id}"
@@ -40,6 +43,6 @@ def to_pattern(v: dict) -> Pattern:
 
 VARIANT = Variant(
     name="agentdb-adapter", table="patterns",
-    telling_columns=frozenset({"id", "pattern_id", "type", "embedding"}),
+    telling_columns=frozenset({"id", "type", "embedding"}),
     map_row=to_pattern, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
 )

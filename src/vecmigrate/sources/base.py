@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+import json
 from typing import Any, Callable, Iterator
 
 import apsw
+import numpy as np
 
 from ..db import quote_identifier, reading_source, table_columns
 from ..errors import RowRejected
@@ -14,45 +16,72 @@ from ..models import Pattern, SourceRow
 
 @dataclass(frozen=True)
 class EmbeddingTable:
-    """A side table holding vectors: `<table>.<key_column>` references the pattern's id.
-    Its other columns are read as "__<column>" beside the pattern's own columns."""
+    """A side table holding vectors: `<table>.<key_column>` references the pattern table's
+    `references` column. Its other columns are read as "__<column>" beside the pattern's own
+    columns. When several side rows name one pattern, the last one (highest rowid) is read."""
 
     table: str
     key_column: str
+    references: str = "id"
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One AgentDB-family schema: how to recognise it and how to map a row to a Pattern."""
+    """One table of an AgentDB-family layout: how to recognise it and how to map a row to a
+    Pattern. A layout with several vector tables (agentdb-native, claude-flow-v3) has one
+    Variant per table, each with its own `kind`."""
 
-    name: str
+    name: str                        # the layout's name
     table: str
     telling_columns: frozenset[str]  # all must be present for the variant to match
     map_row: Callable[[dict[str, Any]], Pattern]
+    kind: str = "pattern"            # what its rows are: pattern, episode, skill, note, memory, ...
     embedding_column: str | None = None  # column (own or "__embedding" from the side table)
     dimension_column: str | None = None
+    model_column: str | None = None      # per-row label of the model that made the stored vector
     embedding_table: EmbeddingTable | None = None
+    id_columns: tuple[str, ...] = ("id",)  # the row's identity (several columns are joined with ":")
+    id_prefix: str = ""              # "{kind}:" in layouts with several tables, so their ids never collide
     history_tables: tuple[str, ...] = field(default=("pattern_usage", "learning_history", "learning_metrics"))
     description: str = ""
+    # Texts the source application may have embedded for this row (verify --model tries each).
+    model_texts: Callable[[Pattern], list[str]] | None = None
 
     def matches(self, columns: set[str]) -> bool:
         return self.telling_columns <= columns
+
+    def target_id(self, source_id: str) -> str:
+        return self.id_prefix + source_id
+
+    def finish(self, pattern: Pattern) -> Pattern:
+        """The mapped pattern as the target stores it: its kind, and its id with the layout's
+        prefix (the source's own id stays in metadata.sourceId)."""
+        if not self.id_prefix:
+            return replace(pattern, kind=self.kind)
+        return replace(pattern, id=self.target_id(pattern.id), kind=self.kind,
+                       metadata={**pattern.metadata, "sourceId": pattern.id})
+
+    def texts_for_model(self, pattern: Pattern) -> list[str]:
+        texts = self.model_texts(pattern) if self.model_texts else []
+        return list(dict.fromkeys([*texts, pattern.content]))
 
 
 class SourceReader:
     """Reads one pattern table inside one read transaction, in rowid order, batch by batch."""
 
-    def __init__(self, conn: apsw.Connection, variant: Variant, table: str) -> None:
+    def __init__(self, conn: apsw.Connection, variant: Variant, table: str | None = None) -> None:
         self.conn = conn
-        self.variant = variant
-        self.table = table
+        self.variant = variant if table is None or table == variant.table else replace(variant, table=table)
+        self.table = self.variant.table
         self._in_snapshot = False
 
     def __enter__(self) -> "SourceReader":
         # A deferred transaction whose first read fixes the snapshot: even while another
-        # process writes (WAL), every later read here sees the same database.
-        self.conn.execute("BEGIN")
-        self._in_snapshot = True
+        # process writes (WAL), every later read here sees the same database. Readers of the
+        # other tables of one run share it (only the first one begins it).
+        if self.conn.get_autocommit():
+            self.conn.execute("BEGIN")
+            self._in_snapshot = True
         self.count()
         return self
 
@@ -68,14 +97,29 @@ class SourceReader:
     def _select(self) -> str:
         side = self.variant.embedding_table
         columns = "p.rowid AS __rowid, p.*"
-        joins = ""
         if side is not None and side.table in self._tables():
             side_columns = [c for c in table_columns(self.conn, side.table) if c != side.key_column]
             columns += "".join(f", e.{quote_identifier(c)} AS {quote_identifier('__' + c)}" for c in side_columns)
-            joins = (f" LEFT JOIN {quote_identifier(side.table)} AS e"
-                     f" ON e.{quote_identifier(side.key_column)} = p.id")
-        return (f"SELECT {columns} FROM {quote_identifier(self.table)} AS p{joins}"
-                f" WHERE p.rowid > :after ORDER BY p.rowid")
+        return f"SELECT {columns} {self.from_clause()} WHERE p.rowid > :after ORDER BY p.rowid"
+
+    def from_clause(self) -> str:
+        """FROM the table (alias p) joined to its embedding side table (alias e), if any."""
+        side = self.variant.embedding_table
+        if side is None or side.table not in self._tables():
+            return f"FROM {quote_identifier(self.table)} AS p"
+        side_table, key = quote_identifier(side.table), quote_identifier(side.key_column)
+        return (f"FROM {quote_identifier(self.table)} AS p LEFT JOIN {side_table} AS e ON e.rowid = "
+                f"(SELECT max(rowid) FROM {side_table} WHERE {key} = p.{quote_identifier(side.references)})")
+
+    def column_sql(self, name: str | None) -> str:
+        """SQL for a variant column name: "__x" is the side table's x, anything else the table's own."""
+        if name is None:
+            return "NULL"
+        if name.startswith("__") and self.variant.embedding_table is not None:
+            if self.variant.embedding_table.table not in self._tables():
+                return "NULL"
+            return f"e.{quote_identifier(name[2:])}"
+        return f"p.{quote_identifier(name)}"
 
     def _tables(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
@@ -125,7 +169,7 @@ class SourceReader:
 
     def _undecodable_row(self, names: list[str], after: int) -> SourceRow | None:
         """The row after `after` read with every value as SQLite stores it (text as bytes)."""
-        select = self._select().replace(" WHERE p.rowid > :after ORDER BY p.rowid", "")
+        select = self._select().replace(" WHERE p.rowid > :after ORDER BY p.rowid", "")  # noqa: the plain select
         inner = f"SELECT * FROM ({select}) WHERE __rowid > :after ORDER BY __rowid LIMIT 1"
         columns = ", ".join(f"typeof({quote_identifier(n)}), CAST({quote_identifier(n)} AS BLOB)" for n in names)
         with reading_source(self.conn, f"table {self.table}, after rowid {after}"):
@@ -154,7 +198,7 @@ class SourceReader:
         """Ids of rows up to `up_to_rowid` that a run accepted (for duplicate checks on resume)."""
         if up_to_rowid <= 0:
             return set()
-        return {pattern_id for rowid, pattern_id in iter_ids(self.conn, self.table, up_to_rowid)
+        return {pattern_id for rowid, pattern_id in iter_ids(self.conn, self.variant, up_to_rowid)
                 if rowid not in quarantined_rowids and pattern_id is not None}
 
 
@@ -165,30 +209,63 @@ class SourceReader:
         if self.variant.embedding_column is not None:
             embedding = values.get(self.variant.embedding_column)
         dimension = values.get(self.variant.dimension_column) if self.variant.dimension_column else None
-        return SourceRow(rowid=rowid, values=values, embedding=embedding, dimension=dimension)
+        model = values.get(self.variant.model_column) if self.variant.model_column else None
+        return SourceRow(rowid=rowid, values=values, embedding=embedding, dimension=dimension,
+                         model=model if isinstance(model, str) else None)
 
 
-def check_embedding_type(row: SourceRow) -> bytes | None:
-    """The row's stored embedding as bytes, or None; a non-blob value rejects the row."""
-    if row.embedding is None:
+def stored_embedding(row: SourceRow) -> bytes | None:
+    """The row's stored embedding as float32 little-endian bytes, or None.
+
+    A blob is returned byte for byte (decoded later with the target's dimension); a JSON
+    array in a TEXT column (claude-flow v3) becomes the float32 bytes of its numbers. Any
+    other value rejects the row."""
+    value = row.embedding
+    if value is None:
         return None
-    if isinstance(row.embedding, (bytes, bytearray, memoryview)):
-        return bytes(row.embedding)
-    raise RowRejected(f"embedding is {type(row.embedding).__name__}, expected a float32 blob")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return json_vector_bytes(value)
+    raise RowRejected(f"embedding is {type(value).__name__}, expected a float32 blob or a JSON array")
 
 
-def iter_ids(conn: apsw.Connection, table: str, up_to_rowid: int | None = None) -> Iterator[tuple[int, str | None]]:
-    """(rowid, id as the target stores it) of every row; an id that is not valid text gives None."""
+def json_vector_bytes(text: str) -> bytes:
+    """A JSON array of numbers (an embedding stored as text) as float32 bytes."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RowRejected(f"embedding is text but not JSON (char {exc.pos}: {exc.msg})") from None
+    if (not isinstance(values, list) or not values
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+        raise RowRejected("embedding is text but not a JSON array of numbers")
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype="<f4").tobytes()
+
+
+def id_expression(variant: Variant) -> str:
+    """SQL for the row's source id as text (several id columns joined with ':')."""
+    parts = [f"CAST({quote_identifier(c)} AS TEXT)" for c in variant.id_columns]
+    return parts[0] if len(parts) == 1 else " || ':' || ".join(parts)
+
+
+def iter_ids(conn: apsw.Connection, variant: Variant, up_to_rowid: int | None = None
+             ) -> Iterator[tuple[int, str | None]]:
+    """(rowid, id as the target stores it) of every row of the variant's table; an id that is
+    missing or not valid text gives None."""
     where = "" if up_to_rowid is None else " WHERE rowid <= :up_to"
-    query = f"SELECT rowid, typeof(id), CAST(id AS BLOB) FROM {quote_identifier(table)}{where}"
-    with reading_source(conn, f"table {table}"):
-        for rowid, kind, raw in conn.execute(query, {"up_to": up_to_rowid}):
-            if raw is None:
-                yield rowid, None
-            elif kind == "integer":
-                yield rowid, str(int(raw.decode()))
-            else:
+    columns = ", ".join(f"typeof({quote_identifier(c)}), CAST({quote_identifier(c)} AS BLOB)"
+                        for c in variant.id_columns)
+    query = f"SELECT rowid, {columns} FROM {quote_identifier(variant.table)}{where}"
+    with reading_source(conn, f"table {variant.table}"):
+        for row in conn.execute(query, {"up_to": up_to_rowid}):
+            texts = []
+            for kind, raw in zip(row[1::2], row[2::2]):
+                if raw is None:
+                    break
                 try:
-                    yield rowid, raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    yield rowid, None
+                    texts.append(str(int(raw.decode())) if kind == "integer" else raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    break
+            complete = len(texts) == len(variant.id_columns) and (len(texts) > 1 or texts[0].strip())
+            yield row[0], variant.target_id(":".join(texts)) if complete else None

@@ -13,21 +13,26 @@ CREATE TABLE IF NOT EXISTS patterns (
   created_at      INTEGER,                 -- epoch ms, UTC
   last_used       INTEGER,                 -- epoch ms, UTC
   usage_count     INTEGER,
-  metadata        TEXT                     -- JSON object
+  metadata        TEXT,                    -- JSON object
+  kind            TEXT NOT NULL DEFAULT 'pattern',  -- pattern, episode, skill, note, memory, experience, ...
+  embedding_model TEXT                     -- the model that made this row's vector ('unknown' when unlabelled)
 );
 CREATE INDEX IF NOT EXISTS patterns_by_type ON patterns(type);
 CREATE INDEX IF NOT EXISTS patterns_by_domain ON patterns(domain);
 CREATE INDEX IF NOT EXISTS patterns_by_framework ON patterns(framework);
+CREATE INDEX IF NOT EXISTS patterns_by_kind ON patterns(kind);
 
 -- Exact KNN mirror. Metadata columns refuse NULL: a missing value is stored as 'unknown'.
 CREATE VIRTUAL TABLE IF NOT EXISTS patterns_vec USING vec0(
   embedding float[{dimension}] distance_metric={distance_metric},
   type text,
   domain text,
-  framework text
+  framework text,
+  kind text
 );
 
--- Settings of this store (dimension, metric, dtype, HNSW parameters, embedder, index checksum).
+-- Settings of this store (dimension, metric, dtype, HNSW parameters, the model of its vectors,
+-- the embedder for text queries and new rows, index checksum).
 CREATE TABLE IF NOT EXISTS vecmigrate_meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -37,8 +42,8 @@ CREATE TABLE IF NOT EXISTS vecmigrate_meta (
 CREATE TABLE IF NOT EXISTS vecmigrate_runs (
   run_id       INTEGER PRIMARY KEY,
   source       TEXT NOT NULL,
-  source_table TEXT NOT NULL,
-  schema       TEXT NOT NULL,
+  source_table TEXT NOT NULL,              -- the tables read, comma-separated
+  schema       TEXT NOT NULL,              -- the source layout
   options      TEXT NOT NULL,              -- JSON
   total_rows   INTEGER NOT NULL,
   started_at   INTEGER NOT NULL,           -- epoch ms
@@ -52,6 +57,7 @@ CREATE TABLE IF NOT EXISTS vecmigrate_batches (
   written           INTEGER NOT NULL,
   quarantined       INTEGER NOT NULL,
   committed_at      INTEGER NOT NULL,
+  source_table      TEXT NOT NULL DEFAULT '',  -- the source table this batch read
   PRIMARY KEY (run_id, batch_no)
 );
 

@@ -16,14 +16,14 @@ import numpy as np
 from .. import target as tgt
 from ..codec import VectorError, check_vector, invalid_rows
 from ..db import atomic, sql
-from ..embedders import embed, load_embedder
+from ..embedders import embed, model_of, query_embedder
 from ..errors import UsageError
 from ..generations import Generation
 from ..lock import TargetLock
 from ..models import Pattern, SearchHit, StoredPattern, StoreStats
 from ..index_file import IndexSettings
 
-FILTER_COLUMNS = ("type", "domain", "framework")
+FILTER_COLUMNS = ("type", "domain", "framework", "kind")
 MMR_POOL = 4  # MMR re-ranks the best k * MMR_POOL candidates
 
 
@@ -74,8 +74,8 @@ class StoreBase(ABC):
         """Many queries at once (the USearch store answers them in one multi-threaded call)."""
         return [self.search(v, k=k) for v in np.asarray(vectors, dtype=np.float32)]
 
-    def search_text(self, text: str, **kwargs: Any) -> list[SearchHit]:
-        return self.search(self.embed_text(text), **kwargs)
+    def search_text(self, text: str, *, embedder: str | None = None, **kwargs: Any) -> list[SearchHit]:
+        return self.search(self.embed_text(text, embedder=embedder), **kwargs)
 
     def search_id(self, pattern_id: str, **kwargs: Any) -> list[SearchHit]:
         return self.search(self.vector_of(pattern_id), **kwargs)
@@ -131,9 +131,17 @@ class StoreBase(ABC):
             raise UsageError(f"no pattern with id {pattern_id!r} in {self.where.db}")
         return np.frombuffer(row[0][0], dtype="<f4").copy()
 
-    def embed_text(self, text: str) -> np.ndarray:
+    def embed_text(self, text: str, *, embedder: str | None = None) -> np.ndarray:
+        """The query vector of `text`, made by the model of this target's vectors (`embedder`
+        names a `module:function` the user trusts, for targets made with one)."""
         if self._embedder is None:
-            self._embedder = load_embedder(self.meta.get("embedder", "lexical"), self.settings.dimension)
+            self._embedder = query_embedder(self.meta, self.settings.dimension, embedder)
+            mix = self.conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns"
+                                    " GROUP BY 1 ORDER BY 2 DESC").fetchall()
+            if len(mix) > 1:
+                listed = ", ".join(f"{model} ({count})" for model, count in mix)
+                self.notices.append(f"this target mixes vectors of several models: {listed}; the query is "
+                                    f"embedded with {model_of(self._embedder.spec)}")
         vector = embed(self._embedder, [text], self.settings.dimension)[0]
         if not np.any(vector):
             raise UsageError(f"--text {text!r} has nothing the embedder {self._embedder.spec!r} can use")
@@ -164,7 +172,7 @@ class StoreBase(ABC):
             if row is None:  # a vector without its pattern row: never reported as a hit
                 continue
             hits.append(SearchHit(key, row[1], 1.0 - distance if cosine else 1.0 / (1.0 + distance), distance,
-                                  row[2], row[3], row[4], row[5] or ""))
+                                  row[2], row[3], row[4], row[5] or "", row[6]))
         return hits
 
     def score(self, distance: float) -> float:

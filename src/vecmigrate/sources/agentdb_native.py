@@ -1,0 +1,116 @@
+"""agentdb-native: the native AgentDB file (`agentdb.db`, npm agentdb 1.x/2.x): `episodes`, `skills`,
+`notes` and `exp_nodes`, each with its own `*_embeddings` table. Every table present migrates
+in one run; ids become "{kind}:{id}" (the tables' integer ids overlap).
+
+episodes (kind 'episode'):
+  content = "Task: {task}" + "\\nInput: {input}" + "\\nOutput: {output}" + "\\nCritique: {critique}" (those present)
+  type = NULL      domain = session_id      verdict = success (success = 1) / failure
+  created_at = created_at, else ts (unix seconds) in ms
+  metadata = source metadata + task, sessionId, reward, success, latencyMs, tokensUsed, tags, ts
+skills (kind 'skill'):
+  content = "Skill: {name}\\nDescription: {description}\\nSignature: {signature}"
+  usage_count = uses     flakiness / verdict from success_rate     created_at / last_used = created_at / last_used_at
+  metadata = source metadata + name, description, signature (parsed), code, successRate, avgReward,
+             avgLatencyMs, createdFromEpisode, updatedAt
+notes (kind 'note'):
+  content = "{title}\\n{text}"     type = note_type     usage_count = access_count
+  created_at / last_used = created_at / last_accessed_at     metadata = source metadata + title, summary, importance, updatedAt
+exp_nodes (kind 'experience'):
+  content = the first of content | text | description | summary | name | label | title, else the row as JSON
+  metadata = every column under sourceColumns
+embedding = `<kind>_embeddings.embedding` (float32 BLOB); its `embedding_model` label is recorded,
+else `agentdb_config.embedding_model`. Every other column is kept under sourceColumns.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import transform as t
+from ..models import Pattern, jsonable
+from .base import EmbeddingTable, Variant
+
+
+def _extra(v: dict, consumed: set[str], extra: dict) -> dict:
+    leftovers = t.leftover_columns(v, consumed | {"__embedding", "__embedding_model"})
+    if leftovers:
+        extra["sourceColumns"] = leftovers
+    return t.merge_metadata(t.parse_metadata(v), extra)
+
+
+def episode(v: dict) -> Pattern:
+    task = t.required_text(v, "task")
+    parts = [f"Task: {task}"] + [f"{label}: {v[c]}" for c, label in
+                                 (("input", "Input"), ("output", "Output"), ("critique", "Critique"))
+                                 if isinstance(v.get(c), str) and v[c].strip()]
+    success = v.get("success")
+    extra = {"task": task, "sessionId": v.get("session_id"), "reward": t.optional_float(v, "reward"),
+             "success": success, "latencyMs": v.get("latency_ms"), "tokensUsed": v.get("tokens_used"),
+             "tags": t.parse_json(v, "tags", default=None), "ts": v.get("ts")}
+    consumed = {"id", "ts", "session_id", "task", "input", "output", "critique", "reward", "success", "latency_ms",
+                "tokens_used", "tags", "metadata", "created_at"}
+    created = v.get("created_at") if v.get("created_at") is not None else v.get("ts")
+    return Pattern(id=t.required_text(v, "id"), content="\n".join(parts), domain=t.optional_text(v, "session_id"),
+                   verdict=None if success is None else ("success" if success in (1, True, "1", "true") else "failure"),
+                   created_at=t.to_epoch_ms(created, "created_at"), metadata=_extra(v, consumed, extra))
+
+
+def skill(v: dict) -> Pattern:
+    name = t.required_text(v, "name")
+    description = t.optional_text(v, "description")
+    signature = t.parse_json(v, "signature", default=None)
+    success_rate = t.optional_float(v, "success_rate")
+    content = f"Skill: {name}\nDescription: {description or 'N/A'}\nSignature: {v.get('signature') or ''}"
+    extra = {"name": name, "description": description, "signature": signature, "code": v.get("code"),
+             "successRate": success_rate, "avgReward": t.optional_float(v, "avg_reward"),
+             "avgLatencyMs": v.get("avg_latency_ms"), "createdFromEpisode": v.get("created_from_episode"),
+             "updatedAt": t.to_epoch_ms(v.get("updated_at"), "updated_at")}
+    consumed = {"id", "name", "description", "signature", "code", "success_rate", "uses", "avg_reward",
+                "avg_latency_ms", "created_from_episode", "created_at", "updated_at", "last_used_at", "metadata"}
+    return Pattern(id=t.required_text(v, "id"), content=content,
+                   flakiness_score=t.flakiness_for(success_rate), verdict=t.verdict_for(success_rate),
+                   created_at=t.to_epoch_ms(v.get("created_at"), "created_at"),
+                   last_used=t.to_epoch_ms(v.get("last_used_at"), "last_used_at"),
+                   usage_count=t.optional_int(v, "uses"), metadata=_extra(v, consumed, extra))
+
+
+def note(v: dict) -> Pattern:
+    text = t.required_text(v, "text")
+    title = t.optional_text(v, "title")
+    extra = {"title": title, "summary": v.get("summary"), "importance": t.optional_float(v, "importance"),
+             "updatedAt": t.to_epoch_ms(v.get("updated_at"), "updated_at")}
+    consumed = {"id", "title", "text", "summary", "note_type", "importance", "access_count", "last_accessed_at",
+                "created_at", "updated_at", "metadata"}
+    return Pattern(id=t.required_text(v, "id"), content=f"{title}\n{text}" if title else text,
+                   type=t.optional_text(v, "note_type"), created_at=t.to_epoch_ms(v.get("created_at"), "created_at"),
+                   last_used=t.to_epoch_ms(v.get("last_accessed_at"), "last_accessed_at"),
+                   usage_count=t.optional_int(v, "access_count"), metadata=_extra(v, consumed, extra))
+
+
+TEXT_COLUMNS = ("content", "text", "description", "summary", "name", "label", "title")
+
+
+def experience(v: dict) -> Pattern:
+    content = next((v[c] for c in TEXT_COLUMNS if isinstance(v.get(c), str) and v[c].strip()), None)
+    if content is None:
+        content = json.dumps({k: jsonable(x) for k, x in v.items() if not k.startswith("__")}, ensure_ascii=False,
+                             sort_keys=True)
+    return Pattern(id=t.required_text(v, "id"), content=content,
+                   created_at=t.to_epoch_ms(v.get("created_at"), "created_at"),
+                   metadata=_extra(v, {"id", "metadata"}, {}))
+
+
+def _variant(table: str, kind: str, side: str, key: str, telling: set[str], map_row) -> Variant:
+    return Variant(name="agentdb-native", table=table, kind=kind, id_prefix=f"{kind}:",
+                   telling_columns=frozenset(telling), map_row=map_row, embedding_column="__embedding",
+                   model_column="__embedding_model", embedding_table=EmbeddingTable(side, key),
+                   history_tables=HISTORY, description=__doc__.strip().splitlines()[0])
+
+
+HISTORY = ("causal_*", "learning_*", "recall_certificates", "agentdb_config", "exp_edges")
+PARTS = (
+    _variant("episodes", "episode", "episode_embeddings", "episode_id", {"id", "session_id", "task", "reward"}, episode),
+    _variant("skills", "skill", "skill_embeddings", "skill_id", {"id", "name", "signature"}, skill),
+    _variant("notes", "note", "note_embeddings", "note_id", {"id", "text"}, note),
+    _variant("exp_nodes", "experience", "exp_node_embeddings", "node_id", {"id"}, experience),
+)
