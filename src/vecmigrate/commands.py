@@ -45,7 +45,8 @@ def reconcile(primary: str | Path, secondary: str | Path, **options: Any) -> Rec
 
 def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None, text: str | None = None,
            vector: Sequence[float] | None = None, k: int = 10, filters: dict[str, str] | None = None,
-           threshold: float | None = None, backend: str = "usearch", mmr_lambda: float | None = None) -> SearchResult:
+           threshold: float | None = None, backend: str = "usearch", mmr_lambda: float | None = None,
+           embedder: str | None = None) -> SearchResult:
     given = [name for name, value in (("--id", pattern_id), ("--text", text), ("--vector", vector))
              if value is not None]
     if len(given) != 1:
@@ -56,7 +57,7 @@ def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None
         if pattern_id is not None:
             hits, query = store.search_id(pattern_id, **options), f"id:{pattern_id}"
         elif text is not None:
-            hits, query = store.search_text(text, **options), f"text:{text}"
+            hits, query = store.search_text(text, embedder=embedder, **options), f"text:{text}"
         else:
             hits, query = store.search(vector, **options), "vector"
         return SearchResult(backend=store.backend, k=k, hits=hits, query=query, notices=list(store.notices))

@@ -6,14 +6,14 @@ episodes (kind 'episode'):
   content = "Task: {task}" + "\\nInput: {input}" + "\\nOutput: {output}" + "\\nCritique: {critique}" (those present)
   type = NULL      domain = session_id      verdict = success (success = 1) / failure
   created_at = created_at, else ts (unix seconds) in ms
-  metadata = source metadata + task, sessionId, reward, success, latencyMs, tokensUsed, tags, ts
+  metadata = source metadata + task, input, output, critique, sessionId, reward, success, latencyMs, tokensUsed, tags, ts
 skills (kind 'skill'):
   content = "Skill: {name}\\nDescription: {description}\\nSignature: {signature}"
   usage_count = uses     flakiness / verdict from success_rate     created_at / last_used = created_at / last_used_at
   metadata = source metadata + name, description, signature (parsed), code, successRate, avgReward,
              avgLatencyMs, createdFromEpisode, updatedAt
 notes (kind 'note'):
-  content = "{title}\\n{text}"     type = note_type     usage_count = access_count
+  content = text      type = note_type     usage_count = access_count
   created_at / last_used = created_at / last_accessed_at     metadata = source metadata + title, summary, importance, updatedAt
 exp_nodes (kind 'experience'):
   content = the first of content | text | description | summary | name | label | title, else the row as JSON
@@ -44,7 +44,8 @@ def episode(v: dict) -> Pattern:
                                  (("input", "Input"), ("output", "Output"), ("critique", "Critique"))
                                  if isinstance(v.get(c), str) and v[c].strip()]
     success = v.get("success")
-    extra = {"task": task, "sessionId": v.get("session_id"), "reward": t.optional_float(v, "reward"),
+    extra = {"task": task, "input": v.get("input"), "output": v.get("output"), "critique": v.get("critique"),
+             "sessionId": v.get("session_id"), "reward": t.optional_float(v, "reward"),
              "success": success, "latencyMs": v.get("latency_ms"), "tokensUsed": v.get("tokens_used"),
              "tags": t.parse_json(v, "tags", default=None), "ts": v.get("ts")}
     consumed = {"id", "ts", "session_id", "task", "input", "output", "critique", "reward", "success", "latency_ms",
@@ -81,7 +82,7 @@ def note(v: dict) -> Pattern:
              "updatedAt": t.to_epoch_ms(v.get("updated_at"), "updated_at")}
     consumed = {"id", "title", "text", "summary", "note_type", "importance", "access_count", "last_accessed_at",
                 "created_at", "updated_at", "metadata"}
-    return Pattern(id=t.required_text(v, "id"), content=f"{title}\n{text}" if title else text,
+    return Pattern(id=t.required_text(v, "id"), content=text,
                    type=t.optional_text(v, "note_type"), created_at=t.to_epoch_ms(v.get("created_at"), "created_at"),
                    last_used=t.to_epoch_ms(v.get("last_accessed_at"), "last_accessed_at"),
                    usage_count=t.optional_int(v, "access_count"), metadata=_extra(v, consumed, extra))

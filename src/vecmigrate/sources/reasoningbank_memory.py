@@ -6,7 +6,8 @@ Mapping:
   type     = type ('reasoning_memory')     domain = pattern_data.domain     framework = NULL
   usage_count = usage_count                created_at / last_used = created_at / last_used (DATETIME text, UTC) in ms
   embedding = pattern_embeddings.vector, decoded with its own `dims`; its `model` label is recorded
-  metadata = patternData (the whole parsed JSON document) + title, agent, source, confidence
+  metadata = patternData (the whole parsed JSON document) + title, agent, source, confidence,
+             embeddingModel, embeddingDims
              (+ sourceColumns for any other column)
 Beside it, `memory_entries(key, value, namespace)` holds no vectors: it is not migrated by
 default; the generic mapping migrates it (`--table memory_entries --id-column namespace,key
@@ -33,7 +34,8 @@ def to_pattern(v: dict) -> Pattern:
     if not content:
         content = f"{v.get('type') or 'reasoning memory'} {pattern_id}"
     extra = {"patternData": data, "title": title, "agent": doc.get("agent"), "source": doc.get("source"),
-             "confidence": t.optional_float(v, "confidence")}
+             "confidence": t.optional_float(v, "confidence"), "embeddingModel": v.get("__model"),
+             "embeddingDims": v.get("__dims")}
     leftovers = t.leftover_columns(v, CONSUMED)
     if leftovers:
         extra["sourceColumns"] = leftovers

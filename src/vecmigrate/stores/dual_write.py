@@ -94,8 +94,8 @@ class DualWriteStore:
                     "INSERT INTO shadow_disagreements(at, k, recall, primary_ids, secondary_ids) VALUES (?, ?, ?, ?, ?)",
                     (now_ms(), kwargs.get("k", 10), recall, json.dumps(mine), json.dumps(theirs)))
 
-    def search_text(self, text: str, **kwargs: Any) -> list[SearchHit]:
-        return self.search(self.primary.embed_text(text), **kwargs)
+    def search_text(self, text: str, *, embedder: str | None = None, **kwargs: Any) -> list[SearchHit]:
+        return self.search(self.primary.embed_text(text, embedder=embedder), **kwargs)
 
     def get(self, pattern_id: str) -> StoredPattern | None:
         try:
