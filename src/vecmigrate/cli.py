@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -61,7 +62,7 @@ def handle_errors(func: Callable) -> Callable:
 
 
 def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     if as_json:
         emit_json({"error": message, "exit_code": code, **{k: v for k, v in extra.items() if v is not None}})
     raise typer.Exit(code)

@@ -198,7 +198,9 @@ class Migrator:
         if policy.generate_with is not None and (found.missing or not found.stored):
             embedder = load_embedder(policy.generate_with, settings.dimension,
                                      takes_patterns=options.pattern_embedder is not None)
-            if policy.generate_with not in (LEXICAL, MINILM):  # a user's embedder must answer with the right shape first
+            if policy.generate_with not in (LEXICAL, MINILM) and options.pattern_embedder is None:
+                # a user's text embedder must answer with the right shape before anything is written
+                # (a pattern embedder sees only real patterns; each batch checks its answers)
                 probe = Pattern(id="vecmigrate-probe", content="vecmigrate embedder probe")
                 embed_patterns(embedder, [probe], settings.dimension)
         for note in notes:

@@ -51,11 +51,22 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def _model_texts(pattern: Pattern) -> list[str]:
+    """agentic-qe embeds `name + " " + description` (+ tags) with MiniLM, or hashes it when MiniLM is absent."""
+    name, description = pattern.metadata.get("name") or "", pattern.metadata.get("description") or ""
+    context = pattern.metadata.get("context")
+    tags = context.get("tags") if isinstance(context, dict) else None
+    texts = [f"{name} {description}".strip()]
+    if isinstance(tags, list):
+        texts.append(f"{name} {description} {' '.join(map(str, tags))}".strip())
+    return texts
+
+
 VARIANT = Variant(
     name="qe-v3", table="qe_patterns",
     telling_columns=frozenset({"id", "pattern_type", "qe_domain", "template_json"}),
     map_row=to_pattern, embedding_column="__embedding", dimension_column="__dimension",
     embedding_table=EmbeddingTable("qe_pattern_embeddings", "pattern_id"),
     history_tables=("qe_pattern_usage", "pattern_usage", "learning_history", "learning_metrics"),
-    description=__doc__.strip().splitlines()[0],
+    description=__doc__.strip().splitlines()[0], model_texts=_model_texts,
 )
