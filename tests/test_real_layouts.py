@@ -248,3 +248,55 @@ def test_wal_rows_are_read(cli, tmp_path):
     payload = migrate(cli, fixture.path, tmp_path / "t.vecdb", "--embedder", "lexical")
     assert payload["total_patterns"] == 30 + added
     assert payload["migrated_count"] == 35
+
+
+def _as_nobody(*args: str, cwd: Path):
+    import subprocess
+    import sys
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                           "vecmigrate", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.skipif(not (hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0
+                         and __import__("shutil").which("setpriv")),
+                    reason="needs root and setpriv to run the CLI as a user who may not write the source folder")
+@pytest.mark.parametrize("with_wal", [False, True])
+def test_a_wal_source_in_a_read_only_folder(tmp_path_factory, with_wal):
+    """A WAL-mode file committed with or without its -wal, in a folder the user may not write:
+    every row (the WAL's too) is read, and nothing is created beside the source."""
+    import os
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="vecmigrate-ro-"))
+    os.chmod(root, 0o755)
+
+    def more(conn):
+        for i in range(4):
+            conn.execute("INSERT INTO patterns(problem, solution, domain) VALUES (?, ?, 'wal')", (f"p{i}", f"s{i}"))
+            conn.execute("INSERT INTO pattern_embeddings(pattern_id, embedding) VALUES (?, ?)",
+                         (conn.last_insert_rowid(), np.full(128, i + 1, dtype="<f4").tobytes()))
+        return 4
+    if with_wal:
+        fixture, added = rl.with_uncheckpointed_wal(lambda p: rl.reasoningbank_model(p), root, more)
+    else:
+        fixture, added = rl.reasoningbank_model(root / "committed" / "memory.db"), 0
+        conn = apsw.Connection(str(fixture.path))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.close()  # the last close checkpoints: a WAL header, no -wal file
+    folder = fixture.path.parent
+    for p in folder.iterdir():
+        os.chmod(p, 0o444)
+    os.chmod(folder, 0o555)
+    before = sorted(p.name for p in folder.iterdir())
+    out = root / "out"
+    out.mkdir()
+    os.chmod(out, 0o777)
+    result = _as_nobody("migrate", "--source", fixture.path, "--target", out / "t.vecdb", "--no-backup", "--json",
+                        cwd=out)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["total_patterns"] == payload["migrated_count"] == 30 + added
+    assert sorted(p.name for p in folder.iterdir()) == before
+    status = _as_nobody("status", "--target", out / "t.vecdb", "--json", cwd=out)
+    assert json.loads(status.stdout)["migration_complete"] is True, status.stdout + status.stderr
+    os.chmod(folder, 0o755)
+    __import__("shutil").rmtree(root, ignore_errors=True)

@@ -126,3 +126,21 @@ def test_a_resume_with_other_options_starts_over(reference, tmp_path):
     other = run_vecmigrate(*migrate_args(source, target, "--connectivity", "8", "--json"))
     assert other.returncode == 0 and '"skipped_count": 0' in other.stdout
     assert target_state(target)["vectors"] == reference_state["vectors"]
+
+
+@pytest.mark.parametrize("point", ["batch-committed:8", "batch-committed:9", "batch-committed:10", "run-finished"])
+def test_a_killed_run_over_several_tables_resumes_to_the_same_result(tmp_path, point):
+    """agentdb-native: episodes (8 batches of 5), then skills, notes and exp_nodes (one each)."""
+    import real_layouts as rl
+    fixture = rl.agentdb_native(tmp_path / "agentdb.db")
+    args = ("migrate", "--source", fixture.path, "--batch-size", 5, "--no-backup", "--embedder", "lexical")
+    reference = tmp_path / "reference.vecdb"
+    assert run_vecmigrate(*args, "--target", reference).returncode == 0
+    target = tmp_path / "t.vecdb"
+    killed = run_vecmigrate(*args, "--target", target, env_extra={"VECMIGRATE_CRASH_AT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run_vecmigrate(*args, "--target", target, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    committed = {"batch-committed:8": 40, "batch-committed:9": 45, "batch-committed:10": 49, "run-finished": 52}
+    assert f'"skipped_count": {committed[point]}' in resumed.stdout
+    assert_equal_to_reference(target, target_state(reference))
