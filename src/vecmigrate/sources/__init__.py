@@ -152,7 +152,7 @@ def _with_config(conn: apsw.Connection, tables: list[str], layout: str, parts: l
         if not any(counts.values()) and left_out:
             raise SourceError(f"the {layout} table(s) {', '.join(counts)} of {source_name(conn)} are empty; "
                               f"{_candidates_text(conn, {p.table for p in parts})}")
-        notes += [f"table {s.name} ({s.rows} rows, {s.what()}) is not part of the {layout} layout and was not "
+        notes += [f"table {s.name} ({_rows(s.rows)}, {s.what()}) is not part of the {layout} layout and was not "
                   f"migrated; {s.command(source_name(conn))} migrates it" for s in left_out if s.vector_columns]
     model, dimensions = _config_claims(conn, tables)
     return Plan(layout=layout, parts=tuple(parts), config_model=model, config_dimensions=dimensions,
@@ -206,6 +206,10 @@ def _generic_plan(conn: apsw.Connection, tables: list[str], mapping: GenericMapp
     return Plan(layout="generic", parts=(bound,), config_model=model, config_dimensions=dimensions)
 
 
+def _rows(count: int) -> str:
+    return f"{count} row{'' if count == 1 else 's'}"
+
+
 def _suggestion(conn: apsw.Connection, table: str) -> str:
     found = [s for s in survey(conn, only={table})]
     if found:
@@ -218,7 +222,7 @@ def _candidates_text(conn: apsw.Connection, exclude: set[str]) -> str:
     if not found:
         return "no table of it holds vectors or text worth migrating"
     found.sort(key=lambda s: (not s.vector_columns, -s.rows))
-    listed = "; ".join(f"{s.name} ({s.rows} rows, {s.what()}): {s.command(source_name(conn))}" for s in found[:6])
+    listed = "; ".join(f"{s.name} ({_rows(s.rows)}, {s.what()}): {s.command(source_name(conn))}" for s in found[:6])
     more = f"; and {len(found) - 6} more" if len(found) > 6 else ""
     return f"tables worth migrating: {listed}{more}"
 

@@ -84,7 +84,7 @@ def _look(conn: apsw.Connection, table: str) -> TableSurvey:
             vectors.append(f"json:{column}")
         elif column not in keys and strings and len(strings) * 2 > len(values) and not _looks_like_key(column):
             average = sum(len(s) for s in strings) / len(strings)
-            if average >= 20 or column in TEXT_NAMES:
+            if average >= 20 or (column in TEXT_NAMES and average >= 8):
                 bonus = 1000 if column in TEXT_NAMES else 0
                 texts.append((average + bonus, _json_text_path(column, strings)))
     texts.sort(reverse=True)
