@@ -300,3 +300,67 @@ def test_a_wal_source_in_a_read_only_folder(tmp_path_factory, with_wal):
     assert json.loads(status.stdout)["migration_complete"] is True, status.stdout + status.stderr
     os.chmod(folder, 0o755)
     __import__("shutil").rmtree(root, ignore_errors=True)
+
+
+def _one(target: Path, pattern_id: str) -> dict:
+    row = target_rows(target)[pattern_id]
+    row["metadata"] = json.loads(row["metadata"])
+    return row
+
+
+def test_the_mappings_are_as_documented(cli, tmp_path):
+    """One row of each new layout against the README's mapping table."""
+    memory = rl.reasoningbank_memory(tmp_path / "rb" / "memory.db")
+    migrate(cli, memory.path, tmp_path / "rb.vecdb", "--embedder", "lexical")
+    source = source_rows(memory.path, "patterns")[0]
+    data = json.loads(source["pattern_data"])
+    row = _one(tmp_path / "rb.vecdb", source["id"])
+    assert (row["content"], row["type"], row["domain"], row["kind"]) == (data["content"], "reasoning_memory",
+                                                                        data["domain"], "pattern")
+    assert row["created_at"] == to_epoch_ms(source["created_at"], "c", "text")
+    assert row["metadata"]["patternData"] == data and row["embedding_model"] == "text-embedding-3-small"
+
+    model = rl.reasoningbank_model(tmp_path / "model" / "memory.db")
+    migrate(cli, model.path, tmp_path / "model.vecdb")
+    source = source_rows(model.path, "patterns")[0]
+    row = _one(tmp_path / "model.vecdb", "1")
+    assert row["content"].startswith(f"Problem: {source['problem']}\nSolution: {source['solution']}")
+    assert row["domain"] == source["domain"] and row["metadata"]["tags"] == json.loads(source["tags"])
+    assert row["verdict"] == ("success" if source["success_rate"] >= 0.9 else
+                              "flaky" if source["success_rate"] >= 0.7 else "failure")
+
+    flow = rl.claude_flow_v3(tmp_path / "flow" / "memory.db")
+    migrate(cli, flow.path, tmp_path / "flow.vecdb", "--embedder", "lexical")
+    source = source_rows(flow.path, "memory_entries")[0]
+    row = _one(tmp_path / "flow.vecdb", f"memory:{source['id']}")
+    assert (row["content"], row["type"], row["domain"], row["kind"]) == (source["content"], source["type"],
+                                                                        source["namespace"], "memory")
+    assert row["created_at"] == source["created_at"] and row["metadata"]["sourceId"] == source["id"]
+    assert row["metadata"]["key"] == source["key"] and row["embedding_model"] == "onnx"
+
+    native = rl.agentdb_native(tmp_path / "native" / "agentdb.db")
+    result, payload = cli.json("migrate", "--source", native.path, "--target", tmp_path / "n.vecdb", "--dry-run",
+                               "--embedder", "lexical")
+    assert payload["dry_run"] and payload["migrated_count"] == 52 and not (tmp_path / "n.vecdb").exists()
+    migrate(cli, native.path, tmp_path / "n.vecdb", "--embedder", "lexical")
+    episode = source_rows(native.path, "episodes")[0]
+    row = _one(tmp_path / "n.vecdb", "episode:1")
+    assert row["content"].startswith(f"Task: {episode['task']}\nInput: {episode['input']}")
+    assert row["domain"] == episode["session_id"] and row["kind"] == "episode"
+    assert row["verdict"] == ("success" if episode["success"] else "failure")
+    assert row["created_at"] == episode["created_at"] * 1000
+    skill = source_rows(native.path, "skills")[0]
+    row = _one(tmp_path / "n.vecdb", "skill:1")
+    assert row["content"] == f"Skill: {skill['name']}\nDescription: {skill['description']}\nSignature: {skill['signature']}"
+    assert row["usage_count"] == skill["uses"] and row["metadata"]["code"] == skill["code"]
+    note = source_rows(native.path, "notes")[0]
+    row = _one(tmp_path / "n.vecdb", "note:1")
+    assert (row["content"], row["type"], row["metadata"]["title"]) == (note["text"], note["note_type"], note["title"])
+    node = source_rows(native.path, "exp_nodes")[0]
+    assert _one(tmp_path / "n.vecdb", "experience:1")["content"] == node["content"]
+
+    adapter = rl.agentic_qe_agentdb(tmp_path / "aqe" / "agentdb.db")
+    migrate(cli, adapter.path, tmp_path / "aqe.vecdb")
+    row = _one(tmp_path / "aqe.vecdb", "qe-test-generator_pattern_0")
+    assert (row["content"], row["type"], row["created_at"]) == ("generate tests for module 0", "test-pattern",
+                                                                1735689600000)
