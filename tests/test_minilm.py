@@ -108,3 +108,13 @@ def test_minilm_migration_of_a_text_only_source_answers_semantically(make_source
     with open_store(target) as store:
         hits = store.search_text("resetting a forgotten password", k=3)
     assert all("password reset" in h.content for h in hits)
+
+
+def test_vectors_that_only_claim_to_be_minilm_get_no_minilm_vectors_beside_them(cli, tmp_path):
+    fake = rl.qe_v3(tmp_path / "memory.db", 40, vectors=rl.lexical_vectors)  # labelled MiniLM, a hash of the text
+    result, payload = cli.json("migrate", "--source", fake.path, "--target", tmp_path / "t.vecdb", "--no-backup")
+    assert result.exit_code == 3
+    assert {q["id"] for q in payload["quarantined"]} == set(fake.without_vector)
+    assert payload["generated_embeddings"] == 0
+    assert any("sampled are all-MiniLM-L6-v2 vectors of their text" in n for n in payload["notes"])
+    assert all("label" in q["reason"] for q in payload["quarantined"])

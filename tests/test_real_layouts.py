@@ -200,7 +200,7 @@ def test_generic_mapping_composite_id_and_json_text(cli, tmp_path):
                       "--text-columns", "value->$.summary", "--kind", "memory")
     assert payload["schema"] == "generic" and payload["migrated_count"] == 20
     stored = target_rows(target)
-    row = stored["aqe/task/3:coordination"]
+    row = stored["memory:aqe/task/3:coordination"]
     assert row["kind"] == "memory" and row["embedding_model"] == "lexical"
     source = json.loads(json.loads(row["metadata"])["sourceColumns"]["value"])
     assert row["content"] == source["summary"]
@@ -221,7 +221,7 @@ def test_generic_mapping_with_an_embedding_side_table(cli, tmp_path):
                       "--embedding-key", "pattern_id")
     assert payload["migrated_count"] == 30 and payload["generated_embeddings"] == 0
     stored = target_rows(target)
-    assert all(stored[i]["vector"] == blob for i, blob in fixture.stored.items())
+    assert all(stored[f"patterns:{i}"]["vector"] == blob for i, blob in fixture.stored.items())
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -40,9 +40,15 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
             mapped.append((row, None, None, row.defect))
             continue
         try:
-            pattern = variant.finish(variant.map_row(row.values))
-            blob = stored_embedding(row)
-            if blob is not None and row.dimension is not None and _declared(row.dimension) != dimension:
+            try:
+                pattern = variant.finish(variant.map_row(row.values))
+                blob = stored_embedding(row)
+            except RowRejected:
+                raise
+            except (RecursionError, OverflowError, ValueError, TypeError) as exc:  # hostile values: deep or huge JSON
+                raise RowRejected(f"cannot map the row: {type(exc).__name__}: {str(exc)[:120]}") from None
+            json_vector = isinstance(row.embedding, str)  # a JSON array says its own length
+            if blob is not None and row.dimension is not None and not json_vector and _declared(row.dimension) != dimension:
                 raise RowRejected(f"embedding dimension column says {row.dimension}, target dimension is {dimension}")
             if blob is None and embedder is None:
                 raise RowRejected(policy.refuse_reason or "no stored vector")

@@ -35,7 +35,7 @@ from .history import copy_history, history_counts
 from .index_feeder import IndexFeeder
 from .lock import TargetLock
 from .models import MigrationResult, Pattern, QuarantinedRow, Validation
-from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension
+from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension, label_check
 from .sources import GenericMapping, Plan, SourceReader, detect
 from .index_file import DTYPES, METRICS, IndexSettings, new_index
 
@@ -191,8 +191,12 @@ class Migrator:
             raise UsageError(f"--embedder {asked} differs from the target's {recorded_spec}; "
                              f"vectors of two embedders cannot share an index: use a new --target")
         name = callable_spec(asked, takes_patterns=options.pattern_embedder is not None) if callable(asked) else None
+        recorded_model, same_source = self._recorded_model(recorded_meta, plan)
+
+        def check_label(spec: str, label: str) -> str | None:
+            return label_check(readers, spec, settings.dimension, label)
         policy = decide(found, plan, embedder=asked, embedder_name=name, dimension=settings.dimension,
-                        recorded_model=(recorded_meta or {}).get("model"))
+                        recorded_model=recorded_model, same_source=same_source, check_label=check_label)
         notes += policy.notes
         embedder = None
         if policy.generate_with is not None and (found.missing or not found.stored):
@@ -230,8 +234,21 @@ class Migrator:
         if not self.layout.exists():
             return None, None
         _, conn, meta = tgt.open_existing(self.layout.root, readonly=True)
-        conn.close()
+        try:
+            meta = {**meta, "__patterns": conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0],
+                    "__fed_from": sorted({(r[0], r[1]) for r in conn.execute(
+                        "SELECT source, source_table FROM vecmigrate_runs")})}
+        finally:
+            conn.close()
         return tgt.settings_of(meta), meta
+
+    def _recorded_model(self, meta: dict | None, plan: Plan) -> tuple[str | None, bool]:
+        """The model of the target's vectors (None when it holds none yet) and whether it was fed
+        only from this source's same tables before."""
+        if not meta or not meta.get("__patterns"):
+            return None, True
+        this = (str(self.source.resolve()), ",".join(plan.tables))
+        return meta.get("model") or None, all(tuple(fed) == this for fed in meta["__fed_from"])
 
     @staticmethod
     def _check_stored_dimension(found: Census, dimension: int, allow_float64: bool) -> None:
@@ -323,6 +340,8 @@ class Migrator:
                     tgt.create_schema(conn, run.settings, run.policy.to_meta()["embedder"], run.policy.model)
                 else:
                     tgt.write_meta(conn, {"expansion_search": str(run.settings.expansion_search)})
+                    if not conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]:
+                        tgt.write_meta(conn, run.policy.to_meta())  # an empty target takes this run's model
                 if run.notes:
                     tgt.write_meta(conn, {"model_notes": json.dumps(run.notes, ensure_ascii=False)})
                 run_id = ledger.start_run(conn, total_rows=run.total, **identity)

@@ -19,11 +19,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .embedders import LEXICAL, model_of, spec_for_model, unavailable
-from .errors import UsageError
-from .sources import Plan, SourceReader
+import numpy as np
+
+from .db import quote_identifier
+from .embedders import LEXICAL, MINILM, MINILM_DIMENSION, embed, load_embedder, model_of, spec_for_model, unavailable
+from .errors import RowRejected, UsageError
+from .sources import Plan, SourceReader, stored_embedding
 
 UNKNOWN = "unknown"
+LABEL_MATCH = 0.99   # a stored vector is the labelled model's when re-embedding its text gets this close
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,9 @@ class Census:
     rows: int
     labels: dict[str, int]            # model label -> stored vectors ("unknown" when unlabelled)
     sizes: dict[str, int]             # "blob:<bytes>" / "json:<values>" / "text" / other type -> count
-    declared: dict[int, int]          # dimension columns' values -> count
+    declared: dict[int, int]          # dimension columns' values of BLOB vectors -> count
     missing: int                      # rows with no stored vector
+    notes: tuple[str, ...] = ()       # what the census saw that a person should know
 
     @property
     def stored(self) -> int:
@@ -45,8 +50,11 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
     labels: Counter = Counter()
     sizes: Counter = Counter()
     declared: Counter = Counter()
+    notes: list[str] = []
     rows = missing = 0
     for reader in readers:
+        notes += _side_table_leftovers(reader)
+        lying = 0
         part = reader.variant
         vector = reader.column_sql(part.embedding_column)
         label = reader.column_sql(part.model_column)
@@ -63,9 +71,65 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
                 continue
             labels[row_label or plan.config_model or UNKNOWN] += count
             sizes[row_size] += count
-            if isinstance(row_dimension, int):
+            if isinstance(row_dimension, int) and row_size.startswith("blob:"):
                 declared[row_dimension] += count
-    return Census(rows=rows, labels=dict(labels), sizes=dict(sizes), declared=dict(declared), missing=missing)
+            elif isinstance(row_dimension, int) and row_size.startswith("json:") and row_dimension != int(row_size[5:]):
+                lying += count
+        if lying:
+            notes.append(f"{reader.table}.{part.dimension_column} disagrees with the length of {lying} JSON-array "
+                         f"vector(s): the arrays are trusted")
+    return Census(rows=rows, labels=dict(labels), sizes=dict(sizes), declared=dict(declared), missing=missing,
+                  notes=tuple(notes))
+
+
+def _side_table_leftovers(reader: SourceReader) -> list[str]:
+    """Side-table rows a run does not read: extra vectors for one pattern (the last is read)
+    and vectors naming no row of the table."""
+    side = reader.variant.embedding_table
+    if side is None or reader.column_sql("__" + side.keys[0]) == "NULL":
+        return []
+    table = quote_identifier(side.table)
+    total = reader.conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    read = reader.conn.execute(f"SELECT count(e.rowid) {reader.from_clause()}").fetchall()[0][0]
+    if total == read:
+        return []
+    return [f"{total - read} row(s) of {side.table} are not read: vectors for a {reader.table} row that has a "
+            f"later one, or naming no row of {reader.table} (the last vector of each row is migrated)"]
+
+
+def label_check(readers: list[SourceReader], spec: str, dimension: int, label: str, *, sample: int = 16
+                ) -> str | None:
+    """Whether stored vectors labelled `label` are that model's vectors of their text: None when
+    a sample bears it out, else why not. Run before vecmigrate adds its own vectors of the
+    labelled model beside them (a hash labelled all-MiniLM-L6-v2 is common in real files)."""
+    embedder = load_embedder(spec, dimension)
+    best: list[float] = []
+    for reader in readers:
+        for batch in reader.batches(200):
+            for row in batch:
+                if len(best) >= sample:
+                    break
+                if row.defect or (row.model or label) != label:
+                    continue
+                try:
+                    blob = stored_embedding(row)
+                    pattern = reader.variant.finish(reader.variant.map_row(row.values))
+                except (RowRejected, RecursionError, OverflowError, ValueError, TypeError):
+                    continue
+                if blob is None or len(blob) != 4 * dimension:
+                    continue
+                stored = np.frombuffer(blob, dtype="<f4").astype(np.float64)
+                made = embed(embedder, reader.variant.texts_for_model(pattern), dimension).astype(np.float64)
+                norms = np.linalg.norm(made, axis=1) * (np.linalg.norm(stored) or 1.0)
+                best.append(float(np.max(made @ stored / np.where(norms > 0, norms, 1.0))))
+            break  # the first rows of each table are sample enough
+    if not best:
+        return None
+    matching = sum(b >= LABEL_MATCH for b in best)
+    if matching * 10 >= len(best) * 9:
+        return None
+    return (f"the stored vectors are labelled {label} but only {matching} of {len(best)} sampled are {label} "
+            f"vectors of their text (median cosine {float(np.median(best)):.2f})")
 
 
 def infer_dimension(found: Census, *, float64: bool) -> tuple[int | None, str | None]:
@@ -110,21 +174,26 @@ def _spec_text(spec: "str | Callable") -> str:
 
 
 def decide(found: Census, plan: Plan, *, embedder: "str | Callable | None", embedder_name: str | None,
-           recorded_model: str | None, dimension: int) -> EmbeddingPolicy:
+           recorded_model: str | None, dimension: int, same_source: bool = True,
+           check_label: "Callable[[str, str], str | None] | None" = None) -> EmbeddingPolicy:
     """The embedding policy of a run (see the module docstring). `embedder` is what the user
-    asked for (None: nothing asked); `embedder_name` the model name it records."""
-    notes = _disagreements(found, plan, dimension)
+    asked for (None: nothing asked); `embedder_name` the model name it records;
+    `recorded_model` the model of the target's vectors (None for a new or empty target);
+    `same_source` whether the target was fed only from this source and table(s) before (an
+    "unknown" model matches only itself from the same source); `check_label(spec, label)`
+    says why stored vectors do not bear out their label (None when they do)."""
+    notes = list(found.notes) + _disagreements(found, plan, dimension)
     if found.stored == 0:
         chosen = embedder or spec_for_model(recorded_model) or LEXICAL
         model = embedder_name or (model_of(chosen) if isinstance(chosen, str) else _spec_text(chosen))
-        _same_as_recorded(model, recorded_model)
+        notes += _same_as_recorded(model, recorded_model, same_source)
         return EmbeddingPolicy(model=model, generate_with=chosen, notes=notes)
     model = max(found.labels, key=found.labels.get)
     if len(found.labels) > 1:
         listed = ", ".join(f"{k} ({n})" for k, n in sorted(found.labels.items(), key=lambda kv: -kv[1]))
         notes.append(f"stored vectors carry different model labels: {listed}; the target records {model} "
                      f"(check them with `vecmigrate verify --model`)")
-    _same_as_recorded(model, recorded_model)
+    notes += _same_as_recorded(model, recorded_model, same_source)
     stored_label = plan.config_model or UNKNOWN
     if found.missing == 0:
         return EmbeddingPolicy(model=model, generate_with=None, stored_label=stored_label, notes=notes)
@@ -138,6 +207,12 @@ def decide(found: Census, plan: Plan, *, embedder: "str | Callable | None", embe
                                notes=notes)
     own = spec_for_model(model)
     why = unavailable(own) if own else f"vecmigrate has no embedder for {model!r}"
+    if own == MINILM and why is None and dimension != MINILM_DIMENSION:
+        why = f"the stored vectors have {dimension} dimensions and {model} makes {MINILM_DIMENSION}: the label is wrong"
+    if own and why is None and check_label is not None:
+        why = check_label(own, model)
+        if why:
+            notes.append(f"{why}: vecmigrate does not add {model} vectors beside them")
     if own and why is None:
         return EmbeddingPolicy(model=model, generate_with=own, stored_label=stored_label, notes=notes)
     reason = (f"no stored vector, and this source's vectors are {model}, which vecmigrate cannot make here "
@@ -146,10 +221,18 @@ def decide(found: Census, plan: Plan, *, embedder: "str | Callable | None", embe
                            notes=notes)
 
 
-def _same_as_recorded(model: str, recorded: str | None) -> None:
-    if recorded and recorded != model:
+def _same_as_recorded(model: str, recorded: str | None, same_source: bool) -> list[str]:
+    """Refuses a second model; returns a note when nothing can tell (unknown beside unknown)."""
+    if not recorded:
+        return []
+    if recorded != model:
         raise UsageError(f"the target holds {recorded} vectors and this run would add {model} vectors; "
                          f"two models cannot share an index: use a new --target")
+    if model == UNKNOWN and not same_source:
+        return ["the target already holds vectors of an unknown model from another source, and this source's "
+                "vectors are of an unknown model too: nothing says they are the same model (if they are not, "
+                "similarity between the two sets means nothing; use a new --target)"]
+    return []
 
 
 def _disagreements(found: Census, plan: Plan, dimension: int) -> list[str]:

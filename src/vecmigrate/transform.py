@@ -102,6 +102,8 @@ def parse_json(values: dict[str, Any], column: str, default: Any = None) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise RowRejected(f"malformed JSON in column {column} at char {exc.pos}: {exc.msg}") from None
+    except (RecursionError, ValueError) as exc:  # nested too deep, or a number too long to read
+        raise RowRejected(f"unreadable JSON in column {column} ({type(exc).__name__})") from None
 
 
 def parse_metadata(values: dict[str, Any], column: str = "metadata") -> dict[str, Any]:

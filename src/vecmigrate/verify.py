@@ -18,6 +18,7 @@ from .embedders import embed, load_embedder, spec_for_model, unavailable
 from .errors import RowRejected
 from .models import Pattern, VerifyReport
 from .sources import SourceReader, detect, find_variant, plan_of_run, stored_embedding
+from .sources.base import join_id
 from .index_file import IndexSettings, check_index_file, load_index
 
 SHOW = 5  # differences listed per check
@@ -180,7 +181,7 @@ def _target_id(part, values: dict) -> str | None:
     texts = [values.get(c) for c in part.id_columns]
     if any(v is None for v in texts):
         return None
-    return part.target_id(":".join(str(v) for v in texts))
+    return part.target_id(join_id([str(v) for v in texts]))
 
 
 def check_models(checks: Checks, conn: apsw.Connection, meta: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import apsw
 
 from ..db import quote_identifier, reading_source, source_name, table_columns, table_names
-from ..errors import SourceError
+from ..errors import SourceError, UsageError
 from ..history import history_counts
 from . import (agentdb_adapter, agentdb_native, agentdb_service, claude_flow_v3, legacy_qe, qe_v3, reasoning_bank,
                reasoningbank_memory, reasoningbank_model, swarm_memory, test_patterns)
@@ -73,11 +73,17 @@ def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | 
     if table is not None and table not in tables:
         raise SourceError(f"table {table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
     for layout in LAYOUTS:
-        parts = [_bind(conn, v, v.table, tables) for v in layout
-                 if v.table in tables and (table is None or v.table == table)]
+        parts = [_bind(conn, v, v.table, tables) for v in layout if v.table in tables]
         parts = [p for p in parts if p is not None]
+        if len(layout) > 1 and not any(_has_vectors(p) for p in parts):
+            continue  # a layout of several tables is told by where its vectors are
+        notes = [f"table {p.table} has no {v.embedding_table.table} table: its rows have no stored vector"
+                 for p in parts for v in layout
+                 if v.table == p.table and v.embedding_table is not None and p.embedding_table is None]
+        if table is not None:
+            parts = [p for p in parts if p.table == table]
         if parts:
-            return _with_config(conn, tables, layout[0].name, parts, explicit=table is not None)
+            return _with_config(conn, tables, layout[0].name, parts, explicit=table is not None, notes=notes)
     if table is not None:  # a known layout's mapping on a table of another name (e.g. a renamed copy)
         columns = set(table_columns(conn, table))
         for variant in VARIANTS:
@@ -121,14 +127,18 @@ def _bind(conn: apsw.Connection, variant: Variant, table: str, tables: list[str]
     bound = replace(variant, table=table, embedding_column=present(variant.embedding_column),
                     dimension_column=present(variant.dimension_column), model_column=present(variant.model_column))
     if side is not None:
-        if side.table not in tables:
-            return None if variant.id_prefix else bound  # a layout of several tables needs its side tables
-        key = side.key_column if side.key_column in side_columns else _primary_key(conn, side.table)
-        if key is None:
-            return None
-        bound = replace(bound, embedding_table=replace(side, key_column=key))
+        if side.table not in tables:  # no vectors here: the rows are embedded (or not) by the model policy
+            return replace(bound, embedding_table=None, embedding_column=None, dimension_column=None,
+                           model_column=None)
+        keys = side.keys
+        if not set(keys) <= set(side_columns):
+            pk = _primary_key(conn, side.table) if len(keys) == 1 else None
+            if pk is None:
+                return None
+            keys = (pk,)
+        bound = replace(bound, embedding_table=replace(side, key_column=keys if len(keys) > 1 else keys[0]))
         if variant.model_column is None:
-            label = next((c for c in ("model", "embedding_model") if c in side_columns and c != key), None)
+            label = next((c for c in ("model", "embedding_model") if c in side_columns and c not in keys), None)
             bound = replace(bound, model_column=f"__{label}" if label else None)
     elif variant.model_column is None and bound.embedding_column:
         label = next((c for c in ("embedding_model", "model") if c in own), None)
@@ -142,21 +152,42 @@ def _primary_key(conn: apsw.Connection, table: str) -> str | None:
 
 
 def _with_config(conn: apsw.Connection, tables: list[str], layout: str, parts: list[Variant], *,
-                 explicit: bool) -> Plan:
+                 explicit: bool, notes: list[str] | None = None) -> Plan:
+    for part in parts:
+        _refuse_without_rowid(conn, part.table)
     counts = {p.table: _count(conn, p.table) for p in parts}
-    notes: list[str] = []
+    notes = list(notes or [])
+    history = set(history_counts(conn, [h for p in parts for h in p.history_tables]))
+    left_out = [s for s in survey(conn, exclude={p.table for p in parts} | _side_tables(parts) | history)
+                if s.rows and (s.vector_columns or s.text_columns)]
+    if not any(counts.values()) and left_out:
+        raise SourceError(f"the {layout} table(s) {', '.join(counts)} of {source_name(conn)} are empty; "
+                          f"{_candidates_text(conn, {p.table for p in parts} | history)}")
     if not explicit:
-        history = set(history_counts(conn, [h for p in parts for h in p.history_tables]))
-        left_out = [s for s in survey(conn, exclude={p.table for p in parts} | _side_tables(parts) | history)
-                    if s.rows and (s.vector_columns or s.text_columns)]
-        if not any(counts.values()) and left_out:
-            raise SourceError(f"the {layout} table(s) {', '.join(counts)} of {source_name(conn)} are empty; "
-                              f"{_candidates_text(conn, {p.table for p in parts})}")
         notes += [f"table {s.name} ({_rows(s.rows)}, {s.what()}) is not part of the {layout} layout and was not "
                   f"migrated; {s.command(source_name(conn))} migrates it" for s in left_out if s.vector_columns]
+        text_only = [s for s in left_out if not s.vector_columns]
+        if text_only:
+            listed = ", ".join(f"{s.name} ({_rows(s.rows)})" for s in text_only[:5])
+            more = f" and {len(text_only) - 5} more" if len(text_only) > 5 else ""
+            notes.append(f"other tables hold text and were not migrated: {listed}{more}; the generic mapping "
+                         f"migrates one, e.g. {text_only[0].command(source_name(conn))}")
     model, dimensions = _config_claims(conn, tables)
     return Plan(layout=layout, parts=tuple(parts), config_model=model, config_dimensions=dimensions,
                 notes=tuple(notes))
+
+
+def _has_vectors(part: Variant) -> bool:
+    """The bound table has a place for stored vectors (its own column or its side table)."""
+    return part.embedding_table is not None or bool(part.embedding_column and not part.embedding_column.startswith("__"))
+
+
+def _refuse_without_rowid(conn: apsw.Connection, table: str) -> None:
+    ddl = conn.execute("SELECT coalesce(sql, '') FROM sqlite_schema WHERE name = ?", (table,)).fetchall()
+    if ddl and "WITHOUT ROWID" in " ".join(ddl[0][0].upper().split()):
+        raise SourceError(f"table {table!r} is a WITHOUT ROWID table, which vecmigrate cannot read yet; copy it "
+                          f"into an ordinary table in a copy of the file first "
+                          f"(CREATE TABLE {table}_rows AS SELECT * FROM {table}) and migrate that")
 
 
 def _side_tables(parts: list[Variant]) -> set[str]:
@@ -187,20 +218,21 @@ def _config_claims(conn: apsw.Connection, tables: list[str]) -> tuple[str | None
 def _generic_plan(conn: apsw.Connection, tables: list[str], mapping: GenericMapping) -> Plan:
     mapping.check()
     if mapping.table not in tables:
-        raise SourceError(f"table {mapping.table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
+        raise UsageError(f"--table {mapping.table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
+    _refuse_without_rowid(conn, mapping.table)
     columns = set(table_columns(conn, mapping.table))
     missing = sorted(mapping.columns_needed() - columns)
     if missing:
-        raise SourceError(f"table {mapping.table!r} has no column(s) {', '.join(missing)} "
-                          f"(columns: {', '.join(sorted(columns))})")
+        raise UsageError(f"table {mapping.table!r} has no column(s) {', '.join(missing)} "
+                         f"(columns: {', '.join(sorted(columns))})")
     if mapping.embedding_table:
         if mapping.embedding_table not in tables:
-            raise SourceError(f"--embedding-table {mapping.embedding_table!r} not found in the source")
+            raise UsageError(f"--embedding-table {mapping.embedding_table!r} not found in the source")
         side_columns = set(table_columns(conn, mapping.embedding_table))
-        wanted = {mapping.embedding_key, mapping.embedding_column or "embedding"}
+        wanted = {*mapping.embedding_keys, mapping.embedding_column or "embedding"}
         if not wanted <= side_columns:
-            raise SourceError(f"--embedding-table {mapping.embedding_table!r} has no column(s) "
-                              f"{', '.join(sorted(wanted - side_columns))} (columns: {', '.join(sorted(side_columns))})")
+            raise UsageError(f"--embedding-table {mapping.embedding_table!r} has no column(s) "
+                             f"{', '.join(sorted(wanted - side_columns))} (columns: {', '.join(sorted(side_columns))})")
     bound = _bind(conn, mapping.variant(), mapping.table, tables)
     model, dimensions = _config_claims(conn, tables)
     return Plan(layout="generic", parts=(bound,), config_model=model, config_dimensions=dimensions)

@@ -21,8 +21,16 @@ class EmbeddingTable:
     columns. When several side rows name one pattern, the last one (highest rowid) is read."""
 
     table: str
-    key_column: str
-    references: str = "id"
+    key_column: str | tuple[str, ...]        # several columns for a composite id
+    references: str | tuple[str, ...] = "id"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key_column,) if isinstance(self.key_column, str) else tuple(self.key_column)
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return (self.references,) if isinstance(self.references, str) else tuple(self.references)
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ class SourceReader:
         side = self.variant.embedding_table
         columns = "p.rowid AS __rowid, p.*"
         if side is not None and side.table in self._tables():
-            side_columns = [c for c in table_columns(self.conn, side.table) if c != side.key_column]
+            side_columns = [c for c in table_columns(self.conn, side.table) if c not in side.keys]
             columns += "".join(f", e.{quote_identifier(c)} AS {quote_identifier('__' + c)}" for c in side_columns)
         return f"SELECT {columns} {self.from_clause()} WHERE p.rowid > :after ORDER BY p.rowid"
 
@@ -107,9 +115,10 @@ class SourceReader:
         side = self.variant.embedding_table
         if side is None or side.table not in self._tables():
             return f"FROM {quote_identifier(self.table)} AS p"
-        side_table, key = quote_identifier(side.table), quote_identifier(side.key_column)
+        side_table = quote_identifier(side.table)
+        match = " AND ".join(f"{quote_identifier(k)} = p.{quote_identifier(r)}" for k, r in zip(side.keys, side.refs))
         return (f"FROM {quote_identifier(self.table)} AS p LEFT JOIN {side_table} AS e ON e.rowid = "
-                f"(SELECT max(rowid) FROM {side_table} WHERE {key} = p.{quote_identifier(side.references)})")
+                f"(SELECT max(rowid) FROM {side_table} WHERE {match})")
 
     def column_sql(self, name: str | None) -> str:
         """SQL for a variant column name: "__x" is the side table's x, anything else the table's own."""
@@ -236,17 +245,24 @@ def json_vector_bytes(text: str) -> bytes:
         values = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RowRejected(f"embedding is text but not JSON (char {exc.pos}: {exc.msg})") from None
+    except (RecursionError, ValueError) as exc:
+        raise RowRejected(f"embedding is text but not a JSON array of numbers ({type(exc).__name__})") from None
     if (not isinstance(values, list) or not values
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
         raise RowRejected("embedding is text but not a JSON array of numbers")
-    with np.errstate(over="ignore"):
-        return np.asarray(values, dtype="<f4").tobytes()
+    try:
+        with np.errstate(over="ignore"):
+            return np.asarray(values, dtype="<f4").tobytes()
+    except OverflowError:
+        raise RowRejected("embedding holds a number too large for float32") from None
 
 
-def id_expression(variant: Variant) -> str:
-    """SQL for the row's source id as text (several id columns joined with ':')."""
-    parts = [f"CAST({quote_identifier(c)} AS TEXT)" for c in variant.id_columns]
-    return parts[0] if len(parts) == 1 else " || ':' || ".join(parts)
+def join_id(parts: list[str]) -> str:
+    """One id from several columns: joined with ':', a ':' or '\\' inside a value escaped with
+    '\\', so two different rows never get the same id."""
+    if len(parts) == 1:
+        return parts[0]
+    return ":".join(p.replace("\\", "\\\\").replace(":", "\\:") for p in parts)
 
 
 def iter_ids(conn: apsw.Connection, variant: Variant, up_to_rowid: int | None = None
@@ -268,4 +284,4 @@ def iter_ids(conn: apsw.Connection, variant: Variant, up_to_rowid: int | None = 
                 except (UnicodeDecodeError, ValueError):
                     break
             complete = len(texts) == len(variant.id_columns) and (len(texts) > 1 or texts[0].strip())
-            yield row[0], variant.target_id(":".join(texts)) if complete else None
+            yield row[0], variant.target_id(join_id(texts)) if complete else None

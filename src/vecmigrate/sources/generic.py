@@ -10,7 +10,8 @@
                             (then --embedding-column names S's vector column, default `embedding`)
   --kind K                  what the rows are [default: the table name]
 
-Mapping: id = the id columns; content = the text; kind = --kind; created_at = a `created_at`
+Mapping: id = "{kind}:" + the id columns (several joined with ':', a ':' or '\\' inside a value
+escaped with '\\'); content = the text (else the id, for a table of vectors only); kind = --kind; created_at = a `created_at`
 column when there is one (any timestamp form); metadata.sourceColumns = every column, so every
 value stays recoverable. Rows without a stored vector are embedded (see the README on models).
 """
@@ -24,7 +25,7 @@ from typing import Any
 from .. import transform as t
 from ..errors import RowRejected, UsageError
 from ..models import Pattern
-from .base import EmbeddingTable, Variant
+from .base import EmbeddingTable, Variant, join_id
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,21 @@ class GenericMapping:
     def check(self) -> None:
         if not self.id_columns:
             raise UsageError("--id-column is required with the generic mapping")
-        if not self.text_columns:
-            raise UsageError("--text-columns is required with the generic mapping")
+        if not self.text_columns and not self.embedding_column and not self.embedding_table:
+            raise UsageError("--text-columns is required with the generic mapping (or --embedding-column for "
+                             "a table of vectors without text)")
         if bool(self.embedding_table) != bool(self.embedding_key):
             raise UsageError("--embedding-table and --embedding-key go together")
+        if self.embedding_table and len(self.embedding_keys) != len(self.id_columns):
+            raise UsageError(f"--embedding-key names {len(self.embedding_keys)} column(s) and --id-column "
+                             f"{len(self.id_columns)}: give the side table's column for each id column, in order")
+        for column in (*self.id_columns, *self.embedding_keys):
+            if not column:
+                raise UsageError("empty column name in --id-column or --embedding-key")
+
+    @property
+    def embedding_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in (self.embedding_key or "").split(",") if k.strip())
 
     def columns_needed(self) -> set[str]:
         own = {*self.id_columns, *(TextSource.parse(c).column for c in self.text_columns)}
@@ -98,7 +110,9 @@ class GenericMapping:
         ids = self.id_columns
         side = None
         if self.embedding_table:
-            side = EmbeddingTable(self.embedding_table, self.embedding_key, ids[0])
+            keys = self.embedding_keys
+            side = EmbeddingTable(self.embedding_table, keys if len(keys) > 1 else keys[0],
+                                  ids if len(ids) > 1 else ids[0])
             embedding = f"__{self.embedding_column or 'embedding'}"
         else:
             embedding = self.embedding_column
@@ -112,9 +126,12 @@ class GenericMapping:
                 if isinstance(value, bytes):
                     raise RowRejected(f"column {column} holds a blob, expected text")
                 parts.append(str(value))
+            source_id = join_id(parts)
             content = "\n".join(x for x in (s.read(v) for s in texts) if x and x.strip())
-            if not content:
-                raise RowRejected(f"no text in {', '.join(self.text_columns)}")
+            if not content and texts:
+                if v.get(embedding) is None:
+                    raise RowRejected(f"no text in {', '.join(self.text_columns)}")
+            content = content or source_id
             # every own column is kept; the stored vector itself lives in vec0
             own = {k: x for k, x in v.items() if not k.startswith("__")}
             side_values = {k[2:]: x for k, x in v.items() if k.startswith("__") and k != embedding}
@@ -122,11 +139,12 @@ class GenericMapping:
             if side_values:
                 metadata["embeddingRow"] = t.leftover_columns(side_values, ())
             created = v.get("created_at")
-            return Pattern(id=":".join(parts), content=content,
+            return Pattern(id=source_id, content=content,
                            created_at=t.to_epoch_ms(created, "created_at") if created is not None else None,
                            metadata=metadata)
 
+        kind = self.kind or self.table
         return Variant(name="generic", table=self.table, telling_columns=frozenset(self.columns_needed()),
-                       map_row=to_pattern, kind=self.kind or self.table, embedding_column=embedding,
+                       map_row=to_pattern, kind=kind, id_prefix=f"{kind}:", embedding_column=embedding,
                        embedding_table=side, id_columns=ids, history_tables=(),
                        description="a generic mapping given by flags")
