@@ -39,3 +39,11 @@ def test_bench_cli(cli, make_source, target):
     names = [r["backend"] for r in payload["rows"]]
     assert names[0] == "numpy brute force (in RAM)" and "AgentDB-style baseline" in names
     assert all(0 <= r["recall_at_k"] <= 1 and r["p50_ms"] > 0 for r in payload["rows"])
+
+
+def test_minilm_embedder_smoke():
+    out = subprocess.run([sys.executable, str(BENCH / "minilm_embedder.py"), "--size", "60"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads((BENCH / "results" / "minilm_embedder-60.json").read_text())
+    assert figures["min_cosine"] >= 0.999 and figures["texts_per_s"] > 0 and figures["rows_per_s"] > 0

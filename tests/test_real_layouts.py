@@ -364,3 +364,27 @@ def test_the_mappings_are_as_documented(cli, tmp_path):
     row = _one(tmp_path / "aqe.vecdb", "qe-test-generator_pattern_0")
     assert (row["content"], row["type"], row["created_at"]) == ("generate tests for module 0", "test-pattern",
                                                                 1735689600000)
+
+
+@pytest.mark.parametrize("with_wal", [False, True])
+def test_a_committed_wal_file_gets_nothing_written_beside_it(cli, tmp_path, with_wal):
+    """A WAL-mode file as committed to a repository (no -shm; a -wal or not), in a folder the
+    user may write: its rows are read and no -shm or -wal is left beside it."""
+    def more(conn):
+        for i in range(3):
+            conn.execute("INSERT INTO patterns(problem, solution, domain) VALUES (?, ?, 'wal')", (f"p{i}", f"s{i}"))
+            conn.execute("INSERT INTO pattern_embeddings(pattern_id, embedding) VALUES (?, ?)",
+                         (conn.last_insert_rowid(), np.full(128, i + 1, dtype="<f4").tobytes()))
+        return 3
+    if with_wal:
+        fixture, added = rl.with_uncheckpointed_wal(lambda p: rl.reasoningbank_model(p), tmp_path, more)
+    else:
+        fixture, added = rl.reasoningbank_model(tmp_path / "committed" / "memory.db"), 0
+        conn = apsw.Connection(str(fixture.path))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.close()
+    before = sorted(p.name for p in fixture.path.parent.iterdir())
+    payload = migrate(cli, fixture.path, tmp_path / "t.vecdb")
+    assert payload["migrated_count"] == 30 + added
+    assert cli.json("status", "--target", tmp_path / "t.vecdb")[1]["migration_complete"] is True
+    assert sorted(p.name for p in fixture.path.parent.iterdir()) == before

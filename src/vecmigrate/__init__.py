@@ -1,4 +1,4 @@
-"""vecmigrate: move AgentDB-style SQLite test patterns onto USearch + sqlite-vec, without losing a row.
+"""vecmigrate: move AgentDB-family SQLite memories onto USearch + sqlite-vec, without losing a row.
 
     from vecmigrate import Migrator, open_store, status
 
@@ -11,10 +11,11 @@ from .errors import VecmigrateError
 from .migrate import MigrateOptions, Migrator, migrate
 from .models import MigrationResult, Pattern, RollbackResult, SearchHit, Status
 from .rollback import rollback
+from .sources import GenericMapping
 from .status import status
 from .stores import open_store
 
 __version__ = "0.1.0"
 __all__ = ["Migrator", "MigrateOptions", "migrate", "status", "rollback", "open_store", "MigrationResult",
-           "RollbackResult", "Pattern",
+           "RollbackResult", "Pattern", "GenericMapping",
            "SearchHit", "Status", "VecmigrateError", "__version__"]

@@ -225,7 +225,8 @@ def status(
     if result.dimension:
         table.add_row("settings", f"{result.dimension}-d {result.metric} {result.dtype}")
         table.add_row("model", f"{result.model or 'unknown'}" + (f" (text queries and new rows: {result.embedder})"
-                                                                   if result.embedder else " (no embedder for it here)"))
+                                                                   if result.embedder else
+                                                                   " (no embedder for it here: search by --id or --vector)"))
     if len(result.vector_models) > 1:
         table.add_row("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items()) + " (a mix)")
     if len(result.kinds) > 1 or (result.kinds and "pattern" not in result.kinds):

@@ -95,12 +95,15 @@ def is_wal_file(path: Path) -> bool:
 
 
 def needs_private_copy(path: Path) -> bool:
-    """A WAL-mode source that SQLite cannot open in place without writing beside it: its
-    folder or the file itself is read-only. Reading it needs its -shm (and recovering its -wal,
-    whose rows are part of the database); SQLite would create those files beside the source."""
+    """A WAL-mode source that SQLite cannot read in place without writing beside it. Reading
+    it needs a -shm file (and its -wal, whose rows are part of the database), which SQLite
+    creates, and leaves, beside the source when they are missing. They are missing when no
+    process has the database open (a file as committed to a repository) or cannot be created
+    (a read-only folder or file); a database in use has both, and is read in place."""
     if not is_wal_file(path):
         return False
-    return not (os.access(path.parent, os.W_OK) and os.access(path, os.W_OK))
+    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+    return not writable or not path.with_name(path.name + "-shm").exists()
 
 
 @contextlib.contextmanager

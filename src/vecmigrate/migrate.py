@@ -178,7 +178,7 @@ class Migrator:
         found = census(readers, plan)
         notes = list(plan.notes)
         if options.dimension is None and recorded is None:
-            inferred, how = infer_dimension(found, float64=options.source_float64)
+            inferred, how = infer_dimension(found, float64=options.source_float64, claims=plan.config_dimensions)
             if inferred is not None:
                 options = replace(options, dimension=inferred)
                 if how:

@@ -54,13 +54,23 @@ def missing() -> str | None:
     return None
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to 1.5e-7 (Abramowitz & Stegun 7.1.26), below float32's resolution for GELU."""
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-a * a))
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU, x * (1 + erf(x / sqrt 2)) / 2, in place on float32 temporaries; erf to
+    1.5e-7 (Abramowitz & Stegun 7.1.26), below float32's resolution here."""
+    z = np.abs(x) * np.float32(1 / math.sqrt(2.0))
+    t = 1.0 / (1.0 + np.float32(0.3275911) * z)
+    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (np.float32(1.421413741)
+                + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
+    np.multiply(z, z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    np.multiply(poly, z, out=poly)              # 1 - erf(|x| / sqrt 2)
+    erf = np.subtract(np.float32(1.0), poly, out=poly)
+    np.copysign(erf, x, out=erf)
+    erf += 1.0
+    erf *= x
+    erf *= np.float32(0.5)
+    return erf
 
 
 class MiniLM:
@@ -80,6 +90,8 @@ class MiniLM:
         except Exception as exc:  # a damaged file: say which
             raise EmbeddingError(f"the {MODEL_NAME} files in {folder} did not load: {type(exc).__name__}: {exc}") from None
         self.w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in weights.items()}
+        for name in [k for k in self.w if k.endswith(".weight") and self.w[k].ndim == 2 and k.startswith("encoder.")]:
+            self.w[name] = np.ascontiguousarray(self.w[name].T)  # (in, out): one gemm per layer
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
 
@@ -100,34 +112,43 @@ class MiniLM:
         for i, row in enumerate(batch):
             ids[i, :len(row)] = row
             mask[i, :len(row)] = 1.0
-        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:longest]
-             + w["embeddings.token_type_embeddings.weight"][0])
-        x = self._norm(x, "embeddings.LayerNorm")
-        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        b, n, width = x.shape
+        b, n = ids.shape
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n]
+             + w["embeddings.token_type_embeddings.weight"][0]).reshape(b * n, -1)
+        x = self._norm(x, "embeddings.LayerNorm")   # activations stay (tokens, width): one gemm per weight
+        width = x.shape[1]
         head = width // HEADS
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         for layer in range(LAYERS):
             p = f"encoder.layer.{layer}."
 
             def split(name: str) -> np.ndarray:
                 return self._linear(x, p + name).reshape(b, n, HEADS, head).transpose(0, 2, 1, 3)
             q, k, v = split("attention.self.query"), split("attention.self.key"), split("attention.self.value")
-            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(head)) + bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores = q @ k.transpose(0, 1, 3, 2)
+            scores *= np.float32(1 / math.sqrt(head))
+            scores += bias
+            scores -= scores.max(-1, keepdims=True)
+            np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
-            attended = (scores @ v).transpose(0, 2, 1, 3).reshape(b, n, width)
+            attended = (scores @ v).transpose(0, 2, 1, 3).reshape(b * n, width)
             x = self._norm(self._linear(attended, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-            hidden = self._linear(x, p + "intermediate.dense")
-            hidden = 0.5 * hidden * (1.0 + _erf(hidden / np.float32(math.sqrt(2.0))))
+            hidden = _gelu(self._linear(x, p + "intermediate.dense"))
             x = self._norm(self._linear(hidden, p + "output.dense") + x, p + "output.LayerNorm")
+        x = x.reshape(b, n, width)
         pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
+        out = x @ self.w[name + ".weight"]
+        out += self.w[name + ".bias"]
+        return out
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
-        mean = x.mean(-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + 1e-12) * self.w[name + ".weight"] + self.w[name + ".bias"]
+        centred = x - x.mean(-1, keepdims=True)
+        scale = np.sqrt((centred * centred).mean(-1, keepdims=True) + np.float32(1e-12))
+        centred /= scale
+        centred *= self.w[name + ".weight"]
+        centred += self.w[name + ".bias"]
+        return centred

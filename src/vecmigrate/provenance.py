@@ -132,9 +132,10 @@ def label_check(readers: list[SourceReader], spec: str, dimension: int, label: s
             f"vectors of their text (median cosine {float(np.median(best)):.2f})")
 
 
-def infer_dimension(found: Census, *, float64: bool) -> tuple[int | None, str | None]:
+def infer_dimension(found: Census, *, float64: bool, claims: dict[str, int] | None = None
+                    ) -> tuple[int | None, str | None]:
     """The dimension the stored vectors have (None when there are none) and a note on how it
-    was decided when that took a guess."""
+    was decided when that took a guess (a config table claiming the same dimension settles it)."""
     if found.declared:
         return max(found.declared, key=found.declared.get), None
     json_sizes = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("json:")}
@@ -147,6 +148,8 @@ def infer_dimension(found: Census, *, float64: bool) -> tuple[int | None, str | 
     width = 8 if float64 else 4
     if common % width:
         return None, None
+    if common // width in (claims or {}).values():
+        return common // width, None
     kind = "float64 (--source-float64)" if float64 else "float32"
     other = ("" if float64 else
              f"; pass --source-float64 if they are {common // 8}-d float64" if common % 8 == 0 else "")
