@@ -217,6 +217,15 @@ def reasoningbank_model(path: Path, count: int = 30) -> Fixture:
     return fixture
 
 
+def add_model_rows(conn: apsw.Connection, count: int) -> int:
+    """`count` more reasoningbank-model patterns, each with a 128-d vector (rows for a -wal)."""
+    for i in range(count):
+        conn.execute("INSERT INTO patterns(problem, solution, domain) VALUES (?, ?, 'wal')", (f"p{i}", f"s{i}"))
+        conn.execute("INSERT INTO pattern_embeddings(pattern_id, embedding) VALUES (?, ?)",
+                     (conn.last_insert_rowid(), np.full(128, i + 1, dtype="<f4").tobytes()))
+    return count
+
+
 # -- 5. claude-flow v3 (ruflo) .swarm/memory.db ----------------------------------------------
 def claude_flow_v3(path: Path, count: int = 30) -> Fixture:
     """memory_entries with JSON-text embeddings (model 'onnx', 384 values), an empty `patterns`

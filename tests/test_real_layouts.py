@@ -270,11 +270,7 @@ def test_a_wal_source_in_a_read_only_folder(tmp_path_factory, with_wal):
     os.chmod(root, 0o755)
 
     def more(conn):
-        for i in range(4):
-            conn.execute("INSERT INTO patterns(problem, solution, domain) VALUES (?, ?, 'wal')", (f"p{i}", f"s{i}"))
-            conn.execute("INSERT INTO pattern_embeddings(pattern_id, embedding) VALUES (?, ?)",
-                         (conn.last_insert_rowid(), np.full(128, i + 1, dtype="<f4").tobytes()))
-        return 4
+        return rl.add_model_rows(conn, 4)
     if with_wal:
         fixture, added = rl.with_uncheckpointed_wal(lambda p: rl.reasoningbank_model(p), root, more)
     else:
@@ -371,11 +367,7 @@ def test_a_committed_wal_file_gets_nothing_written_beside_it(cli, tmp_path, with
     """A WAL-mode file as committed to a repository (no -shm; a -wal or not), in a folder the
     user may write: its rows are read and no -shm or -wal is left beside it."""
     def more(conn):
-        for i in range(3):
-            conn.execute("INSERT INTO patterns(problem, solution, domain) VALUES (?, ?, 'wal')", (f"p{i}", f"s{i}"))
-            conn.execute("INSERT INTO pattern_embeddings(pattern_id, embedding) VALUES (?, ?)",
-                         (conn.last_insert_rowid(), np.full(128, i + 1, dtype="<f4").tobytes()))
-        return 3
+        return rl.add_model_rows(conn, 3)
     if with_wal:
         fixture, added = rl.with_uncheckpointed_wal(lambda p: rl.reasoningbank_model(p), tmp_path, more)
     else:
