@@ -342,8 +342,7 @@ class Migrator:
                     tgt.write_meta(conn, {"expansion_search": str(run.settings.expansion_search)})
                     if not conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]:
                         tgt.write_meta(conn, run.policy.to_meta())  # an empty target takes this run's model
-                if run.notes:
-                    tgt.write_meta(conn, {"model_notes": json.dumps(run.notes, ensure_ascii=False)})
+                tgt.write_meta(conn, {"model_notes": json.dumps(run.notes, ensure_ascii=False)})  # this run's
                 run_id = ledger.start_run(conn, total_rows=run.total, **identity)
             generation.record_building_run(run_id)
         except BaseException:

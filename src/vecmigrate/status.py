@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import ledger, target as tgt
 from .backup import list_backups
-import json
-
 from .db import open_source_snapshot, open_target
 from .embedders import LEXICAL, model_of, spec_for_model, unavailable
 from .generations import Layout
