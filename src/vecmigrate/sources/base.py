@@ -115,10 +115,15 @@ class SourceReader:
         side = self.variant.embedding_table
         if side is None or side.table not in self._tables():
             return f"FROM {quote_identifier(self.table)} AS p"
+        # The last side row of each key, picked in one pass (GROUP BY) and joined: a correlated
+        # subquery per row would scan an unindexed side table once per pattern.
         side_table = quote_identifier(side.table)
-        match = " AND ".join(f"{quote_identifier(k)} = p.{quote_identifier(r)}" for k, r in zip(side.keys, side.refs))
-        return (f"FROM {quote_identifier(self.table)} AS p LEFT JOIN {side_table} AS e ON e.rowid = "
-                f"(SELECT max(rowid) FROM {side_table} WHERE {match})")
+        keys = ", ".join(f"{quote_identifier(k)} AS __k{i}" for i, k in enumerate(side.keys))
+        group = ", ".join(quote_identifier(k) for k in side.keys)
+        match = " AND ".join(f"pick.__k{i} = p.{quote_identifier(r)}" for i, r in enumerate(side.refs))
+        return (f"FROM {quote_identifier(self.table)} AS p "
+                f"LEFT JOIN (SELECT {keys}, max(rowid) AS __pick FROM {side_table} GROUP BY {group}) AS pick ON {match} "
+                f"LEFT JOIN {side_table} AS e ON e.rowid = pick.__pick")
 
     def column_sql(self, name: str | None) -> str:
         """SQL for a variant column name: "__x" is the side table's x, anything else the table's own."""
