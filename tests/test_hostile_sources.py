@@ -172,3 +172,29 @@ def test_generic_mapping_names_a_missing_column_as_a_usage_error(cli, tmp_path):
     result = cli("migrate", "--source", fixture.path, "--target", tmp_path / "t.vecdb", "--table", "memory_entries",
                  "--id-column", "key", "--text-columns", "nope")
     assert result.exit_code == 2 and "has no column(s) nope" in result.stderr
+
+
+def test_the_layout_holding_the_rows_wins_and_the_other_is_named(cli, tmp_path):
+    memory = rl.reasoningbank_memory(tmp_path / "rb.db")   # 40 patterns, plus a stray AgentDB skill
+    conn = apsw.Connection(str(memory.path))
+    conn.execute("CREATE TABLE skills (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, description TEXT, "
+                 "signature JSON NOT NULL, success_rate REAL)")
+    conn.execute("CREATE TABLE skill_embeddings (skill_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL, embedding_model TEXT)")
+    conn.execute("INSERT INTO skills VALUES (1, 's', 'd', '{}', 1.0)")
+    conn.execute("INSERT INTO skill_embeddings VALUES (1, ?, 'text-embedding-3-small')", (np.ones(384, "<f4").tobytes(),))
+    conn.close()
+    result, payload = migrate(cli, memory.path, tmp_path / "t.vecdb")
+    assert payload["schema"] == "reasoningbank-memory" and payload["total_patterns"] == 40
+    assert any("agentdb-native table(s) skills (1 row): --table skills" in n for n in payload["notes"])
+    _, skills = migrate(cli, memory.path, tmp_path / "s.vecdb", "--table", "skills")
+    assert skills["schema"] == "agentdb-native" and skills["migrated_count"] == 1
+
+
+def test_a_legacy_table_with_extra_columns_keeps_the_legacy_mapping(cli, tmp_path, make_source):
+    source = make_source("legacy-qe", 20)
+    conn = apsw.Connection(str(source))
+    conn.execute("ALTER TABLE patterns ADD COLUMN type TEXT")
+    conn.execute("ALTER TABLE patterns ADD COLUMN embedding BLOB")
+    conn.close()
+    _, payload = migrate(cli, source, tmp_path / "t.vecdb", "--dimension", "32")
+    assert payload["schema"] == "legacy-qe" and payload["migrated_count"] == 20

@@ -72,18 +72,20 @@ def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | 
         return _generic_plan(conn, tables, mapping)
     if table is not None and table not in tables:
         raise SourceError(f"table {table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
-    for layout in LAYOUTS:
-        parts = [_bind(conn, v, v.table, tables) for v in layout if v.table in tables]
-        parts = [p for p in parts if p is not None]
-        if len(layout) > 1 and not any(_has_vectors(p) for p in parts):
-            continue  # a layout of several tables is told by where its vectors are
-        notes = [f"table {p.table} has no {v.embedding_table.table} table: its rows have no stored vector"
-                 for p in parts for v in layout
-                 if v.table == p.table and v.embedding_table is not None and p.embedding_table is None]
-        if table is not None:
-            parts = [p for p in parts if p.table == table]
-        if parts:
-            return _with_config(conn, tables, layout[0].name, parts, explicit=table is not None, notes=notes)
+    candidates = _candidates(conn, tables)
+    if table is not None:
+        candidates = [(rows, spec, order, name, [p for p in parts if p.table == table], notes)
+                      for rows, spec, order, name, parts, notes in candidates if any(p.table == table for p in parts)]
+    if candidates:
+        # the layout holding the most rows; on one table, the most specific mapping; then the listed order
+        _, _, _, name, parts, notes = max(candidates, key=lambda c: (c[0], c[1], c[2]))
+        if table is None:
+            chosen = {p.table for p in parts}
+            notes += [f"the file also holds {other} table(s) {', '.join(f'{p.table} ({_rows(_count(conn, p.table))})' for p in others)}: "
+                      f"--table {others[0].table} migrates one with the {other} mapping"
+                      for rows, _, _, other, others, _ in candidates
+                      if rows and other != name and not {p.table for p in others} & chosen]
+        return _with_config(conn, tables, name, parts, explicit=table is not None, notes=notes)
     if table is not None:  # a known layout's mapping on a table of another name (e.g. a renamed copy)
         columns = set(table_columns(conn, table))
         for variant in VARIANTS:
@@ -95,6 +97,22 @@ def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | 
                           f" {_suggestion(conn, table)}")
     raise SourceError(f"no known AgentDB-family layout in {source_name(conn)} (tables: {', '.join(tables) or 'none'}); "
                       f"{_candidates_text(conn, set())}")
+
+
+def _candidates(conn: apsw.Connection, tables: list[str]) -> list[tuple[int, int, int, str, list[Variant], list[str]]]:
+    """Every layout whose tables are in the file: (rows, specificity, -order, name, parts, notes)."""
+    found = []
+    for order, layout in enumerate(LAYOUTS):
+        parts = [_bind(conn, v, v.table, tables) for v in layout if v.table in tables]
+        parts = [p for p in parts if p is not None]
+        if not parts or (len(layout) > 1 and not any(_has_vectors(p) for p in parts)):
+            continue  # a layout of several tables is told by where its vectors are
+        notes = [f"table {p.table} has no {v.embedding_table.table} table: its rows have no stored vector"
+                 for p in parts for v in layout
+                 if v.table == p.table and v.embedding_table is not None and p.embedding_table is None]
+        rows = sum(_count(conn, p.table) for p in parts)
+        found.append((rows, sum(len(p.telling_columns) for p in parts), -order, layout[0].name, parts, notes))
+    return found
 
 
 def plan_of_run(conn: apsw.Connection, run: dict) -> Plan:
