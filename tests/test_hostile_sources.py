@@ -198,3 +198,37 @@ def test_a_legacy_table_with_extra_columns_keeps_the_legacy_mapping(cli, tmp_pat
     conn.close()
     _, payload = migrate(cli, source, tmp_path / "t.vecdb", "--dimension", "32")
     assert payload["schema"] == "legacy-qe" and payload["migrated_count"] == 20
+
+
+def test_status_and_verify_of_a_named_source_use_the_run_that_read_it(cli, tmp_path):
+    memory = rl.agentic_qe_v2_memory(tmp_path / "aqe.db")
+    target = tmp_path / "t.vecdb"
+    migrate(cli, memory.path, target, "--table", "memory_entries", "--id-column", "key,partition",
+            "--text-columns", "value->$.summary")
+    _, status = cli.json("status", "--target", target, "--source", memory.path)
+    assert (status["source_count"], status["coverage"], status["migration_complete"]) == (20, 1.0, True)
+    first = rl.agentic_qe_agentdb(tmp_path / "agentdb.db")       # one row quarantined: malformed metadata
+    conn = apsw.Connection(str(first.path))
+    conn.execute("UPDATE patterns SET metadata = '{oops' WHERE rowid = 2")
+    conn.close()
+    both = tmp_path / "both.vecdb"
+    assert migrate(cli, first.path, both)[0].exit_code == 3
+    result, _ = migrate(cli, memory.path, both, "--table", "memory_entries", "--id-column", "key,partition",
+                        "--text-columns", "value->$.summary")
+    assert result.exit_code == 0
+    _, status = cli.json("status", "--target", both, "--source", first.path)
+    assert (status["source_count"], status["quarantined_count"], status["migration_complete"]) == (12, 1, True)
+    result, report = cli.json("verify", "--target", both, "--source", first.path)
+    assert result.exit_code == 0 and report["checks"]["source_ids"]["source_rows"] == 12
+
+
+def test_square_brackets_in_names_and_values_are_shown_as_they_are(cli, tmp_path):
+    source = make(tmp_path / "br.db", 'CREATE TABLE "[b]m[/b]" (id TEXT PRIMARY KEY, "[i]t[/i]" TEXT)',
+                  rows=[("INSERT INTO \"[b]m[/b]\" VALUES (?, ?)", ("[r]1[/r]", "hello [u]world[/u] retry"))])
+    target = tmp_path / "t.vecdb"
+    result = cli("migrate", "--source", source, "--target", target, "--no-backup", "--table", "[b]m[/b]",
+                 "--id-column", "id", "--text-columns", "[i]t[/i]", "--kind", "[k]")
+    assert result.exit_code == 0 and "[b]m[/b]" in result.stdout
+    result = cli("search", "--target", target, "--text", "hello world", "-k", "1")
+    assert "[k]:[r]1[/r]" in result.stdout and "[u]world[/u]" in result.stdout
+    assert "[k]" in cli("status", "--target", target).stdout

@@ -118,3 +118,41 @@ def test_vectors_that_only_claim_to_be_minilm_get_no_minilm_vectors_beside_them(
     assert payload["generated_embeddings"] == 0
     assert any("sampled are all-MiniLM-L6-v2 vectors of their text" in n for n in payload["notes"])
     assert all("label" in q["reason"] for q in payload["quarantined"])
+
+
+def test_minilm_vectors_asked_for_beside_false_minilm_ones_are_labelled_apart(cli, tmp_path):
+    fake = rl.qe_v3(tmp_path / "memory.db", 40, vectors=rl.lexical_vectors)
+    target = tmp_path / "t.vecdb"
+    result, payload = cli.json("migrate", "--source", fake.path, "--target", target, "--no-backup",
+                               "--embedder", "minilm")
+    assert result.exit_code == 0
+    made = len(fake.without_vector)
+    assert payload["vector_models"] == {"all-MiniLM-L6-v2": 40 - made, "all-MiniLM-L6-v2 (made by vecmigrate)": made}
+    _, report = cli.json("verify", "--target", target)
+    assert report["checks"]["models"]["mixed"] is True
+    _, hits = cli.json("search", "--target", target, "--text", "retry flaky payments")
+    assert any("not meaningful" in n for n in hits["notices"])
+    # a later text-only source: vecmigrate's MiniLM vectors stay labelled apart, and the first run's notes stay
+    text_only = tmp_path / "v2.db"
+    rl.claude_flow_v2_memory(text_only)
+    result, payload = cli.json("migrate", "--source", text_only, "--target", target, "--no-backup", "--table",
+                               "memory_entries", "--id-column", "id", "--text-columns", "value->$.content")
+    assert payload["vector_models"]["all-MiniLM-L6-v2 (made by vecmigrate)"] == made + 12
+    _, status = cli.json("status", "--target", target)
+    assert any("sampled are all-MiniLM-L6-v2 vectors of their text" in n for n in status["notes"])
+
+
+def test_labels_of_one_model_are_one_model(cli, tmp_path, minilm):
+    first = qe_with_minilm_vectors(tmp_path / "a" / "memory.db", minilm)
+    second = rl.qe_v3(tmp_path / "b" / "memory.db", 20, vectors=lambda texts: minilm(texts),
+                      label="Xenova/all-MiniLM-L6-v2")
+    target = tmp_path / "t.vecdb"
+    cli.json("migrate", "--source", first.path, "--target", target, "--no-backup")
+    result, payload = cli.json("migrate", "--source", second.path, "--target", target, "--no-backup")
+    assert result.exit_code == 0, payload
+    assert set(payload["vector_models"]) == {"all-MiniLM-L6-v2"}
+    conn = open_db(target / "patterns.sqlite")
+    stored_id = next(iter(second.stored))
+    metadata = json.loads(conn.execute("SELECT metadata FROM patterns WHERE id = ?", (stored_id,)).fetchall()[0][0])
+    conn.close()
+    assert metadata["embeddingModelLabel"] == "Xenova/all-MiniLM-L6-v2"

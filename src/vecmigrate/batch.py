@@ -13,7 +13,7 @@ from .codec import decode_many, invalid_rows
 from .embedders import Embedder, embed_patterns, model_of
 from .errors import RowRejected
 from .models import Pattern, QuarantinedRow, SourceRow, jsonable
-from .provenance import EmbeddingPolicy
+from .provenance import EmbeddingPolicy, canonical_model
 from .sources import Variant, stored_embedding
 
 
@@ -52,7 +52,13 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
                 raise RowRejected(f"embedding dimension column says {row.dimension}, target dimension is {dimension}")
             if blob is None and embedder is None:
                 raise RowRejected(policy.refuse_reason or "no stored vector")
-            label = (row.model or policy.stored_label) if blob is not None else model_of(embedder.spec)
+            if blob is not None:
+                raw = row.model or policy.stored_label
+                label = canonical_model(raw)
+                if raw != label:  # e.g. Xenova/all-MiniLM-L6-v2: the source's own label stays recoverable
+                    pattern = replace(pattern, metadata={**pattern.metadata, "embeddingModelLabel": raw})
+            else:
+                label = policy.generated_label or model_of(embedder.spec)
             mapped.append((row, _labelled(pattern, label), blob, None))
         except RowRejected as exc:
             mapped.append((row, None, None, str(exc)))

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import commands
 from .db import describe, extension_path, sql_files
@@ -34,6 +35,14 @@ out = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 TargetOpt = Annotated[Path, typer.Option("--target", readable=False, help="Target store directory.")]
+
+
+class PlainTable(Table):
+    """A rich Table whose string cells are shown as they are: ids, contents, table names and
+    messages come from users and files, and `[...]` in them is text, not markup."""
+
+    def add_row(self, *cells, **kwargs) -> None:  # noqa: D102
+        super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kwargs)
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -111,7 +120,7 @@ def migrate(
                              metric=metric, dtype=dtype, connectivity=connectivity, expansion_add=expansion_add,
                              expansion_search=expansion_search, keep_generations=keep_generations,
                              checkpoint_seconds=checkpoint_seconds)
-    log = (lambda message: err.print(f"[dim]{message}[/dim]", highlight=False)) if verbose and not as_json else None
+    log = (lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False)) if verbose and not as_json else None
     with progress_bar(enabled=not as_json, label="validating" if dry_run else "migrating") as on_progress:
         result = commands.migrate(source, target, options, on_progress=on_progress, log=log)
     if as_json:
@@ -166,7 +175,7 @@ class progress_bar:
 
 
 def show_migration(result) -> None:
-    table = Table(show_header=False, box=None)
+    table = PlainTable(show_header=False, box=None)
     verb = "would migrate" if result.dry_run else "migrated"
     table.add_row("layout", f"{result.schema} (table{'s' if len(result.tables) > 1 else ''} {result.source_table})")
     table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns"
@@ -191,14 +200,14 @@ def show_migration(result) -> None:
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     for row in result.quarantined[:50]:
-        err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False)
+        err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False, markup=False)
     if len(result.quarantined) > 50:
         err.print(f"... and {len(result.quarantined) - 50} more (see `vecmigrate sql --file example_quarantine`)")
     if result.source_rows_added:
         err.print(f"note: {result.source_rows_added} rows were added to the source after its snapshot; "
                   f"run the same command again to bring them over", highlight=False)
     for error in result.errors:
-        err.print(f"[red]check failed:[/red] {error}", highlight=False)
+        err.print(f"[red]check failed:[/red] {escape(error)}", highlight=False)
 
 
 @app.command()
@@ -213,7 +222,7 @@ def status(
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(show_header=False, box=None)
+    table = PlainTable(show_header=False, box=None)
     table.add_row("source", f"{result.source or '-'}" + (f" ({result.schema})" if result.schema else ""))
     table.add_row("source count", "-" if result.source_count is None else str(result.source_count))
     table.add_row("target count", str(result.target_count))
@@ -255,7 +264,7 @@ def rollback(
         emit_json(result.to_dict())
         return
     for note in result.notes:
-        err.print(f"note: {note}", highlight=False)
+        err.print(f"note: {note}", highlight=False, markup=False)
     now = "the target is removed (as before its first migration)" if result.target_removed else \
         f"generation {result.now_at} is live"
     out.print(f"rolled back generation {result.rolled_back}: {now} ({result.duration_ms:.1f} ms)", highlight=False)
@@ -284,11 +293,11 @@ def search(
                              filters={"type": type_, "domain": domain, "framework": framework, "kind": kind},
                              threshold=threshold, backend=backend, mmr_lambda=mmr, embedder=embedder)
     for notice in result.notices:
-        err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
+        err.print(f"[yellow]note:[/yellow] {escape(notice)}", highlight=False)
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(title=f"{len(result.hits)} hit(s), {result.backend}")
+    table = PlainTable(title=f"{len(result.hits)} hit(s), {result.backend}")
     id_width = max((len(h.id) for h in result.hits), default=2)
     type_width = max((len(h.type or "") for h in result.hits), default=4)
     room = max(20, out.width - id_width - type_width - 26)  # what the other columns and borders leave
@@ -329,15 +338,15 @@ def verify(
     if as_json:
         emit_json(report.to_dict())
     else:
-        table = Table(show_header=True)
+        table = PlainTable(show_header=True)
         for column in ("check", "ok", "figures"):
             table.add_column(column)
         for name, check in report.checks.items():
             figures = ", ".join(f"{key}={value}" for key, value in check.items() if key != "ok")
-            table.add_row(name, "yes" if check["ok"] else "[red]NO[/red]", figures)
+            table.add_row(name, "yes" if check["ok"] else Text("NO", style="red"), figures)
         out.print(table)
         for difference in report.differences:
-            err.print(f"difference: {difference}", highlight=False)
+            err.print(f"difference: {difference}", highlight=False, markup=False)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -360,7 +369,7 @@ def reconcile(
     if as_json:
         emit_json(report.to_dict())
         return
-    table = Table(show_header=False, box=None)
+    table = PlainTable(show_header=False, box=None)
     for name, value in report.to_dict().items():
         table.add_row(name.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
     out.print(table)
@@ -397,7 +406,7 @@ def bench(
     if as_json:
         emit_json(report.to_dict())
         return
-    table = Table(title=f"{report.count} patterns, {report.dimension}-d, k={report.k}")
+    table = PlainTable(title=f"{report.count} patterns, {report.dimension}-d, k={report.k}")
     for column in ("backend", "p50 ms", "p99 ms", "batch QPS", f"recall@{report.k}", "queries"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     for r in report.rows:
@@ -445,7 +454,7 @@ def sql_command(
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table()
+    table = PlainTable()
     for column in result.columns:
         table.add_column(column)
     for row in result.rows:

@@ -41,9 +41,14 @@ def record_quarantine(conn: apsw.Connection, run_id: int, source_table: str, ent
                      [{**e, "run_id": run_id, "source_table": source_table, "at": now_ms()} for e in entries])
 
 
-def last_run(conn: apsw.Connection) -> dict[str, Any] | None:
+def last_run(conn: apsw.Connection, source: str | None = None) -> dict[str, Any] | None:
+    """The last run (of `source`, a resolved path, when given), with its batch totals."""
     try:
-        cursor = conn.execute("SELECT * FROM vecmigrate_runs ORDER BY run_id DESC LIMIT 1")
+        if source is None:
+            cursor = conn.execute("SELECT * FROM vecmigrate_runs ORDER BY run_id DESC LIMIT 1")
+        else:
+            cursor = conn.execute("SELECT * FROM vecmigrate_runs WHERE source = ? ORDER BY run_id DESC LIMIT 1",
+                                  (source,))
         row = cursor.fetchone()
         if row is None:
             return None

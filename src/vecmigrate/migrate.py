@@ -45,6 +45,7 @@ DEFAULT_SOURCE = "./data/agentic-qe.db"
 DEFAULT_TARGET = "./data/patterns.vecdb"
 DEFAULT_KEEP_GENERATIONS = 3
 DEFAULT_CHECKPOINT_SECONDS = 20.0
+MAX_NOTES = 50  # notes kept in a target (the newest)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ class Migrator:
         def check_label(spec: str, label: str) -> str | None:
             return label_check(readers, spec, settings.dimension, label)
         policy = decide(found, plan, embedder=asked, embedder_name=name, dimension=settings.dimension,
-                        recorded_model=recorded_model, same_source=same_source, check_label=check_label)
+                        recorded_model=recorded_model, same_source=same_source, check_label=check_label,
+                        recorded_unverified=(recorded_meta or {}).get("model_unverified") if recorded_model else None)
         notes += policy.notes
         embedder = None
         if policy.generate_with is not None and (found.missing or not found.stored):
@@ -342,7 +344,11 @@ class Migrator:
                     tgt.write_meta(conn, {"expansion_search": str(run.settings.expansion_search)})
                     if not conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]:
                         tgt.write_meta(conn, run.policy.to_meta())  # an empty target takes this run's model
-                tgt.write_meta(conn, {"model_notes": json.dumps(run.notes, ensure_ascii=False)})  # this run's
+                earlier = json.loads(tgt.read_meta(conn).get("model_notes") or "[]")
+                notes = list(dict.fromkeys([*earlier, *run.notes]))[-MAX_NOTES:]  # every run's, newest last
+                tgt.write_meta(conn, {"model_notes": json.dumps(notes, ensure_ascii=False)})
+                if run.policy.unverified:
+                    tgt.write_meta(conn, {"model_unverified": run.policy.unverified})
                 run_id = ledger.start_run(conn, total_rows=run.total, **identity)
             generation.record_building_run(run_id)
         except BaseException:

@@ -69,7 +69,7 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
             if row_size is None:
                 missing += count
                 continue
-            labels[row_label or plan.config_model or UNKNOWN] += count
+            labels[canonical_model(row_label or plan.config_model or UNKNOWN)] += count
             sizes[row_size] += count
             if isinstance(row_dimension, int) and row_size.startswith("blob:"):
                 declared[row_dimension] += count
@@ -165,32 +165,49 @@ class EmbeddingPolicy:
     generate_with: "str | Callable | None"       # embedder for rows without a stored vector
     refuse_reason: str | None = None             # their quarantine reason when there is none
     stored_label: str = UNKNOWN                  # label for stored vectors that carry none
+    generated_label: str | None = None           # label of generated vectors (None: the embedder's model)
+    unverified: str | None = None                # why the stored vectors do not bear out their label
     mixed: bool = False
     notes: list[str] = field(default_factory=list)
 
     def to_meta(self) -> dict[str, str]:
-        return {"model": self.model, "embedder": _spec_text(self.generate_with) if self.generate_with else ""}
+        meta = {"model": self.model, "embedder": _spec_text(self.generate_with) if self.generate_with else ""}
+        return {**meta, "model_unverified": self.unverified} if self.unverified else meta
 
 
 def _spec_text(spec: "str | Callable") -> str:
     return spec if isinstance(spec, str) else "python"
 
 
+def canonical_model(label: str) -> str:
+    """One name per model: the labels of all-MiniLM-L6-v2 (`Xenova/...`, `sentence-transformers/...`)
+    become `all-MiniLM-L6-v2`; any other label is kept as it is."""
+    spec = spec_for_model(label)
+    return model_of(spec) if spec else label
+
+
 def decide(found: Census, plan: Plan, *, embedder: "str | Callable | None", embedder_name: str | None,
            recorded_model: str | None, dimension: int, same_source: bool = True,
+           recorded_unverified: str | None = None,
            check_label: "Callable[[str, str], str | None] | None" = None) -> EmbeddingPolicy:
     """The embedding policy of a run (see the module docstring). `embedder` is what the user
     asked for (None: nothing asked); `embedder_name` the model name it records;
     `recorded_model` the model of the target's vectors (None for a new or empty target);
     `same_source` whether the target was fed only from this source and table(s) before (an
-    "unknown" model matches only itself from the same source); `check_label(spec, label)`
-    says why stored vectors do not bear out their label (None when they do)."""
+    "unknown" model matches only itself from the same source); `recorded_unverified` why the
+    target's vectors were found not to bear out their label; `check_label(spec, label)` says
+    why stored vectors do not bear out their label (None when they do).
+
+    vecmigrate's own vectors of a model never join vectors that only claim to be that model
+    under the same label: they are labelled "<model> (made by vecmigrate)", so the mix shows."""
     notes = list(found.notes) + _disagreements(found, plan, dimension)
     if found.stored == 0:
         chosen = embedder or spec_for_model(recorded_model) or LEXICAL
         model = embedder_name or (model_of(chosen) if isinstance(chosen, str) else _spec_text(chosen))
         notes += _same_as_recorded(model, recorded_model, same_source)
-        return EmbeddingPolicy(model=model, generate_with=chosen, notes=notes)
+        generated = _apart(model, recorded_unverified, notes) if model == recorded_model else None
+        return EmbeddingPolicy(model=model, generate_with=chosen, generated_label=generated,
+                               unverified=recorded_unverified, mixed=generated is not None, notes=notes)
     model = max(found.labels, key=found.labels.get)
     if len(found.labels) > 1:
         listed = ", ".join(f"{k} ({n})" for k, n in sorted(found.labels.items(), key=lambda kv: -kv[1]))
@@ -199,29 +216,45 @@ def decide(found: Census, plan: Plan, *, embedder: "str | Callable | None", embe
     notes += _same_as_recorded(model, recorded_model, same_source)
     stored_label = plan.config_model or UNKNOWN
     if found.missing == 0:
-        return EmbeddingPolicy(model=model, generate_with=None, stored_label=stored_label, notes=notes)
-    if embedder is not None:
-        name = embedder_name or (model_of(embedder) if isinstance(embedder, str) else _spec_text(embedder))
-        mixed = name != model
-        if mixed:
-            notes.append(f"{found.missing} row(s) without a stored vector get {name} vectors beside "
-                         f"{found.stored} {model} vectors (asked for with --embedder): the target records the mix")
-        return EmbeddingPolicy(model=model, generate_with=embedder, stored_label=stored_label, mixed=mixed,
-                               notes=notes)
+        return EmbeddingPolicy(model=model, generate_with=None, stored_label=stored_label,
+                               unverified=recorded_unverified, notes=notes)
     own = spec_for_model(model)
     why = unavailable(own) if own else f"vecmigrate has no embedder for {model!r}"
     if own == MINILM and why is None and dimension != MINILM_DIMENSION:
         why = f"the stored vectors have {dimension} dimensions and {model} makes {MINILM_DIMENSION}: the label is wrong"
-    if own and why is None and check_label is not None:
-        why = check_label(own, model)
-        if why:
-            notes.append(f"{why}: vecmigrate does not add {model} vectors beside them")
+    asked = None if embedder is None else (embedder_name or (model_of(embedder) if isinstance(embedder, str)
+                                                              else _spec_text(embedder)))
+    unverified = recorded_unverified
+    if own and why is None and check_label is not None and asked in (None, model):
+        unverified = check_label(own, model) or unverified
+    if asked is not None:
+        generated = None
+        if asked != model:
+            notes.append(f"{found.missing} row(s) without a stored vector get {asked} vectors beside "
+                         f"{found.stored} {model} vectors (asked for with --embedder): the target records the mix")
+        else:
+            generated = _apart(model, unverified, notes)
+        return EmbeddingPolicy(model=model, generate_with=embedder, stored_label=stored_label,
+                               generated_label=generated, unverified=unverified,
+                               mixed=asked != model or generated is not None, notes=notes)
+    if own and why is None and unverified:
+        why = unverified
+        notes.append(f"{unverified}: vecmigrate does not add {model} vectors beside them")
     if own and why is None:
         return EmbeddingPolicy(model=model, generate_with=own, stored_label=stored_label, notes=notes)
     reason = (f"no stored vector, and this source's vectors are {model}, which vecmigrate cannot make here "
               f"({why}); pass --embedder to accept another model's vectors in this target")
     return EmbeddingPolicy(model=model, generate_with=None, refuse_reason=reason, stored_label=stored_label,
-                           notes=notes)
+                           unverified=unverified, notes=notes)
+
+
+def _apart(model: str, unverified: str | None, notes: list[str]) -> str | None:
+    """The label for vecmigrate's own `model` vectors beside vectors that only claim to be `model`."""
+    if not unverified:
+        return None
+    label = f"{model} (made by vecmigrate)"
+    notes.append(f"{unverified}; the {model} vectors vecmigrate makes are labelled {label!r} so that the mix shows")
+    return label
 
 
 def _same_as_recorded(model: str, recorded: str | None, same_source: bool) -> list[str]:
@@ -244,7 +277,8 @@ def _disagreements(found: Census, plan: Plan, dimension: int) -> list[str]:
         if claimed != dimension and found.stored:
             notes.append(f"{where} says {claimed} dimensions but the stored vectors have {dimension}: "
                          f"the vectors are trusted")
-    if plan.config_model and any(label not in (plan.config_model, UNKNOWN) for label in found.labels):
+    config = canonical_model(plan.config_model) if plan.config_model else None
+    if config and any(label not in (config, UNKNOWN) for label in found.labels):
         notes.append(f"the config table names the model {plan.config_model} but rows are labelled "
-                     f"{', '.join(sorted(set(found.labels) - {plan.config_model}))}")
+                     f"{', '.join(sorted(set(found.labels) - {config}))}")
     return notes

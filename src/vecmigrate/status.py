@@ -30,7 +30,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         conn = open_target(current.db, readonly=True)
         try:
             meta = tgt.read_meta(conn)
-            run = ledger.last_run(conn)
+            # the run that read the source asked about (the last run, when none is named)
+            run = ledger.last_run(conn, str(Path(source).resolve()) if source is not None else None)
             if run is not None:
                 target_ids = {r[0] for r in conn.execute("SELECT id FROM patterns")}
                 quarantined_rowids = {(r[0], r[1]) for r in conn.execute(
@@ -48,8 +49,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     source_count = coverage = None
     complete = False
     if source_path is not None:
-        source_count, migrated, accounted = _source_accounting(source_path, run if source is None else None,
-                                                               target_ids, quarantined_rowids)
+        source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
         coverage = migrated / source_count if source_count else 1.0
         complete = bool(run and run["status"] == "complete" and accounted == source_count)
     return Status(

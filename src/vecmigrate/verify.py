@@ -144,7 +144,7 @@ def verify(target: str | Path, *, source: str | Path | None = None, against: str
 def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None:
     """Every source row of every table the run read is in the target or quarantined; stored
     embeddings are byte-equal (JSON-array embeddings: equal to their float32 values)."""
-    run = ledger.last_run(conn)
+    run = ledger.last_run(conn, str(source.resolve()))  # the last run that read this source, if any
     quarantined = {(r[0], r[1]) for r in conn.execute("SELECT source_table, source_rowid FROM quarantine"
                                                       + (" WHERE run_id = ?" if run else ""),
                                                       (run["run_id"],) if run else ())}

@@ -142,6 +142,9 @@ class StoreBase(ABC):
                 listed = ", ".join(f"{model} ({count})" for model, count in mix)
                 self.notices.append(f"this target mixes vectors of several models: {listed}; the query is "
                                     f"embedded with {model_of(self._embedder.spec)}")
+            if self.meta.get("model_unverified"):
+                self.notices.append(f"{self.meta['model_unverified']}: text search on these vectors is not "
+                                    f"meaningful (`vecmigrate verify --model` checks them)")
         vector = embed(self._embedder, [text], self.settings.dimension)[0]
         if not np.any(vector):
             raise UsageError(f"--text {text!r} has nothing the embedder {self._embedder.spec!r} can use")
