@@ -17,7 +17,7 @@ How to run:
   python benchmarks/compare_backends.py                      # the README's tables (~15 min)
   python benchmarks/compare_backends.py --size 2000 --smoke  # seconds; what CI runs
 Writes benchmarks/results/compare_backends.json and .md (and .png when matplotlib is
-installed: pip install 'vecmigrate[charts]'), and prints the markdown.
+installed: pip install --group bench, or pip install matplotlib), and prints the markdown.
 """
 
 from __future__ import annotations

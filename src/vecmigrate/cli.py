@@ -467,6 +467,3 @@ def render_cell(value: Any) -> str:
         return f"<blob {len(value)} bytes>"
     return "NULL" if value is None else str(value)
 
-
-def main() -> None:  # pragma: no cover - the console script calls `app`
-    app()
