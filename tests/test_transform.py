@@ -46,3 +46,44 @@ def test_metadata_clash_keeps_the_original():
 def test_required_field_missing():
     with pytest.raises(RowRejected, match="missing required field name"):
         t.required_text({"name": "  "}, "name")
+
+
+def _utc(*parts, offset_minutes=0, micro=0) -> int:
+    """The expected epoch ms, built with datetime and an explicit zone (independent of the parser)."""
+    from datetime import datetime, timedelta, timezone
+    moment = datetime(*parts, microsecond=micro, tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    return round(moment.timestamp() * 1000)
+
+
+# Every form seen in real-layouts.md, and the edge forms Python 3.10's fromisoformat refuses.
+TIMESTAMP_FORMS = [
+    ("2025-10-03 08:15:42", _utc(2025, 10, 3, 8, 15, 42)),                        # SQLite CURRENT_TIMESTAMP
+    ("2025-10-03T08:15:42", _utc(2025, 10, 3, 8, 15, 42)),
+    ("2025-10-03T08:15:42Z", _utc(2025, 10, 3, 8, 15, 42)),                       # JS toISOString, 3.10 refuses
+    ("2025-10-03T08:15:42.123Z", _utc(2025, 10, 3, 8, 15, 42, micro=123000)),
+    ("2025-10-03T08:15:42.12Z", _utc(2025, 10, 3, 8, 15, 42, micro=120000)),     # 2-digit fraction
+    ("2025-10-03T08:15:42.123456789Z", _utc(2025, 10, 3, 8, 15, 42, micro=123000)),  # nine digits
+    ("2025-10-03T08:15:42.9996Z", _utc(2025, 10, 3, 8, 15, 43)),                  # rounds into the next second
+    ("2025-10-03T08:15:42.0005", _utc(2025, 10, 3, 8, 15, 42, micro=1000)),       # half a ms rounds up
+    ("2025-10-03T08:15:42+00:00", _utc(2025, 10, 3, 8, 15, 42)),
+    ("2025-10-03T08:15:42+0000", _utc(2025, 10, 3, 8, 15, 42)),                   # offset without colon
+    ("2025-10-03T10:15:42+02", _utc(2025, 10, 3, 10, 15, 42, offset_minutes=120)),  # hours-only offset
+    ("2025-10-03T03:45:42-04:30", _utc(2025, 10, 3, 3, 45, 42, offset_minutes=-270)),
+    ("2025-10-03 08:15", _utc(2025, 10, 3, 8, 15)),                               # no seconds
+    ("2025-10-03", _utc(2025, 10, 3)),                                            # a date
+    ("2024-02-29t23:59:59z", _utc(2024, 2, 29, 23, 59, 59)),                      # lower case
+    ("  2025-10-03 08:15:42  ", _utc(2025, 10, 3, 8, 15, 42)),                    # padding
+    ("1969-12-31 23:59:59.5", _utc(1969, 12, 31, 23, 59, 59, micro=500000)),      # before 1970
+]
+
+
+@pytest.mark.parametrize("text, expected", TIMESTAMP_FORMS)
+def test_one_parser_gives_one_answer_for_every_form(text, expected):
+    assert t.to_epoch_ms(text, "created_at", "text") == expected
+
+
+@pytest.mark.parametrize("text", ["2025-13-01", "2025-02-30 10:00", "2025-10-03 25:00", "2025-10-03T08:15:42+25:00",
+                                  "03/10/2025", "2025-10-03 08:15:42 UTC", "2025-10-03T08:15:42.Z"])
+def test_impossible_or_foreign_timestamps_are_refused_naming_the_column(text):
+    with pytest.raises(RowRejected, match="column created_at"):
+        t.to_epoch_ms(text, "created_at", "text")

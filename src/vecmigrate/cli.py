@@ -243,6 +243,11 @@ def status(
     table.add_row("generation", "none" if result.generation is None else str(result.generation))
     table.add_row("generations", "\n".join(f"{g['generation']}: {g['state']}" for g in result.generations) or "none")
     table.add_row("backups", "\n".join(result.backups) or "none")
+    written = result.versions.get("written_by") or {}
+    if written:
+        table.add_row("written by", ", ".join(f"{k} {v}" for k, v in written.items() if v and k != "embedder"))
+        if written.get("embedder"):
+            table.add_row("embedder", written["embedder"])
     out.print(table)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import apsw
 
-from . import ledger, target as tgt
+from . import ledger, target as tgt, versions
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
 from .db import atomic, describe, open_source_snapshot, open_target, quote_identifier
@@ -341,7 +341,9 @@ class Migrator:
                 if fresh:
                     tgt.create_schema(conn, run.settings, run.policy.to_meta()["embedder"], run.policy.model)
                 else:
-                    tgt.write_meta(conn, {"expansion_search": str(run.settings.expansion_search)})
+                    tgt.write_meta(conn, {"expansion_search": str(run.settings.expansion_search),
+                                          **versions.record(conn, run.embedder.spec if run.embedder else None,
+                                                            created=False)})
                     if not conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]:
                         tgt.write_meta(conn, run.policy.to_meta())  # an empty target takes this run's model
                 earlier = json.loads(tgt.read_meta(conn).get("model_notes") or "[]")

@@ -116,6 +116,7 @@ class Status:
     vector_models: dict[str, int] = field(default_factory=dict)  # vectors by the model that made them
     kinds: dict[str, int] = field(default_factory=dict)          # patterns by kind
     notes: list[str] = field(default_factory=list)               # what the last migration reported
+    versions: dict[str, Any] = field(default_factory=dict)       # created_by / written_by: what shaped it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import ledger, target as tgt
+from . import ledger, target as tgt, versions
 from .backup import list_backups
 from .db import open_source_snapshot, open_target
 from .embedders import LEXICAL, model_of, spec_for_model, unavailable
@@ -30,6 +30,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         conn = open_target(current.db, readonly=True)
         try:
             meta = tgt.read_meta(conn)
+            versions.check_readable(meta, conn, str(layout.root))
             # the run that read the source asked about (the last run, when none is named)
             run = ledger.last_run(conn, str(Path(source).resolve()) if source is not None else None)
             if run is not None:
@@ -61,7 +62,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         backups=list_backups(source_path) if source_path else [], schema=run["schema"] if run else None,
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
         embedder=_query_embedder(meta), last_run=run, model=meta.get("model"), vector_models=vector_models,
-        kinds=kinds, notes=json.loads(meta.get("model_notes") or "[]"))
+        kinds=kinds, notes=json.loads(meta.get("model_notes") or "[]"),
+        versions={k: json.loads(meta[k]) for k in ("created_by", "written_by") if meta.get(k)})
 
 
 def _query_embedder(meta: dict[str, str]) -> str | None:

@@ -14,6 +14,7 @@ import numpy as np
 from usearch.index import Index
 
 from .db import atomic, fill, open_target, sql
+from . import versions
 from .embedders import model_of
 from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
@@ -43,7 +44,8 @@ def create_schema(conn: apsw.Connection, settings: IndexSettings, embedder: str,
     conn.execute(fill(sql("target_schema"), dimension=int(settings.dimension),
                       distance_metric=settings.vec0_metric))
     write_meta(conn, {**settings.to_meta(), "embedder": embedder, "schema_version": SCHEMA_VERSION,
-                      "model": model or model_of(embedder)})
+                      "model": model or model_of(embedder),
+                      **versions.record(conn, embedder or None, created=True)})
 
 
 def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generation, apsw.Connection, dict]:
@@ -63,6 +65,11 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
     if "dimension" not in meta:
         conn.close()
         raise TargetError(f"{generation.db} is not a vecmigrate target (no vecmigrate_meta settings)")
+    try:
+        versions.check_readable(meta, conn, str(layout.root))
+    except TargetError:
+        conn.close()
+        raise
     if meta.get("schema_version") != SCHEMA_VERSION:
         conn.close()
         raise TargetError(f"{layout.root} was made by another vecmigrate version (target schema "

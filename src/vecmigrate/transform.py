@@ -3,9 +3,11 @@ verdicts, metadata merging. Each helper raises `RowRejected` with a reason namin
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
-from datetime import datetime, timezone
+import re
+from datetime import datetime
 from typing import Any, Iterable
 
 from .errors import RowRejected
@@ -78,15 +80,36 @@ def to_epoch_ms(value: Any, column: str, unit: str = "auto") -> int | None:
     return int(round(number))
 
 
+# ISO 8601 / SQLite DATETIME text: a date, optionally a time (seconds and a fraction of any
+# length optional), optionally Z or an offset written +HH, +HHMM or +HH:MM. Parsed here rather
+# than by datetime.fromisoformat, whose answer depends on the Python version (3.10 refuses
+# "Z", "+0000" and fractions that are not 3 or 6 digits long).
+_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})"
+                       r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+                       r"\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?")
+
+
 def _parse_datetime(text: str, column: str) -> int:
-    candidate = text.replace("Z", "+00:00")
+    """Epoch milliseconds of DATETIME text; no offset means UTC. A fraction is rounded to the
+    nearest millisecond (half up)."""
+    match = _DATETIME.fullmatch(text)
+    if match is None:
+        raise RowRejected(f"column {column} is not a valid timestamp: {text[:40]!r}")
+    year, month, day, hour, minute, second, fraction, _, sign, off_h, off_m = match.groups()
     try:
-        moment = datetime.fromisoformat(candidate)
+        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError:
         raise RowRejected(f"column {column} is not a valid timestamp: {text[:40]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(round(moment.timestamp() * 1000))
+    offset = 0
+    if sign:
+        hours, minutes = int(off_h), int(off_m or 0)
+        if hours > 23 or minutes > 59:
+            raise RowRejected(f"column {column} has an impossible UTC offset: {text[:40]!r}")
+        offset = (1 if sign == "+" else -1) * (hours * 3600 + minutes * 60)
+    fraction = fraction or "0"
+    scale = 10 ** len(fraction)
+    millis = (int(fraction) * 2000 + scale) // (2 * scale)   # exact, whatever the number of digits
+    return (calendar.timegm(moment.timetuple()) - offset) * 1000 + millis
 
 
 def parse_json(values: dict[str, Any], column: str, default: Any = None) -> Any:

@@ -56,7 +56,7 @@ def check_consistency(checks: Checks, conn: apsw.Connection, settings: IndexSett
     """Counts, key sets, vectors, exact search and ANN recall of `index` against vec0."""
     pattern_keys = {r[0] for r in conn.execute("SELECT key FROM patterns")}
     vec_keys = {r[0] for r in conn.execute("SELECT rowid FROM patterns_vec")}
-    index_keys = {int(key) for key in index.keys} if index is not None else vec_keys
+    index_keys = set(np.asarray(index.keys).tolist()) if index is not None else vec_keys  # (older usearch cannot iterate keys)
     checks.add("counts", len(pattern_keys) == len(vec_keys) == len(index_keys), patterns=len(pattern_keys),
                vec0=len(vec_keys), usearch=len(index_keys) if index is not None else None)
     differences = ([f"key {key} is in patterns but not in vec0" for key in sorted(pattern_keys - vec_keys)]
