@@ -188,6 +188,11 @@ def test_the_layout_holding_the_rows_wins_and_the_other_is_named(cli, tmp_path):
     assert any("agentdb-native table(s) skills (1 row): --table skills" in n for n in payload["notes"])
     _, skills = migrate(cli, memory.path, tmp_path / "s.vecdb", "--table", "skills")
     assert skills["schema"] == "agentdb-native" and skills["migrated_count"] == 1
+    conn = apsw.Connection(str(memory.path))  # the other layout now holds more rows than the one migrated
+    conn.executemany("INSERT INTO skills VALUES (?, ?, 'd', '{}', 1.0)", [(i, f"s{i}") for i in range(2, 60)])
+    conn.close()
+    _, status = cli.json("status", "--target", tmp_path / "t.vecdb")
+    assert (status["source_count"], status["migration_complete"]) == (40, True)  # as the run read it
 
 
 def test_a_legacy_table_with_extra_columns_keeps_the_legacy_mapping(cli, tmp_path, make_source):

@@ -59,20 +59,25 @@ class Plan:
         return next(p for p in self.parts if p.table == table)
 
 
-def detect(conn: apsw.Connection, table: str | None = None, mapping: GenericMapping | None = None) -> Plan:
+def detect(conn: apsw.Connection, table: str | None = None, mapping: GenericMapping | None = None, *,
+           layout: str | None = None) -> Plan:
     """The plan of a run over this source. `table` picks one table (of a known layout);
-    `mapping` reads a table nobody listed."""
+    `mapping` reads a table nobody listed; `layout` prefers that layout when the file holds it
+    (the one a recorded run used, though another may hold more rows today)."""
     with reading_source(conn, "schema"):
-        return _detect(conn, table, mapping)
+        return _detect(conn, table, mapping, layout)
 
 
-def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | None) -> Plan:
+def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | None,
+            layout: str | None = None) -> Plan:
     tables = table_names(conn)
     if mapping is not None:
         return _generic_plan(conn, tables, mapping)
     if table is not None and table not in tables:
         raise SourceError(f"table {table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
     candidates = _candidates(conn, tables)
+    if layout is not None and any(c[3] == layout for c in candidates):
+        candidates = [c for c in candidates if c[3] == layout]
     if table is not None:
         candidates = [(rows, spec, order, name, [p for p in parts if p.table == table], notes)
                       for rows, spec, order, name, parts, notes in candidates if any(p.table == table for p in parts)]
@@ -122,7 +127,7 @@ def plan_of_run(conn: apsw.Connection, run: dict) -> Plan:
     generic = None
     if mapping:
         generic = GenericMapping(**{k: tuple(v) if isinstance(v, list) else v for k, v in mapping.items()})
-    return detect(conn, options.get("table"), generic)
+    return detect(conn, options.get("table"), generic, layout=run.get("schema"))
 
 
 def find_variant(layout: str, kind: str) -> Variant | None:
