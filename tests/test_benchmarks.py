@@ -1,5 +1,6 @@
 """A seconds-long smoke run of each benchmark script, so that they cannot rot."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -29,6 +30,8 @@ def test_compare_backends_smoke(tmp_path):
     assert "vecmigrate usearch store (i8)" in names
     assert all(m["peak_rss_mb"] > 0 for m in section["migrations"])
     assert "| search backend |" in out.stdout
+    if importlib.util.find_spec("matplotlib"):  # the bench dependency group (installed by make test-min)
+        assert (BENCH / "results" / "compare_backends-smoke.png").stat().st_size > 0
 
 
 def test_bench_cli(cli, make_source, target):

@@ -57,7 +57,8 @@ def test_the_wheel_built_from_the_sdist_works_in_a_fresh_environment(built, tmp_
                           capture_output=True, text=True, check=True).stdout.strip()
     # dependencies come from this environment (no network); vecmigrate itself only from the wheel
     Path(site, "borrowed_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    done = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(built["wheel"])],
+    done = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q",
+                           str(built["wheel"])],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     where = subprocess.run([str(python), "-c", "import vecmigrate; print(vecmigrate.__file__)"],

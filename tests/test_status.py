@@ -1,4 +1,5 @@
 import apsw
+import pytest
 
 from conftest import DIM, sha256, tree_digest
 from vecmigrate import Migrator, status
@@ -55,3 +56,27 @@ def test_status_names_what_wrote_the_target_and_a_foreign_sqlite_vec_is_refused(
         lines = [l for l in result.stderr.splitlines() if l.strip()]
         assert result.exit_code == 1 and len(lines) == 1, result.stderr
         assert "sqlite-vec v0.2.0" in lines[0] and "v0.1." in lines[0]
+
+
+@pytest.mark.parametrize("row, value", [("written_by", "garbage"), ("written_by", "[1, 2]"),
+                                        ("created_by", '{"embedder": 5}'), ("sqlite_vec_version", " V0.1.9 "),
+                                        ("sqlite_vec_version", "")])
+def test_damaged_version_rows_are_shown_not_a_traceback(cli, make_source, target, row, value):
+    import apsw
+    from vecmigrate.generations import Layout
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", "32", "--no-backup")
+    conn = apsw.Connection(str(Layout(target).current().db))
+    conn.execute("UPDATE vecmigrate_meta SET value = ? WHERE key = ?", (value, row))
+    conn.close()
+    assert cli("status", "--target", target).exit_code == 0
+    result, status = cli.json("status", "--target", target)
+    assert result.exit_code == 0 and all(isinstance(v, str) for v in status["versions"]["created_by"].values())
+
+
+def test_an_untested_sqlite_vec_writes_nothing(cli, make_source, target, monkeypatch):
+    from vecmigrate import versions
+    source = make_source("legacy-qe", 20)
+    monkeypatch.setattr(versions, "READABLE_VEC_SERIES", {"0.0"})  # as if the installed series were unknown
+    result = cli("migrate", "--source", source, "--target", target, "--dimension", "32")
+    assert result.exit_code == 1 and "not a release this vecmigrate has been tested with" in result.stderr
+    assert not target.exists() and not list(source.parent.glob("*.backup-*"))

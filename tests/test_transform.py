@@ -74,6 +74,10 @@ TIMESTAMP_FORMS = [
     ("2024-02-29t23:59:59z", _utc(2024, 2, 29, 23, 59, 59)),                      # lower case
     ("  2025-10-03 08:15:42  ", _utc(2025, 10, 3, 8, 15, 42)),                    # padding
     ("1969-12-31 23:59:59.5", _utc(1969, 12, 31, 23, 59, 59, micro=500000)),      # before 1970
+    ("20251003T081542Z", _utc(2025, 10, 3, 8, 15, 42)),                           # ISO basic format
+    ("20251003T081542.25+0200", _utc(2025, 10, 3, 8, 15, 42, micro=250000, offset_minutes=120)),
+    ("2025-10-03T08", _utc(2025, 10, 3, 8)),                                      # hours only
+    ("2025-10-03T08:15:42.5+05:30", _utc(2025, 10, 3, 8, 15, 42, micro=500000, offset_minutes=330)),
 ]
 
 
@@ -83,7 +87,9 @@ def test_one_parser_gives_one_answer_for_every_form(text, expected):
 
 
 @pytest.mark.parametrize("text", ["2025-13-01", "2025-02-30 10:00", "2025-10-03 25:00", "2025-10-03T08:15:42+25:00",
-                                  "03/10/2025", "2025-10-03 08:15:42 UTC", "2025-10-03T08:15:42.Z"])
+                                  "03/10/2025", "2025-10-03 08:15:42 UTC", "2025-10-03T08:15:42.Z",
+                                  "２０２５-10-03", "2025-10-03+05:00", "2025-1003", "2025-10-03T08:1542",
+                                  "2025-10-03 23:59:60", "0000-01-01", "2025-10-03T08:15:42." + "1" * 5000])
 def test_impossible_or_foreign_timestamps_are_refused_naming_the_column(text):
     with pytest.raises(RowRejected, match="column created_at"):
         t.to_epoch_ms(text, "created_at", "text")

@@ -26,7 +26,7 @@ import apsw
 from . import ledger, target as tgt, versions
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
-from .db import atomic, describe, open_source_snapshot, open_target, quote_identifier
+from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier
 from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
 from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
@@ -174,6 +174,11 @@ class Migrator:
 
     # -- the run -----------------------------------------------------------------------
     def _plan_run(self, plan: Plan, readers: list[SourceReader], options: MigrateOptions) -> Run:
+        probe = load_vec(apsw.Connection(":memory:"))
+        try:
+            versions.check_installed(probe)  # before anything is written, the backup included
+        finally:
+            probe.close()
         total = sum(r.count() for r in readers)
         recorded, recorded_meta = self._recorded_settings()
         found = census(readers, plan)

@@ -63,7 +63,18 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
         embedder=_query_embedder(meta), last_run=run, model=meta.get("model"), vector_models=vector_models,
         kinds=kinds, notes=json.loads(meta.get("model_notes") or "[]"),
-        versions={k: json.loads(meta[k]) for k in ("created_by", "written_by") if meta.get(k)})
+        versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)})
+
+
+def _versions(text: str) -> dict[str, str]:
+    """A recorded versions row as {name: version text}; a damaged row is shown, not trusted."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        return {"unreadable": text[:200]}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
 
 
 def _query_embedder(meta: dict[str, str]) -> str | None:

@@ -80,13 +80,14 @@ def to_epoch_ms(value: Any, column: str, unit: str = "auto") -> int | None:
     return int(round(number))
 
 
-# ISO 8601 / SQLite DATETIME text: a date, optionally a time (seconds and a fraction of any
-# length optional), optionally Z or an offset written +HH, +HHMM or +HH:MM. Parsed here rather
-# than by datetime.fromisoformat, whose answer depends on the Python version (3.10 refuses
-# "Z", "+0000" and fractions that are not 3 or 6 digits long).
-_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})"
-                       r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-                       r"\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?")
+# ISO 8601 / SQLite DATETIME text: a date (YYYY-MM-DD or YYYYMMDD), optionally a time (HH, HH:MM,
+# HH:MM:SS or the same without colons, a fraction of up to 30 digits) and then Z or an offset
+# written +HH, +HHMM or +HH:MM. ASCII digits only. Parsed here rather than by
+# datetime.fromisoformat, whose answer depends on the Python version (3.10 refuses "Z", "+0000"
+# and fractions that are not 3 or 6 digits long).
+_DATETIME = re.compile(r"""(?P<y>\d{4})(?P<dash>-?)(?P<mo>\d{2})(?P=dash)(?P<d>\d{2})
+    (?:[Tt ](?P<h>\d{2})(?:(?P<colon>:?)(?P<mi>\d{2})(?:(?P=colon)(?P<s>\d{2})(?:[.,](?P<f>\d{1,30}))?)?)?
+       \s*(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<oh>\d{2})(?::?(?P<om>\d{2}))?)?)?""", re.ASCII | re.VERBOSE)
 
 
 def _parse_datetime(text: str, column: str) -> int:
@@ -95,18 +96,19 @@ def _parse_datetime(text: str, column: str) -> int:
     match = _DATETIME.fullmatch(text)
     if match is None:
         raise RowRejected(f"column {column} is not a valid timestamp: {text[:40]!r}")
-    year, month, day, hour, minute, second, fraction, _, sign, off_h, off_m = match.groups()
+    g = match.groupdict()
     try:
-        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+        moment = datetime(int(g["y"]), int(g["mo"]), int(g["d"]), int(g["h"] or 0), int(g["mi"] or 0),
+                          int(g["s"] or 0))
     except ValueError:
         raise RowRejected(f"column {column} is not a valid timestamp: {text[:40]!r}") from None
     offset = 0
-    if sign:
-        hours, minutes = int(off_h), int(off_m or 0)
+    if g["sign"]:
+        hours, minutes = int(g["oh"]), int(g["om"] or 0)
         if hours > 23 or minutes > 59:
             raise RowRejected(f"column {column} has an impossible UTC offset: {text[:40]!r}")
-        offset = (1 if sign == "+" else -1) * (hours * 3600 + minutes * 60)
-    fraction = fraction or "0"
+        offset = (1 if g["sign"] == "+" else -1) * (hours * 3600 + minutes * 60)
+    fraction = g["f"] or "0"
     scale = 10 ** len(fraction)
     millis = (int(fraction) * 2000 + scale) // (2 * scale)   # exact, whatever the number of digits
     return (calendar.timegm(moment.timetuple()) - offset) * 1000 + millis

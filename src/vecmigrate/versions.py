@@ -27,8 +27,21 @@ def package_version(name: str) -> str | None:
 
 
 def vec_series(version: str) -> str:
-    """'v0.1.9' or '0.1.9' -> '0.1'."""
-    return ".".join(version.lstrip("v").split(".")[:2])
+    """'v0.1.9', ' V0.1.9 ' or '0.1.9' -> '0.1'."""
+    return ".".join(version.strip().lower().lstrip("v").split(".")[:2])
+
+
+def installed_vec(conn: apsw.Connection) -> str:
+    return conn.execute("SELECT vec_version()").fetchall()[0][0]
+
+
+def check_installed(conn: apsw.Connection) -> None:
+    """Refuse to write targets with a sqlite-vec series vecmigrate has not been tested with
+    (a target it wrote would be one this vecmigrate then refuses to read)."""
+    installed = installed_vec(conn)
+    if vec_series(installed) not in READABLE_VEC_SERIES:
+        raise TargetError(f"the installed sqlite-vec {installed} is not a release this vecmigrate has been tested "
+                          f"with ({', '.join(sorted(READABLE_VEC_SERIES))}.x): pip install 'sqlite-vec>=0.1.6,<0.2'")
 
 
 def current(conn: apsw.Connection, embedder: str | None) -> dict[str, str | None]:
@@ -65,12 +78,14 @@ def record(conn: apsw.Connection, embedder: str | None, *, created: bool) -> dic
 
 
 def check_readable(meta: dict[str, str], conn: apsw.Connection, where: str) -> None:
-    """Refuse a target whose vec0 tables were written by a sqlite-vec series this one cannot read."""
-    recorded = meta.get("sqlite_vec_version")
+    """Refuse a target whose vec0 tables were written by a sqlite-vec series this one cannot
+    read, or any target when the installed sqlite-vec is of an untested series."""
+    check_installed(conn)
+    recorded = (meta.get("sqlite_vec_version") or "").strip()
     if not recorded:
-        return
-    installed = conn.execute("SELECT vec_version()").fetchall()[0][0]
-    if vec_series(recorded) not in READABLE_VEC_SERIES or vec_series(installed) not in READABLE_VEC_SERIES:
+        return  # written before versions were recorded: every such target was written by 0.1.x
+    if vec_series(recorded) not in READABLE_VEC_SERIES:
         raise TargetError(f"{where} was written by sqlite-vec {recorded}, whose storage format the installed "
-                          f"sqlite-vec {installed} is not known to read: install a sqlite-vec of the "
-                          f"{vec_series(recorded)} series, or migrate the source again into a new --target")
+                          f"sqlite-vec {installed_vec(conn)} is not known to read; this vecmigrate reads targets of "
+                          f"sqlite-vec {', '.join(sorted(READABLE_VEC_SERIES))}.x: use the vecmigrate that wrote it, "
+                          f"or migrate the source again into a new --target")
