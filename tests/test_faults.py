@@ -9,15 +9,13 @@ import resource
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import apsw
 import pytest
 
 from conftest import DIM, live_files, run_vecmigrate, sha256, target_state
 from vecmigrate import Migrator, status
-from vecmigrate.errors import SourceError, TargetError
-from vecmigrate.generations import Layout
+from vecmigrate.errors import TargetError
 
 ROWS, BATCH = 600, 100
 

@@ -135,7 +135,6 @@ def test_every_pattern_finds_itself_first_through_usearch(clustered_target):
 @pytest.mark.parametrize("damage", ["missing", "truncated", "foreign"])
 def test_an_untrusted_index_is_rebuilt_from_vec0_and_a_migration_saves_a_good_one(make_source, target, damage):
     import shutil
-    from conftest import live_files
     source = make_source("agentdb-adapter", 300)
     Migrator(source, target).migrate(dimension=DIM, backup=False)
     index_file = target / "patterns.usearch"

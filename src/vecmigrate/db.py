@@ -206,7 +206,7 @@ def atomic(conn: apsw.Connection) -> Iterator[apsw.Connection]:
 
 
 def table_columns(conn: apsw.Connection, table: str, schema: str = "main") -> list[str]:
-    rows = conn.execute(f"SELECT name FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3)",
+    rows = conn.execute("SELECT name FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3)",
                         (table, schema)).fetchall()
     return [r[0] for r in rows]
 
