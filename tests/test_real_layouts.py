@@ -257,9 +257,23 @@ def _as_nobody(*args: str, cwd: Path):
                            "vecmigrate", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
-@pytest.mark.skipif(not (hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0
-                         and __import__("shutil").which("setpriv")),
-                    reason="needs root and setpriv to run the CLI as a user who may not write the source folder")
+def _nobody_can_run_vecmigrate() -> bool:
+    """Root, setpriv, and a checkout and virtualenv that user `nobody` may read (a checkout in a
+    0700 folder, as `mktemp -d` makes, is not)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("setpriv")):
+        return False
+    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                            "import vecmigrate"], capture_output=True, timeout=60, cwd="/")
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _nobody_can_run_vecmigrate(),
+                    reason="needs root, setpriv and a checkout user nobody may read, to run the CLI as a user "
+                           "who may not write the source folder")
 @pytest.mark.parametrize("with_wal", [False, True])
 def test_a_wal_source_in_a_read_only_folder(tmp_path_factory, with_wal):
     """A WAL-mode file committed with or without its -wal, in a folder the user may not write:
