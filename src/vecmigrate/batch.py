@@ -40,13 +40,8 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
             mapped.append((row, None, None, row.defect))
             continue
         try:
-            try:
-                pattern = variant.finish(variant.map_row(row.values))
-                blob = stored_embedding(row)
-            except RowRejected:
-                raise
-            except (RecursionError, OverflowError, ValueError, TypeError) as exc:  # hostile values: deep or huge JSON
-                raise RowRejected(f"cannot map the row: {type(exc).__name__}: {str(exc)[:120]}") from None
+            pattern = variant.finish(variant.map_row(row.values))
+            blob = stored_embedding(row)
             json_vector = isinstance(row.embedding, str)  # a JSON array says its own length
             if blob is not None and row.dimension is not None and not json_vector and _declared(row.dimension) != dimension:
                 raise RowRejected(f"embedding dimension column says {row.dimension}, target dimension is {dimension}")
@@ -62,6 +57,8 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
             mapped.append((row, _labelled(pattern, label), blob, None))
         except RowRejected as exc:
             mapped.append((row, None, None, str(exc)))
+        except (RecursionError, OverflowError, ValueError, TypeError) as exc:  # hostile values: deep or huge JSON
+            mapped.append((row, None, None, f"cannot map the row: {type(exc).__name__}: {str(exc)[:120]}"))
 
     vectors = np.zeros((len(mapped), dimension), dtype=np.float32)
     reasons: dict[int, str] = {i: reason for i, (_, _, _, reason) in enumerate(mapped) if reason}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 import json
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import apsw
@@ -183,7 +183,7 @@ class SourceReader:
 
     def _undecodable_row(self, names: list[str], after: int) -> SourceRow | None:
         """The row after `after` read with every value as SQLite stores it (text as bytes)."""
-        select = self._select().replace(" WHERE p.rowid > :after ORDER BY p.rowid", "")  # noqa: the plain select
+        select = self._select().replace(" WHERE p.rowid > :after ORDER BY p.rowid", "")
         inner = f"SELECT * FROM ({select}) WHERE __rowid > :after ORDER BY __rowid LIMIT 1"
         columns = ", ".join(f"typeof({quote_identifier(n)}), CAST({quote_identifier(n)} AS BLOB)" for n in names)
         with reading_source(self.conn, f"table {self.table}, after rowid {after}"):
