@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 
 from .db import quote_identifier
-from .embedders import LEXICAL, MINILM, MINILM_DIMENSION, embed, load_embedder, model_of, spec_for_model, unavailable
+from .embedders import (LEXICAL, MINILM, MINILM_DIMENSION, Embedder, embed, load_embedder, model_of,
+                        spec_for_model, unavailable)
 from .errors import RowRejected, UsageError
 from .sources import Plan, SourceReader, stored_embedding
 
@@ -97,6 +98,15 @@ def _side_table_leftovers(reader: SourceReader) -> list[str]:
             f"later one, or naming no row of {reader.table} (the last vector of each row is migrated)"]
 
 
+def best_cosine(embedder: Embedder, texts: list[str], stored: bytes, dimension: int) -> float:
+    """The highest cosine between a stored float32 vector and the embedder's vectors of `texts`
+    (the texts the source application may have embedded)."""
+    vector = np.frombuffer(stored, dtype="<f4").astype(np.float64)
+    made = embed(embedder, texts, dimension).astype(np.float64)
+    norms = np.linalg.norm(made, axis=1) * (np.linalg.norm(vector) or 1.0)
+    return float(np.max(made @ vector / np.where(norms > 0, norms, 1.0)))
+
+
 def label_check(readers: list[SourceReader], spec: str, dimension: int, label: str, *, sample: int = 16
                 ) -> str | None:
     """Whether stored vectors labelled `label` are that model's vectors of their text: None when
@@ -118,10 +128,7 @@ def label_check(readers: list[SourceReader], spec: str, dimension: int, label: s
                     continue
                 if blob is None or len(blob) != 4 * dimension:
                     continue
-                stored = np.frombuffer(blob, dtype="<f4").astype(np.float64)
-                made = embed(embedder, reader.variant.texts_for_model(pattern), dimension).astype(np.float64)
-                norms = np.linalg.norm(made, axis=1) * (np.linalg.norm(stored) or 1.0)
-                best.append(float(np.max(made @ stored / np.where(norms > 0, norms, 1.0))))
+                best.append(best_cosine(embedder, reader.variant.texts_for_model(pattern), blob, dimension))
             break  # the first rows of each table are sample enough
     if not best:
         return None

@@ -14,15 +14,15 @@ from usearch.index import Index
 
 from . import ledger, target as tgt
 from .db import open_source_snapshot
-from .embedders import embed, load_embedder, spec_for_model, unavailable
+from .embedders import load_embedder, spec_for_model, unavailable
 from .errors import RowRejected
 from .models import Pattern, VerifyReport
+from .provenance import LABEL_MATCH, best_cosine
 from .sources import SourceReader, detect, find_variant, plan_of_run, stored_embedding
 from .sources.base import join_id
 from .index_file import IndexSettings, check_index_file, load_index
 
 SHOW = 5  # differences listed per check
-MODEL_MATCH = 0.99  # a stored vector "is" the labelled model's when re-embedding its text gets this close
 
 
 class Checks:
@@ -195,7 +195,7 @@ def check_models(checks: Checks, conn: apsw.Connection, meta: dict[str, str]) ->
 
 def check_model_labels(checks: Checks, conn: apsw.Connection, sample: int, seed: int = 0) -> None:
     """Re-embed a sample of stored vectors with the model their label names; count how many
-    are that model's vectors of their text (cosine >= MODEL_MATCH for one of the texts the
+    are that model's vectors of their text (cosine >= LABEL_MATCH for one of the texts the
     source application may have embedded)."""
     run = ledger.last_run(conn)
     layout = run["schema"] if run else ""
@@ -221,18 +221,15 @@ def check_model_labels(checks: Checks, conn: apsw.Connection, sample: int, seed:
             pattern = Pattern(id=row[0], content=row[1] or "", kind=row[2], metadata=json.loads(row[3] or "{}"))
             variant = find_variant(layout, pattern.kind)
             texts = variant.texts_for_model(pattern) if variant else [pattern.content]
-            stored = np.frombuffer(row[4], dtype="<f4").astype(np.float64)
-            made = embed(embedder, texts, dimension).astype(np.float64)
-            norms = np.linalg.norm(made, axis=1) * (np.linalg.norm(stored) or 1.0)
-            best.append(float(np.max(made @ stored / np.where(norms > 0, norms, 1.0))))
-        matched = sum(b >= MODEL_MATCH for b in best)
+            best.append(best_cosine(embedder, texts, row[4], dimension))
+        matched = sum(b >= LABEL_MATCH for b in best)
         ok = matched == len(best)
         message = [] if ok else [
             f"{len(best) - matched} of {len(best)} sampled vectors labelled {label} are not {label} vectors of their "
             f"text (median best cosine {float(np.median(best)):.3f}): the label is a claim the vectors do not bear out; "
             f"text search on them is not meaningful"]
         checks.add(name, ok, message, sampled=len(best), matching=matched, vectors=count,
-                   median_cosine=round(float(np.median(best)), 4) if best else None, rule=f"cosine >= {MODEL_MATCH}")
+                   median_cosine=round(float(np.median(best)), 4) if best else None, rule=f"cosine >= {LABEL_MATCH}")
 
 
 def _same_as_float64(source_blob: bytes, target_blob: bytes) -> bool:
