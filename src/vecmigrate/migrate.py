@@ -318,8 +318,7 @@ class Migrator:
                 quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
                     "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
                     " WHERE run_id = ? ORDER BY qid", (job.run_id,))]
-                models = Counter(dict(job.conn.execute(
-                    "SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1").fetchall()))
+                models = Counter(tgt.vectors_by_model(job.conn))
             finally:
                 job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
             finish(self.layout, job.generation)

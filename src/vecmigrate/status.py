@@ -39,8 +39,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
                     "SELECT source_table, source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
             if meta:
                 target_count = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
-                vector_models = dict(conn.execute(
-                    "SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1 ORDER BY 2 DESC"))
+                vector_models = tgt.vectors_by_model(conn)
                 kinds = dict(conn.execute("SELECT kind, count(*) FROM patterns GROUP BY 1 ORDER BY 2 DESC"))
         finally:
             conn.close()

@@ -100,6 +100,12 @@ def vector_count(conn: apsw.Connection) -> int:
     return conn.execute("SELECT count(*) FROM patterns_vec").fetchall()[0][0]
 
 
+def vectors_by_model(conn: apsw.Connection) -> dict[str, int]:
+    """The target's vectors counted by the model that made them, the most common first."""
+    return dict(conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns"
+                             " GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())
+
+
 def existing_keys(conn: apsw.Connection, ids: list[str]) -> dict[str, int]:
     return dict(conn.execute(sql("keys_for_ids"), {"ids": json.dumps(ids)}).fetchall())
 

@@ -186,7 +186,7 @@ def _target_id(part, values: dict) -> str | None:
 
 def check_models(checks: Checks, conn: apsw.Connection, meta: dict[str, str]) -> None:
     """Which models made the target's vectors (a mix is shown, not hidden)."""
-    mix = dict(conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1"))
+    mix = tgt.vectors_by_model(conn)
     notes = json.loads(meta.get("model_notes") or "[]")
     checks.add("models", True, model=meta.get("model"), vectors_by_model=mix, mixed=len(mix) > 1,
                notes=len(notes))
@@ -199,8 +199,7 @@ def check_model_labels(checks: Checks, conn: apsw.Connection, sample: int, seed:
     source application may have embedded)."""
     run = ledger.last_run(conn)
     layout = run["schema"] if run else ""
-    labels = conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns GROUP BY 1"
-                          " ORDER BY 2 DESC").fetchall()
+    labels = tgt.vectors_by_model(conn).items()
     rng = np.random.default_rng(seed)
     for label, count in labels:
         name = f"model_label[{label}]"

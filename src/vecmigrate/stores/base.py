@@ -136,10 +136,9 @@ class StoreBase(ABC):
         names a `module:function` the user trusts, for targets made with one)."""
         if self._embedder is None:
             self._embedder = query_embedder(self.meta, self.settings.dimension, embedder)
-            mix = self.conn.execute("SELECT coalesce(embedding_model, 'unknown'), count(*) FROM patterns"
-                                    " GROUP BY 1 ORDER BY 2 DESC").fetchall()
+            mix = tgt.vectors_by_model(self.conn)
             if len(mix) > 1:
-                listed = ", ".join(f"{model} ({count})" for model, count in mix)
+                listed = ", ".join(f"{model} ({count})" for model, count in mix.items())
                 self.notices.append(f"this target mixes vectors of several models: {listed}; the query is "
                                     f"embedded with {model_of(self._embedder.spec)}")
             if self.meta.get("model_unverified"):
