@@ -163,28 +163,43 @@ def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: boo
     return CallableEmbedder(spec, function)
 
 
+def target_model(meta: dict[str, str]) -> str:
+    """The model of a target's vectors, from its meta (targets made before models were recorded
+    name only their embedder)."""
+    return meta.get("model") or model_of(meta.get("embedder") or LEXICAL)
+
+
+def query_spec(meta: dict[str, str]) -> tuple[str | None, str | None]:
+    """(the embedder that makes the target's model here, None), or (None, why there is none).
+    A `module:function` the target was made with is named, never loaded from here."""
+    model = target_model(meta)
+    spec = spec_for_model(model)
+    if spec is None:
+        recorded = meta.get("embedder") or ""
+        if ":" in recorded and model == recorded:
+            return recorded, None
+        return None, (f"text search needs the model that made this target's vectors ({model}), and "
+                      f"vecmigrate has no embedder for it: search with --id or --vector")
+    why = unavailable(spec)
+    return (None, f"text search needs {model} (the model of this target's vectors): {why}") if why else (spec, None)
+
+
 def query_embedder(meta: dict[str, str], dimension: int, named: str | None = None) -> Embedder:
     """The embedder for text queries on a target: the one that makes the model of its vectors.
     A `module:function` runs only when the user names it (`named`), never because a target
     says so."""
-    model = meta.get("model") or model_of(meta.get("embedder") or LEXICAL)
+    model = target_model(meta)
     if named is not None:
         builtin = named in (LEXICAL, MINILM)
         if (builtin and model_of(named) != model) or (not builtin and named not in (model, meta.get("embedder"))):
             raise EmbeddingError(f"--embedder {named} does not make this target's vectors ({model}): "
                                  f"a query from another model finds nothing meaningful")
         return load_embedder(named, dimension)
-    spec = spec_for_model(model)
+    spec, why = query_spec(meta)
     if spec is None:
-        recorded = meta.get("embedder") or ""
-        if ":" in recorded and model == recorded:
-            raise EmbeddingError(f"this target's vectors were made by {recorded}; name it to embed the query: "
-                                 f"--embedder {recorded}")
-        raise EmbeddingError(f"text search needs the model that made this target's vectors ({model}), and "
-                             f"vecmigrate has no embedder for it: search with --id or --vector")
-    why = unavailable(spec)
-    if why:
-        raise EmbeddingError(f"text search needs {model} (the model of this target's vectors): {why}")
+        raise EmbeddingError(why)
+    if ":" in spec:
+        raise EmbeddingError(f"this target's vectors were made by {spec}; name it to embed the query: --embedder {spec}")
     return load_embedder(spec, dimension)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from . import ledger, target as tgt, versions
 from .backup import list_backups
 from .db import open_source_snapshot, open_target
-from .embedders import LEXICAL, model_of, spec_for_model, unavailable
+from .embedders import query_spec
 from .generations import Layout
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
 from .models import Status
@@ -60,7 +60,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         generation=current.number if current else None, generations=_generations(layout),
         backups=list_backups(source_path) if source_path else [], schema=run["schema"] if run else None,
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
-        embedder=_query_embedder(meta), last_run=run, model=meta.get("model"), vector_models=vector_models,
+        embedder=query_spec(meta)[0] if meta else None, last_run=run, model=meta.get("model"), vector_models=vector_models,
         kinds=kinds, notes=json.loads(meta.get("model_notes") or "[]"),
         versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)})
 
@@ -74,19 +74,6 @@ def _versions(text: str) -> dict[str, str]:
     if not isinstance(value, dict):
         return {"unreadable": text[:200]}
     return {str(k): str(v) for k, v in value.items() if v is not None}
-
-
-def _query_embedder(meta: dict[str, str]) -> str | None:
-    """The embedder that makes the model of the target's vectors here (for text queries and
-    new rows), or None when there is none on this machine."""
-    if not meta:
-        return None
-    model = meta.get("model") or model_of(meta.get("embedder") or LEXICAL)
-    spec = spec_for_model(model)
-    if spec is not None:
-        return None if unavailable(spec) else spec
-    recorded = meta.get("embedder") or ""
-    return recorded if ":" in recorded and recorded == model else None
 
 
 def _generations(layout: Layout) -> list[dict]:
