@@ -54,19 +54,21 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
     notes: list[str] = []
     rows = missing = 0
     for reader in readers:
-        notes += _side_table_leftovers(reader)
-        lying = 0
+        lying = side_rows_read = 0
         part = reader.variant
+        side = part.embedding_table
+        joined = side is not None and reader.column_sql("__" + side.keys[0]) != "NULL"
         vector = reader.column_sql(part.embedding_column)
         label = reader.column_sql(part.model_column)
         dimension = reader.column_sql(part.dimension_column)
         size = (f"CASE typeof({vector}) WHEN 'null' THEN NULL WHEN 'blob' THEN 'blob:' || length({vector}) "
                 f"WHEN 'text' THEN CASE WHEN json_valid({vector}) AND json_type({vector}) = 'array' "
                 f"THEN 'json:' || json_array_length({vector}) ELSE 'text' END ELSE typeof({vector}) END")
-        query = (f"SELECT CAST({label} AS TEXT), {size}, {dimension}, count(*) {reader.from_clause()} "
-                 f"GROUP BY 1, 2, 3")
-        for row_label, row_size, row_dimension, count in reader.conn.execute(query):
+        query = (f"SELECT CAST({label} AS TEXT), {size}, {dimension}, count(*), {'count(e.rowid)' if joined else '0'} "
+                 f"{reader.from_clause()} GROUP BY 1, 2, 3")
+        for row_label, row_size, row_dimension, count, read in reader.conn.execute(query):
             rows += count
+            side_rows_read += read
             if row_size is None:
                 missing += count
                 continue
@@ -76,6 +78,8 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
                 declared[row_dimension] += count
             elif isinstance(row_dimension, int) and row_size.startswith("json:") and row_dimension != int(row_size[5:]):
                 lying += count
+        if joined:
+            notes += _side_table_leftovers(reader, side_rows_read)
         if lying:
             notes.append(f"{reader.table}.{part.dimension_column} disagrees with the length of {lying} JSON-array "
                          f"vector(s): the arrays are trusted")
@@ -83,15 +87,11 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
                   notes=tuple(notes))
 
 
-def _side_table_leftovers(reader: SourceReader) -> list[str]:
-    """Side-table rows a run does not read: extra vectors for one pattern (the last is read)
-    and vectors naming no row of the table."""
+def _side_table_leftovers(reader: SourceReader, read: int) -> list[str]:
+    """Side-table rows a run does not read (`read` of them are): extra vectors for one pattern
+    (the last is read) and vectors naming no row of the table."""
     side = reader.variant.embedding_table
-    if side is None or reader.column_sql("__" + side.keys[0]) == "NULL":
-        return []
-    table = quote_identifier(side.table)
-    total = reader.conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    read = reader.conn.execute(f"SELECT count(e.rowid) {reader.from_clause()}").fetchall()[0][0]
+    total = reader.conn.execute(f"SELECT count(*) FROM {quote_identifier(side.table)}").fetchall()[0][0]
     if total == read:
         return []
     return [f"{total - read} row(s) of {side.table} are not read: vectors for a {reader.table} row that has a "
