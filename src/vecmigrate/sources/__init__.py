@@ -60,52 +60,71 @@ class Plan:
 
 
 def detect(conn: apsw.Connection, table: str | None = None, mapping: GenericMapping | None = None, *,
-           layout: str | None = None) -> Plan:
+           layout: str | None = None, survey_rest: bool = True) -> Plan:
     """The plan of a run over this source. `table` picks one table (of a known layout);
     `mapping` reads a table nobody listed; `layout` prefers that layout when the file holds it
-    (the one a recorded run used, though another may hold more rows today)."""
+    (the one a recorded run used, though another may hold more rows today). `survey_rest`
+    looks over the file's other tables, for a run's notes and its refusal of empty tables
+    beside full ones (not needed to re-read what a recorded run read)."""
     with reading_source(conn, "schema"):
-        return _detect(conn, table, mapping, layout)
+        return _detect(conn, table, mapping, layout, survey_rest)
 
 
 def _detect(conn: apsw.Connection, table: str | None, mapping: GenericMapping | None,
-            layout: str | None = None) -> Plan:
+            layout: str | None = None, survey_rest: bool = True) -> Plan:
     tables = table_names(conn)
     if mapping is not None:
         return _generic_plan(conn, tables, mapping)
     if table is not None and table not in tables:
         raise SourceError(f"table {table!r} not found in the source (tables: {', '.join(tables) or 'none'})")
     candidates = _candidates(conn, tables)
-    if layout is not None and any(c[3] == layout for c in candidates):
-        candidates = [c for c in candidates if c[3] == layout]
+    if layout is not None and any(c.name == layout for c in candidates):
+        candidates = [c for c in candidates if c.name == layout]
     if table is not None:
-        candidates = [(rows, spec, order, name, [p for p in parts if p.table == table], notes)
-                      for rows, spec, order, name, parts, notes in candidates if any(p.table == table for p in parts)]
+        candidates = [replace(c, parts=[p for p in c.parts if p.table == table], counts={table: c.counts[table]})
+                      for c in candidates if table in c.counts]
     if candidates:
-        # the layout holding the most rows; on one table, the most specific mapping; then the listed order
-        _, _, _, name, parts, notes = max(candidates, key=lambda c: (c[0], c[1], c[2]))
+        best = max(candidates, key=lambda c: c.rank)
+        notes = list(best.notes)
         if table is None:
-            chosen = {p.table for p in parts}
-            notes += [f"the file also holds {other} table(s) {', '.join(f'{p.table} ({_rows(_count(conn, p.table))})' for p in others)}: "
-                      f"--table {others[0].table} migrates one with the {other} mapping"
-                      for rows, _, _, other, others, _ in candidates
-                      if rows and other != name and not {p.table for p in others} & chosen]
-        return _with_config(conn, tables, name, parts, explicit=table is not None, notes=notes)
+            notes += [f"the file also holds {c.name} table(s) "
+                      f"{', '.join(f'{t} ({_rows(n)})' for t, n in c.counts.items())}: "
+                      f"--table {c.parts[0].table} migrates one with the {c.name} mapping"
+                      for c in candidates
+                      if sum(c.counts.values()) and c.name != best.name and not set(c.counts) & set(best.counts)]
+        return _with_config(conn, tables, best.name, best.parts, explicit=table is not None, notes=notes,
+                            counts=best.counts, survey_rest=survey_rest)
     if table is not None:  # a known layout's mapping on a table of another name (e.g. a renamed copy)
         columns = set(table_columns(conn, table))
         for variant in VARIANTS:
             if variant.matches(columns) and (variant.embedding_table is None or variant.embedding_table.table in tables):
                 bound = _bind(conn, variant, table, tables)
                 if bound is not None:
-                    return _with_config(conn, tables, variant.name, [bound], explicit=True)
+                    return _with_config(conn, tables, variant.name, [bound], explicit=True, survey_rest=survey_rest)
         raise SourceError(f"table {table!r} does not look like any known layout (columns: {', '.join(sorted(columns))});"
                           f" {_suggestion(conn, table)}")
     raise SourceError(f"no known AgentDB-family layout in {source_name(conn)} (tables: {', '.join(tables) or 'none'}); "
                       f"{_candidates_text(conn, set())}")
 
 
-def _candidates(conn: apsw.Connection, tables: list[str]) -> list[tuple[int, int, int, str, list[Variant], list[str]]]:
-    """Every layout whose tables are in the file: (rows, specificity, -order, name, parts, notes)."""
+@dataclass(frozen=True)
+class _Candidate:
+    """A layout whose tables are in the file, bound to them, with their row counts."""
+
+    name: str
+    order: int
+    parts: list[Variant]
+    counts: dict[str, int]
+    notes: list[str]
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """The most rows; on one table, the most specific mapping; then the listed order."""
+        return sum(self.counts.values()), sum(len(p.telling_columns) for p in self.parts), -self.order
+
+
+def _candidates(conn: apsw.Connection, tables: list[str]) -> list[_Candidate]:
+    """Every layout whose tables are in the file."""
     found = []
     for order, layout in enumerate(LAYOUTS):
         parts = [_bind(conn, v, v.table, tables) for v in layout if v.table in tables]
@@ -115,8 +134,7 @@ def _candidates(conn: apsw.Connection, tables: list[str]) -> list[tuple[int, int
         notes = [f"table {p.table} has no {v.embedding_table.table} table: its rows have no stored vector"
                  for p in parts for v in layout
                  if v.table == p.table and v.embedding_table is not None and p.embedding_table is None]
-        rows = sum(_count(conn, p.table) for p in parts)
-        found.append((rows, sum(len(p.telling_columns) for p in parts), -order, layout[0].name, parts, notes))
+        found.append(_Candidate(layout[0].name, order, parts, {p.table: _count(conn, p.table) for p in parts}, notes))
     return found
 
 
@@ -127,7 +145,7 @@ def plan_of_run(conn: apsw.Connection, run: dict) -> Plan:
     generic = None
     if mapping:
         generic = GenericMapping(**{k: tuple(v) if isinstance(v, list) else v for k, v in mapping.items()})
-    return detect(conn, options.get("table"), generic, layout=run.get("schema"))
+    return detect(conn, options.get("table"), generic, layout=run.get("schema"), survey_rest=False)
 
 
 def find_variant(layout: str, kind: str) -> Variant | None:
@@ -175,29 +193,37 @@ def _primary_key(conn: apsw.Connection, table: str) -> str | None:
 
 
 def _with_config(conn: apsw.Connection, tables: list[str], layout: str, parts: list[Variant], *,
-                 explicit: bool, notes: list[str] | None = None) -> Plan:
+                 explicit: bool, notes: list[str] | None = None, counts: dict[str, int] | None = None,
+                 survey_rest: bool = True) -> Plan:
     for part in parts:
         _refuse_without_rowid(conn, part.table)
-    counts = {p.table: _count(conn, p.table) for p in parts}
+    counts = counts if counts is not None else {p.table: _count(conn, p.table) for p in parts}
     notes = list(notes or [])
-    history = set(history_counts(conn, [h for p in parts for h in p.history_tables]))
-    left_out = [s for s in survey(conn, exclude={p.table for p in parts} | _side_tables(parts) | history)
-                if s.rows and (s.vector_columns or s.text_columns)]
-    if not any(counts.values()) and left_out:
-        raise SourceError(f"the {layout} table(s) {', '.join(counts)} of {source_name(conn)} are empty; "
-                          f"{_candidates_text(conn, {p.table for p in parts} | history)}")
-    if not explicit:
-        notes += [f"table {s.name} ({_rows(s.rows)}, {s.what()}) is not part of the {layout} layout and was not "
-                  f"migrated; {s.command(source_name(conn))} migrates it" for s in left_out if s.vector_columns]
-        text_only = [s for s in left_out if not s.vector_columns]
-        if text_only:
-            listed = ", ".join(f"{s.name} ({_rows(s.rows)})" for s in text_only[:5])
-            more = f" and {len(text_only) - 5} more" if len(text_only) > 5 else ""
-            notes.append(f"other tables hold text and were not migrated: {listed}{more}; the generic mapping "
-                         f"migrates one, e.g. {text_only[0].command(source_name(conn))}")
+    if survey_rest and (not explicit or not any(counts.values())):
+        history = set(history_counts(conn, [h for p in parts for h in p.history_tables]))
+        left_out = [s for s in survey(conn, exclude={p.table for p in parts} | _side_tables(parts) | history)
+                    if s.rows and (s.vector_columns or s.text_columns)]
+        if not any(counts.values()) and left_out:
+            raise SourceError(f"the {layout} table(s) {', '.join(counts)} of {source_name(conn)} are empty; "
+                              f"{_candidates_text(conn, {p.table for p in parts} | history)}")
+        if not explicit:
+            notes += _left_out_notes(conn, layout, left_out)
     model, dimensions = _config_claims(conn, tables)
     return Plan(layout=layout, parts=tuple(parts), config_model=model, config_dimensions=dimensions,
                 notes=tuple(notes))
+
+
+def _left_out_notes(conn: apsw.Connection, layout: str, left_out: list[TableSurvey]) -> list[str]:
+    """Notes naming the file's tables a layout leaves out, with the commands that migrate them."""
+    notes = [f"table {s.name} ({_rows(s.rows)}, {s.what()}) is not part of the {layout} layout and was not "
+             f"migrated; {s.command(source_name(conn))} migrates it" for s in left_out if s.vector_columns]
+    text_only = [s for s in left_out if not s.vector_columns]
+    if text_only:
+        listed = ", ".join(f"{s.name} ({_rows(s.rows)})" for s in text_only[:5])
+        more = f" and {len(text_only) - 5} more" if len(text_only) > 5 else ""
+        notes.append(f"other tables hold text and were not migrated: {listed}{more}; the generic mapping "
+                     f"migrates one, e.g. {text_only[0].command(source_name(conn))}")
+    return notes
 
 
 def _has_vectors(part: Variant) -> bool:
