@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import shutil
+import stat
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -64,15 +65,23 @@ def load_vec(conn: apsw.Connection) -> apsw.Connection:
     return conn
 
 
-def open_source(path: str | os.PathLike) -> apsw.Connection:
-    """Open a source database read-only and check that it really is a readable SQLite file."""
-    path = Path(path)
+def check_source_file(path: Path) -> None:
+    """A source must be a readable regular file (a FIFO or device would block or never end)."""
     if not path.exists():
         raise SourceError(f"source database not found: {path}")
     if path.is_dir():
         raise SourceError(f"source is a directory, not a SQLite file: {path}")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise SourceError(f"source {path} is not a regular file (a FIFO, socket or device): "
+                          f"vecmigrate reads SQLite database files")
     if not os.access(path, os.R_OK):
         raise SourceError(f"source database is not readable (permission denied): {path}")
+
+
+def open_source(path: str | os.PathLike) -> apsw.Connection:
+    """Open a source database read-only and check that it really is a readable SQLite file."""
+    path = Path(path)
+    check_source_file(path)
     return _connect(path, apsw.SQLITE_OPEN_READONLY, SourceError, "source")
 
 
@@ -94,12 +103,48 @@ def is_wal_file(path: Path) -> bool:
     return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18] == header[19] == 2
 
 
+def source_state(path: Path) -> dict[str, list[int]]:
+    """What changes when anything writes the source: size, modification time and (main file) the
+    header's change counter, of the file and its -wal. Taken before a run's snapshot and kept with
+    the run, so that resuming over a changed source is noticed (never false the other way: a
+    change between this and the snapshot only makes the resume start over)."""
+    state: dict[str, list[int]] = {}
+    for suffix in ("", "-wal"):
+        beside = path.with_name(path.name + suffix)
+        try:
+            info = beside.stat()
+        except OSError:
+            continue
+        counter = 0
+        if suffix == "" and stat.S_ISREG(info.st_mode):
+            try:
+                with open(beside, "rb") as handle:
+                    header = handle.read(28)
+                counter = int.from_bytes(header[24:28], "big") if len(header) == 28 else 0
+            except OSError:
+                pass
+        state[suffix or "db"] = [info.st_size, info.st_mtime_ns, counter]
+    return state
+
+
+def has_hot_journal(path: Path) -> bool:
+    """A rollback journal left by a writer that died mid-transaction: reading the database means
+    rolling it back, which a read-only connection cannot do (and must not do to the source)."""
+    journal = path.with_name(path.name + "-journal")
+    try:
+        return journal.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def needs_private_copy(path: Path) -> bool:
     """A WAL-mode source that SQLite cannot read in place without writing beside it. Reading
     it needs a -shm file (and its -wal, whose rows are part of the database), which SQLite
     creates, and leaves, beside the source when they are missing. They are missing when no
     process has the database open (a file as committed to a repository) or cannot be created
     (a read-only folder or file); a database in use has both, and is read in place."""
+    if has_hot_journal(path):
+        return True
     if not is_wal_file(path):
         return False
     writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
@@ -112,6 +157,7 @@ def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
     opened in place without writing beside it (read-only folder or file) is read from a private
     copy of the file and its -wal, so the WAL's rows are read and nothing is written beside the source."""
     path = Path(path)
+    check_source_file(path)
     if not needs_private_copy(path):
         conn = open_source(path)
         try:
@@ -123,12 +169,14 @@ def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
         copy = Path(folder) / path.name
         try:
             shutil.copyfile(path, copy)
-            wal = path.with_name(path.name + "-wal")
-            if wal.exists():
-                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            for suffix in ("-wal", "-journal"):  # committed rows in a WAL; a hot journal's undo
+                beside = path.with_name(path.name + suffix)
+                if beside.exists():
+                    shutil.copyfile(beside, copy.with_name(copy.name + suffix))
         except OSError as exc:
             raise SourceError(f"cannot read source database {path}: {describe(exc)}") from None
-        conn = _connect(copy, apsw.SQLITE_OPEN_READONLY, SourceError, "source")
+        # read-write, so that SQLite rolls a hot journal back (in the private copy only)
+        conn = _connect(copy, apsw.SQLITE_OPEN_READWRITE, SourceError, "source")
         _ORIGINAL_NAMES[conn.filename] = str(path)
         try:
             yield conn

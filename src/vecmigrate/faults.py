@@ -3,7 +3,8 @@
 Set VECMIGRATE_CRASH_AT=<point>[:<n>] and the process SIGKILLs itself the n-th time (default
 first) it reaches <point>: a real, uncatchable kill at a chosen moment, so tests can prove
 that every such moment is recoverable. Points: batch-committed, checkpoint-temp-written,
-index-temp-written, run-finished, before-swap, rollback-marked, rollback-swapped. Unset, this does nothing.
+index-temp-written, run-finished, before-swap, rollback-marked, rollback-swapped,
+generation-renamed-to-trash. Unset, this does nothing.
 """
 
 from __future__ import annotations

@@ -11,16 +11,27 @@ makes it live by replacing the `current` symlink: one atomic rename, so a crash 
 the old pair or the new pair in place, never a mix. The previous generation's files are never
 touched again, so a rollback, which points `current` back, restores them byte for byte.
 
-Marker files in a generation directory say what a non-live generation is:
+Files in a generation directory say what it is:
+    PARENT        the generation it was built from (0: the target's first); written before
+                  the directory gets its gen-* name, so every generation has one
     BUILDING      a migration is writing it (resumable)
-    ROLLED_BACK   it was rolled back (deleted by the next command that holds the lock)
-A generation newer than `current` with neither marker finished but was not yet made live:
-`recover` makes it live.
+A generation newer than `current` without BUILDING whose parent is the live generation
+finished but was not yet made live: `recover` makes it live.
+
+A rollback first writes its intent (`<target>/.rollback`: from which generation to which),
+then swaps and deletes; a killed rollback is finished by the next command, never repeated.
+A generation is deleted by renaming it to `.trash-*` (atomic) before its files are removed.
+
+vecmigrate writes only inside its target: every entry it would follow, replace or delete is
+checked first (`check_shape`), and a target holding a link that leads elsewhere, or a file
+vecmigrate did not make where its own would go, is refused, not repaired.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +39,30 @@ from pathlib import Path
 import apsw
 
 from .db import copy_database
+from .errors import TargetError
 from .faults import crash_point
 from .files import fsync_dir, fsync_file
 
 GEN_PREFIX = "gen-"
 CURRENT = "current"
 BUILDING = "BUILDING"
-ROLLED_BACK = "ROLLED_BACK"
+PARENT = "PARENT"
+ROLLBACK_INTENT = ".rollback"
+TRASH_PREFIX = ".trash-"
 DB_NAME = "patterns.sqlite"
 INDEX_NAME = "patterns.usearch"
+LOCK_NAME = ".lock"
+_GEN_NAME = re.compile(r"gen-[0-9]{6,}")
+# what SQLite and vecmigrate create inside a generation: none of them may be a link
+_GEN_FILES = (DB_NAME, INDEX_NAME, BUILDING, PARENT, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal")
+
+
+class UnsafeTarget(TargetError):
+    """The target directory holds something vecmigrate did not make where its own files go."""
+
+
+class LostGeneration(TargetError):
+    """`current` names a generation that is not there."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +86,13 @@ class Generation:
         return (self.path / BUILDING).exists()
 
     @property
-    def rolled_back(self) -> bool:
-        return (self.path / ROLLED_BACK).exists()
+    def parent(self) -> int | None:
+        """The generation this one was built from (0 for a target's first; None if unknown)."""
+        try:
+            text = (self.path / PARENT).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
 
     def building_run(self) -> int | None:
         """The run a BUILDING generation was started for (None until its run is recorded)."""
@@ -75,10 +106,6 @@ class Generation:
         marker = self.path / BUILDING
         marker.write_text(str(run_id))
         fsync_file(marker)
-
-    def mark(self, marker: str) -> None:
-        (self.path / marker).write_bytes(b"")
-        fsync_dir(self.path)
 
     def unmark(self, marker: str) -> None:
         (self.path / marker).unlink(missing_ok=True)
@@ -97,21 +124,35 @@ class Layout:
     def index(self) -> Path:
         return self.root / INDEX_NAME
 
+    def generation(self, number: int) -> Generation:
+        return Generation(self.root / f"{GEN_PREFIX}{number:06d}")
+
     def generations(self) -> list[Generation]:
         if not self.root.is_dir():
             return []
-        found = [Generation(p) for p in self.root.iterdir()
-                 if p.is_dir() and p.name.startswith(GEN_PREFIX) and p.name[len(GEN_PREFIX):].isdigit()]
+        check_shape(self)
+        found = [Generation(p) for p in self.root.iterdir() if _GEN_NAME.fullmatch(p.name)]
         return sorted(found, key=lambda g: g.number)
 
     def current(self) -> Generation | None:
         """The live generation: the one the `current` symlink names (what every reader, ours or
-        the sqlite3 shell through <target>/patterns.sqlite, sees)."""
+        the sqlite3 shell through <target>/patterns.sqlite, sees). None before a first migration;
+        an error when `current` names a generation that is not there: nothing is guessed."""
+        if not self.root.is_dir():
+            return None
+        check_shape(self)
         link = self.root / CURRENT
         if not link.is_symlink():
             return None
-        target = self.root / os.readlink(link)
-        return Generation(target) if target.is_dir() else None
+        generation = Generation(self.root / os.readlink(link))
+        if not generation.path.is_dir():
+            kept = [g.path.name for g in self.generations()]
+            raise LostGeneration(
+                f"the live generation {generation.path.name} of {self.root} is missing (`current` names it, "
+                f"it was deleted by hand?): vecmigrate will not guess which generation holds your data; restore "
+                f"it, or make a kept generation live by hand"
+                + (f" (ln -sfn {kept[-1]} {link}; kept: {', '.join(kept)})" if kept else " (none is kept)"))
+        return generation
 
     def exists(self) -> bool:
         current = self.current()
@@ -122,10 +163,48 @@ class Layout:
         floor = current.number if current else 0
         return [g for g in self.generations() if g.number > floor]
 
-    def previous(self, generation: Generation) -> Generation | None:
-        older = [g for g in self.generations()
-                 if g.number < generation.number and not g.building and not g.rolled_back]
-        return older[-1] if older else None
+
+def check_root(root: Path) -> None:
+    """A target path must be a directory (or not exist yet)."""
+    if root.is_symlink() and not root.exists():
+        raise UnsafeTarget(f"--target {root} is a dangling link")
+    if root.exists() and not root.is_dir():
+        raise UnsafeTarget(f"--target {root} is a file, not a target directory: name a directory "
+                           f"(vecmigrate creates it)")
+
+
+def check_shape(layout: Layout) -> None:
+    """Refuse a target in which following, replacing or deleting vecmigrate's own entries would
+    touch anything outside it, or replace a file vecmigrate did not make."""
+    root = layout.root
+    check_root(root)
+    link = root / CURRENT
+    if os.path.lexists(link):
+        if not link.is_symlink():
+            raise UnsafeTarget(f"{link} is not the link vecmigrate makes; refusing to use {root} as a target "
+                               f"(move it away, or choose another --target)")
+        if not _GEN_NAME.fullmatch(os.readlink(link)):
+            raise UnsafeTarget(f"{link} points to {os.readlink(link)!r}, not to a generation inside the target; "
+                               f"vecmigrate never follows a link outside its target: refusing {root}")
+    for name in (DB_NAME, INDEX_NAME):
+        entry = root / name
+        if os.path.lexists(entry) and not (entry.is_symlink() and os.readlink(entry) == f"{CURRENT}/{name}"):
+            what = "a link to somewhere else" if entry.is_symlink() else "a file vecmigrate did not make"
+            raise UnsafeTarget(f"{entry} is {what}; vecmigrate will not replace it: move it away, or choose "
+                               f"another --target")
+    for name in (LOCK_NAME, ROLLBACK_INTENT):
+        if (root / name).is_symlink():
+            raise UnsafeTarget(f"{root / name} is a link; vecmigrate never writes through a link: remove it")
+    for entry in root.iterdir():
+        if not _GEN_NAME.fullmatch(entry.name):
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            raise UnsafeTarget(f"{entry} is {'a link' if entry.is_symlink() else 'not a directory'}; a generation "
+                               f"must be a directory inside the target: refusing {root}")
+        for name in _GEN_FILES:
+            if (entry / name).is_symlink():
+                raise UnsafeTarget(f"{entry / name} is a link; vecmigrate never writes through a link: "
+                                   f"refusing {root}")
 
 
 def point_current(layout: Layout, generation: Generation) -> None:
@@ -136,8 +215,7 @@ def point_current(layout: Layout, generation: Generation) -> None:
     os.replace(temp, layout.root / CURRENT)
     for name in (DB_NAME, INDEX_NAME):
         link = layout.root / name
-        if not link.is_symlink():
-            link.unlink(missing_ok=True)
+        if not os.path.lexists(link):  # check_shape refused anything else in its place
             os.symlink(f"{CURRENT}/{name}", link)
     fsync_dir(layout.root)
 
@@ -150,17 +228,19 @@ def clear_current(layout: Layout) -> None:
 def new_generation(layout: Layout) -> Generation:
     """A new BUILDING generation holding a copy of the live one (or nothing, for a new target)."""
     layout.root.mkdir(parents=True, exist_ok=True)
+    current = layout.current()
     number = max((g.number for g in layout.generations()), default=0) + 1
     # Made under a temporary name and renamed once marked, so that a gen-* directory always
-    # carries its marker: a half-made one is never mistaken for a finished generation.
+    # carries its markers: a half-made one is never mistaken for a finished generation.
     temp = layout.root / f".{GEN_PREFIX}{number:06d}.tmp"
-    shutil.rmtree(temp, ignore_errors=True)
+    _remove_tree(temp)
     temp.mkdir()
     (temp / BUILDING).write_bytes(b"")
-    generation = Generation(layout.root / f"{GEN_PREFIX}{number:06d}")
+    (temp / PARENT).write_text(str(current.number if current else 0))
+    fsync_file(temp / PARENT)
+    generation = layout.generation(number)
     os.rename(temp, generation.path)
     fsync_dir(layout.root)
-    current = layout.current()
     if current is not None and current.db.exists():
         _copy_database(current.db, generation.db)
         if current.index.exists():
@@ -181,35 +261,95 @@ def _copy_file(source: Path, dest: Path) -> None:
     fsync_file(dest)
 
 
+def _remove_tree(path: Path) -> None:
+    """Delete a directory of ours (never a link: rmtree refuses to follow one at the top, and
+    check_shape refused links inside)."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def remove_generation(generation: Generation) -> None:
-    shutil.rmtree(generation.path, ignore_errors=True)
-    if generation.path.parent.exists():
-        fsync_dir(generation.path.parent)
+    """Delete a generation: first renamed out of the gen-* names in one step, so that a kill in
+    the middle never leaves a half-deleted directory that looks like a generation."""
+    trash = generation.path.with_name(TRASH_PREFIX + generation.path.name)
+    _remove_tree(trash)
+    if not generation.path.is_dir():
+        return
+    os.rename(generation.path, trash)
+    fsync_dir(generation.path.parent)
+    crash_point("generation-renamed-to-trash")
+    _remove_tree(trash)
+
+
+# -- rollback, as an intent that any later command finishes ------------------------------------
+
+@dataclass(frozen=True)
+class RollbackIntent:
+    undo: int             # the generation being rolled back
+    restore: int | None   # the generation made live again (None: the target's first migration is undone)
+
+
+def read_intent(layout: Layout) -> RollbackIntent | None:
+    path = layout.root / ROLLBACK_INTENT
+    try:
+        data = json.loads(path.read_text())
+        return RollbackIntent(undo=int(data["undo"]), restore=None if data["restore"] is None else int(data["restore"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UnsafeTarget(f"{path} (an interrupted rollback's record) cannot be read; inspect the target by hand") from None
+
+
+def write_intent(layout: Layout, intent: RollbackIntent) -> None:
+    path = layout.root / ROLLBACK_INTENT
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps({"undo": intent.undo, "restore": intent.restore}))
+    fsync_file(temp)
+    os.replace(temp, path)
+    fsync_dir(layout.root)
+
+
+def finish_rollback(layout: Layout, intent: RollbackIntent) -> None:
+    """Carry out (or finish) a recorded rollback; safe to repeat after a kill at any point."""
+    link = layout.root / CURRENT
+    live = os.readlink(link) if link.is_symlink() else None
+    if intent.restore is not None:
+        restore = layout.generation(intent.restore)
+        if live != restore.path.name:
+            point_current(layout, restore)
+    elif live is not None:
+        clear_current(layout)
+    crash_point("rollback-swapped")
+    remove_generation(layout.generation(intent.undo))
+    (layout.root / ROLLBACK_INTENT).unlink(missing_ok=True)
+    fsync_dir(layout.root)
+    if intent.restore is None:
+        drop_empty_target(layout)
 
 
 def recover(layout: Layout) -> list[str]:
     """Finish what a killed process left half done (call with the target's lock held).
 
-    Returns what was done, for the user. A rolled-back generation that is still live is
-    rolled back to completion; rolled-back generations are deleted; a finished generation
-    that was not yet made live is made live; older BUILDING leftovers are deleted (the newest
-    is kept for resuming)."""
+    Returns what was done, for the user. A recorded rollback is finished; deleted generations'
+    leftovers are removed; a finished generation built on the live one that was not yet made
+    live is made live; older BUILDING leftovers are deleted (the newest is kept for resuming)."""
     notes: list[str] = []
-    linked = current = layout.current()
-    while current is not None and current.rolled_back:  # a rollback killed before its swap: finish it
-        current = layout.previous(current)
-    if linked is not None and linked != current:
-        if current is not None:
-            point_current(layout, current)
-        else:
-            clear_current(layout)
-    rolled_back = [g for g in layout.generations() if g.rolled_back]
-    for generation in rolled_back:
-        remove_generation(generation)
-        notes.append(f"finished an interrupted rollback of generation {generation.number}")
-    for leftover in layout.root.glob(f".{GEN_PREFIX}*.tmp"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    pending = [g for g in layout.newer_than_current() if not g.building and g.db.exists()]
+    if not layout.root.is_dir():
+        return notes
+    check_shape(layout)
+    intent = read_intent(layout)
+    if intent is not None:
+        finish_rollback(layout, intent)
+        notes.append(f"finished an interrupted rollback of generation {intent.undo}")
+        if not layout.root.is_dir():
+            return notes
+    for leftover in [*layout.root.glob(f"{TRASH_PREFIX}*"), *layout.root.glob(f".{GEN_PREFIX}*.tmp")]:
+        _remove_tree(leftover)
+    current = layout.current()
+    floor = current.number if current else 0
+    pending = [g for g in layout.newer_than_current() if not g.building and g.db.exists() and g.parent == floor]
     if pending:
         point_current(layout, pending[-1])
         notes.append(f"made generation {pending[-1].number} live (its migration had finished)")
@@ -223,7 +363,7 @@ def prune(layout: Layout, keep: int) -> list[int]:
     """Delete the oldest finished generations so that at most `keep` remain (the live one included)."""
     current = layout.current()
     finished = [g for g in layout.generations()
-                if not g.building and not g.rolled_back and current is not None and g.number <= current.number]
+                if not g.building and current is not None and g.number <= current.number]
     doomed = finished[:-keep] if keep > 0 and len(finished) > keep else []
     for generation in doomed:
         remove_generation(generation)
@@ -239,10 +379,12 @@ def finish(layout: Layout, generation: Generation) -> None:
 
 def drop_empty_target(layout: Layout) -> None:
     """Remove a target directory that holds no generation any more (the state before its first migration)."""
-    if layout.generations():
+    if not layout.root.is_dir() or layout.generations():
         return
-    for name in (CURRENT, DB_NAME, INDEX_NAME, CURRENT + ".tmp", ".lock"):
-        (layout.root / name).unlink(missing_ok=True)
+    for name in (CURRENT, DB_NAME, INDEX_NAME, CURRENT + ".tmp", LOCK_NAME, ROLLBACK_INTENT):
+        path = layout.root / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
     try:
         layout.root.rmdir()
     except OSError:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import TargetError
 
-LOCK_NAME = ".lock"
+LOCK_NAME = ".lock"  # generations.LOCK_NAME
 
 
 def _alive(pid: int) -> bool:
@@ -33,8 +33,15 @@ class TargetLock:
         self.took_over_from: int | None = None
 
     def __enter__(self) -> "TargetLock":
+        from .generations import check_root
+        check_root(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link: the lock file is truncated and written
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise TargetError(f"cannot open the target's lock {self.path}: "
+                              + ("it is a link; vecmigrate never writes through a link: remove it"
+                                 if os.path.islink(self.path) else exc.strerror or str(exc))) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

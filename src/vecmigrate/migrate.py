@@ -26,11 +26,12 @@ import apsw
 from . import ledger, target as tgt, versions
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
-from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier
+from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state
 from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
 from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
-from .generations import Generation, Layout, drop_empty_target, finish, new_generation, prune, recover, remove_generation
+from .generations import (Generation, Layout, check_root, drop_empty_target, finish, new_generation, prune, recover,
+                          remove_generation)
 from .history import copy_history, history_counts
 from .index_feeder import IndexFeeder
 from .lock import TargetLock
@@ -122,7 +123,7 @@ class Job:
     conn: apsw.Connection
     run_id: int
     fresh_index: bool           # a brand-new target: start from an empty index
-    after: dict[str, int] = field(default_factory=dict)  # resume point: last committed rowid per source table
+    after: dict[str, int] = field(default_factory=dict)  # resume point: last committed rowid per source table read
     next_batch: int = 1
     skipped: int = 0            # rows an earlier attempt of this run already committed
 
@@ -140,6 +141,7 @@ class Run:
     embedder: Embedder | None
     history: dict[str, int]
     notes: list[str]
+    source_state: dict[str, Any] = field(default_factory=dict)  # db.source_state before the snapshot
 
     @property
     def conn(self) -> apsw.Connection:
@@ -155,6 +157,11 @@ class Migrator:
         self.layout = Layout(Path(target))
         self.on_progress = on_progress or (lambda done, total: None)
         self.log = log or (lambda message: None)
+        self._events: list[str] = []  # what this run did that the user must hear of (in the result's notes)
+
+    def _say(self, message: str) -> None:
+        self._events.append(message)
+        self.log(message)
 
     def migrate(self, options: MigrateOptions | None = None, **overrides: Any) -> MigrationResult:
         """Run the migration. Any MigrateOptions field may be given as a keyword, e.g.
@@ -162,6 +169,8 @@ class Migrator:
         options = replace(options or MigrateOptions(), **overrides)
         options.check()
         started = time.perf_counter()
+        self._check_apart()
+        state = source_state(self.source)  # before the snapshot: a change after it shows on resume
         with open_source_snapshot(self.source) as conn:
             plan = detect(conn, options.table, options.mapping)
             self.log(f"source {self.source}: layout {plan.layout}, table(s) {', '.join(plan.tables)}")
@@ -169,11 +178,22 @@ class Migrator:
             with contextlib.ExitStack() as stack:
                 for reader in readers:
                     stack.enter_context(reader)
-                run = self._plan_run(plan, readers, options)
+                run = self._plan_run(plan, readers, options, state)
                 return self._run(run, options, started)
 
+    def _check_apart(self) -> None:
+        """The source must not live inside the target: building or pruning a generation, or
+        placing the target's links, would replace or delete it."""
+        check_root(self.layout.root)
+        source = self.source.resolve()
+        root = self.layout.root.resolve()
+        if source == root or root in source.parents:
+            raise UsageError(f"--source {self.source} is inside the target {self.layout.root}: migrating it would "
+                             f"replace or delete it; copy it out of the target first")
+
     # -- the run -----------------------------------------------------------------------
-    def _plan_run(self, plan: Plan, readers: list[SourceReader], options: MigrateOptions) -> Run:
+    def _plan_run(self, plan: Plan, readers: list[SourceReader], options: MigrateOptions,
+                  state: dict[str, Any]) -> Run:
         probe = load_vec(apsw.Connection(":memory:"))
         try:
             versions.check_installed(probe)  # before anything is written, the backup included
@@ -218,7 +238,7 @@ class Migrator:
             self.log(note)
         history = history_counts(readers[0].conn, plan.history_tables)
         return Run(plan=plan, readers=readers, total=total, settings=settings, policy=policy, embedder=embedder,
-                   history=history, notes=notes)
+                   history=history, notes=notes, source_state=state)
 
     def _run(self, run: Run, options: MigrateOptions, started: float) -> MigrationResult:
         if options.dry_run or options.strict:
@@ -321,6 +341,12 @@ class Migrator:
                 models = Counter(tgt.vectors_by_model(job.conn))
             finally:
                 job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
+            if failed_checks(validation):
+                # checked before the swap: exit 1 leaves the live target as it was. Resuming would
+                # rebuild the same generation, so it is not kept.
+                remove_generation(job.generation)
+                raise TargetError(f"the new generation of {self.layout.root} failed its checks and was not made "
+                                  f"live ({'; '.join(failed_checks(validation))}); the live target is unchanged")
             finish(self.layout, job.generation)
             pruned = prune(self.layout, options.keep_generations)
         return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
@@ -331,12 +357,11 @@ class Migrator:
     def _start_or_resume(self, run: Run, options: MigrateOptions) -> Job:
         identity = _run_identity(self.source, run, options)
         for generation in self.layout.newer_than_current():  # at most one BUILDING one after recover()
-            job = self._resumable(generation, identity)
+            job, why_not = self._resumable(generation, identity)
             if job is not None:
                 return job
             remove_generation(generation)
-            self.log(f"discarded generation {generation.number}: an interrupted migration with other "
-                     f"source or options")
+            self._say(f"discarded generation {generation.number}, an interrupted migration: {why_not}")
         generation = new_generation(self.layout)
         try:
             conn = open_target(generation.db)
@@ -364,26 +389,32 @@ class Migrator:
         self.log(f"building generation {generation.number}")
         return Job(generation=generation, conn=conn, run_id=run_id, fresh_index=fresh)
 
-    def _resumable(self, generation: Generation, identity: dict[str, Any]) -> Job | None:
-        """A Job continuing the run an interrupted generation was built for, if it is this run.
+    def _resumable(self, generation: Generation, identity: dict[str, Any]) -> tuple[Job | None, str]:
+        """A Job continuing the run an interrupted generation was built for, if it is this run
+        over the same source state, built on the live generation (else None and why not).
         A run killed after its last commit but before going live is 'complete': resuming it
         writes no batch and only finishes."""
         run_id = generation.building_run()
         if run_id is None:  # killed while the generation was being copied: nothing to keep
-            return None
+            return None, "it was killed before its first batch"
+        live = self.layout.current()
+        if generation.parent != (live.number if live else 0):
+            return None, "it was built on another generation than the live one"
         try:
             conn = open_target(generation.db)
         except TargetError:
-            return None
+            return None, "its database cannot be opened"
         run = ledger.last_run(conn)
-        if (run is None or run["run_id"] != run_id or
-                {k: run[k] for k in ("source", "source_table", "schema", "options")} != identity):
+        recorded = {k: run[k] for k in ("source", "source_table", "schema", "options")} if run else None
+        if run is None or run["run_id"] != run_id or recorded != identity:
             conn.close()
-            return None
+            if recorded is not None and run["run_id"] == run_id and _stateless(recorded) == _stateless(identity):
+                return None, "the source changed since it began (a new generation reads it again from the start)"
+            return None, "it read another source or ran with other options"
         after, batches, done = ledger.resume_point(conn, run["run_id"])
         self.log(f"resuming generation {generation.number} ({done} rows committed by an earlier attempt)")
         return Job(generation=generation, conn=conn, run_id=run["run_id"], fresh_index=False,
-                   after=after, next_batch=batches + 1, skipped=done)
+                   after=after, next_batch=batches + 1, skipped=done), ""
 
     def _fill(self, job: Job, run: Run, options: MigrateOptions) -> tuple[int, Validation]:
         conn = job.conn
@@ -415,7 +446,7 @@ class Migrator:
         self.on_progress(done, run.total)
         seen: set[str] = set()
         for reader in run.readers:
-            after = job.after.get(reader.table, 0)
+            after = job.after.get(reader.table)  # None: from the first row (rowids may be 0 or negative)
             seen |= reader.accepted_ids(after, ledger.quarantined_rowids(conn, job.run_id, reader.table))
             for batch in reader.batches(options.batch_size, after_rowid=after):
                 prepared = self._prepare(run, reader, batch, seen, options)
@@ -463,7 +494,8 @@ class Migrator:
             source_table=", ".join(run.plan.tables), history=run.history, embedder=embedder,
             generated_embeddings=generated, run_id=run_id, generation=generation, source_rows_added=rows_added,
             pruned_generations=pruned or [], errors=failed_checks(validation), model=run.policy.model,
-            vector_models=dict(models or {}), tables=list(run.plan.tables), notes=list(run.notes))
+            vector_models=dict(models or {}), tables=list(run.plan.tables),
+            notes=[*run.notes, *self._events])
 
 
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:
@@ -511,7 +543,12 @@ def _run_identity(source: Path, run: Run, options: MigrateOptions) -> dict[str, 
                         "embedder": run.embedder.spec if run.embedder is not None else None,
                         "model": run.policy.model,
                         "mapping": options.mapping.to_dict() if options.mapping else None,
-                        **run.settings.to_meta()}}
+                        "source_state": run.source_state, **run.settings.to_meta()}}
+
+
+def _stateless(identity: dict[str, Any]) -> dict[str, Any]:
+    """A run's identity without the source's state (to tell 'the source changed' apart)."""
+    return {**identity, "options": {**identity["options"], "source_state": None}}
 
 
 def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET, **options: Any

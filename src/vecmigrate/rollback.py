@@ -1,5 +1,9 @@
-"""`rollback`: make the previous generation live again (its files were never touched since),
-or remove the target when the last migration was its first. Atomic: one symlink rename."""
+"""`rollback`: make the generation the live one was built from live again (its files were never
+touched since), or remove the target when the live generation is its first migration.
+
+Atomic and finished, never repeated: the rollback's intent is written first, then one symlink
+rename makes the restored generation live; a killed rollback is completed by the next command.
+A rollback never guesses: when the generation to restore is no longer kept, nothing changes."""
 
 from __future__ import annotations
 
@@ -8,51 +12,61 @@ from pathlib import Path
 
 from .errors import TargetError
 from .faults import crash_point
-from .generations import (ROLLED_BACK, Layout, clear_current, drop_empty_target, point_current, recover,
-                          remove_generation)
+from .generations import Layout, RollbackIntent, check_root, finish_rollback, read_intent, recover, remove_generation, write_intent
 from .lock import TargetLock
 from .models import RollbackResult
 
 
 class NothingToRollBack(TargetError):
-    """The target has no migration to undo."""
+    """The target has no migration to undo (the target is unchanged)."""
 
 
 def rollback(target: str | Path) -> RollbackResult:
     layout = Layout(Path(target))
+    check_root(layout.root)
     if not layout.root.is_dir():
         raise NothingToRollBack(f"nothing to roll back: no vecmigrate target at {layout.root}")
     started = time.perf_counter()
     with TargetLock(layout.root) as lock:
-        interrupted = [g.number for g in layout.generations() if g.rolled_back]
-        notes = recover(layout)
-        if lock.took_over_from:
-            notes.append(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
-        if interrupted:
-            # A rollback was killed after its commit point: finishing it is what this call does.
-            now = layout.current()
-            if now is None:
-                drop_empty_target(layout)
-            return RollbackResult(rolled_back=max(interrupted), now_at=now.number if now else None,
-                                  target_removed=now is None, notes=notes, target=str(layout.root),
-                                  duration_ms=round((time.perf_counter() - started) * 1000, 3))
+        notes = [f"took over a lock left by PID {lock.took_over_from}, which is no longer running"] \
+            if lock.took_over_from else []
+        intent = read_intent(layout)
+        if intent is not None:
+            # A rollback was killed after recording what it does: finishing it is what this call does.
+            finish_rollback(layout, intent)
+            notes.append(f"finished an interrupted rollback of generation {intent.undo}")
+            return _result(layout, intent, notes, started)
+        notes += recover(layout)
         current = layout.current()
         if current is None:
             raise NothingToRollBack(f"nothing to roll back: {layout.root} has no migrated generation")
-        previous = layout.previous(current)
+        intent = RollbackIntent(undo=current.number, restore=_restore_point(layout, current))
         # An interrupted migration was building on top of the generation being undone: drop it.
         for building in layout.newer_than_current():
             remove_generation(building)
-        current.mark(ROLLED_BACK)  # from here on, any writer that finds the mark finishes this rollback
+        write_intent(layout, intent)
         crash_point("rollback-marked")
-        if previous is not None:
-            point_current(layout, previous)
-        else:
-            clear_current(layout)
-        crash_point("rollback-swapped")
-        remove_generation(current)
-        if previous is None:
-            drop_empty_target(layout)
-    return RollbackResult(rolled_back=current.number, now_at=previous.number if previous else None,
-                          target_removed=previous is None, duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                          notes=notes, target=str(layout.root))
+        finish_rollback(layout, intent)
+    return _result(layout, intent, notes, started)
+
+
+def _restore_point(layout: Layout, current) -> int | None:
+    """The generation `current` was built from, if it is still kept (None: `current` is the first)."""
+    parent = current.parent
+    if parent is None:
+        raise NothingToRollBack(f"nothing to roll back: generation {current.number} of {layout.root} does not record "
+                                f"which generation it was built from; the target is unchanged")
+    if parent == 0:
+        return None
+    previous = layout.generation(parent)
+    if not previous.path.is_dir() or previous.building or not previous.db.exists():
+        raise NothingToRollBack(
+            f"nothing to roll back: generation {current.number} of {layout.root} was built on generation {parent}, "
+            f"which is no longer kept (--keep-generations, or deleted); the target is unchanged")
+    return parent
+
+
+def _result(layout: Layout, intent: RollbackIntent, notes: list[str], started: float) -> RollbackResult:
+    return RollbackResult(rolled_back=intent.undo, now_at=intent.restore, target_removed=intent.restore is None,
+                          duration_ms=round((time.perf_counter() - started) * 1000, 3), notes=notes,
+                          target=str(layout.root))

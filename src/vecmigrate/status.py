@@ -10,7 +10,7 @@ from . import ledger, target as tgt, versions
 from .backup import list_backups
 from .db import open_source_snapshot, open_target
 from .embedders import query_spec
-from .generations import Layout
+from .generations import Layout, read_intent
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
 from .models import Status
 from .sources import detect, iter_ids, plan_of_run
@@ -79,13 +79,15 @@ def _versions(text: str) -> dict[str, str]:
 def _generations(layout: Layout) -> list[dict]:
     """Every generation on disk, newest first, with what it is."""
     current = layout.current()
+    undoing = read_intent(layout)
     out = []
     for generation in reversed(layout.generations()):
-        if current is not None and generation.number == current.number:
+        if undoing is not None and generation.number == undoing.undo:
             state = ("live; its rollback was interrupted (the next migrate or rollback finishes it)"
-                     if generation.rolled_back else "live")
-        elif generation.rolled_back:
-            state = "rolled back (removed by the next migrate or rollback)"
+                     if current is not None and generation.number == current.number
+                     else "rolled back (removed by the next migrate or rollback)")
+        elif current is not None and generation.number == current.number:
+            state = "live"
         elif generation.building:
             state = "interrupted migration (the same migrate command resumes it)"
         elif current is not None and generation.number > current.number:

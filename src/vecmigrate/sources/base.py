@@ -10,7 +10,7 @@ import apsw
 import numpy as np
 
 from ..db import quote_identifier, reading_source, table_columns
-from ..errors import RowRejected
+from ..errors import RowRejected, SourceError
 from ..models import Pattern, SourceRow
 
 
@@ -74,14 +74,35 @@ class Variant:
         return list(dict.fromkeys([*texts, pattern.content]))
 
 
+def rowid_expression(conn: apsw.Connection, table: str) -> str:
+    """SQL naming the table's true rowid, even when a column is called `rowid` (or `_rowid_`,
+    `oid`): the first of SQLite's three names no column shadows, else an INTEGER PRIMARY KEY
+    (an alias of the rowid). A table that shadows all three and has none is refused."""
+    info = conn.execute("SELECT name, type, pk FROM pragma_table_info(?)", (table,)).fetchall()
+    taken = {name.lower() for name, _, _ in info}
+    for name in ("rowid", "_rowid_", "oid"):
+        if name not in taken:
+            return name
+    keys = [(name, kind) for name, kind, pk in info if pk]
+    if len(keys) == 1 and keys[0][1].upper() == "INTEGER":
+        return quote_identifier(keys[0][0])
+    raise SourceError(f"table {table!r} has columns named rowid, _rowid_ and oid and no INTEGER PRIMARY KEY, so "
+                      f"its rows cannot be read in a stable order: copy it with one of them renamed and migrate that")
+
+
 class SourceReader:
-    """Reads one pattern table inside one read transaction, in rowid order, batch by batch."""
+    """Reads one pattern table inside one read transaction, in rowid order, batch by batch.
+
+    The cursor is keyed on the true rowid (whatever the columns are called, negative and zero
+    rowids included), which is returned apart from the row's values, so nothing can collide
+    with a column's name and no row is skipped or read twice."""
 
     def __init__(self, conn: apsw.Connection, variant: Variant, table: str | None = None) -> None:
         self.conn = conn
         self.variant = variant if table is None or table == variant.table else replace(variant, table=table)
         self.table = self.variant.table
         self._in_snapshot = False
+        self._shape: tuple[str, list[tuple[str, str]]] | None = None
 
     def __enter__(self) -> "SourceReader":
         # A deferred transaction whose first read fixes the snapshot: even while another
@@ -91,6 +112,7 @@ class SourceReader:
             self.conn.execute("BEGIN")
             self._in_snapshot = True
         self.count()
+        self._columns()  # a table that cannot be read in a stable order is refused before anything is written
         return self
 
     def __exit__(self, *exc) -> None:
@@ -102,13 +124,31 @@ class SourceReader:
         with reading_source(self.conn, f"table {self.table}"):
             return self.conn.execute(f"SELECT count(*) FROM {quote_identifier(self.table)}").fetchall()[0][0]
 
-    def _select(self) -> str:
-        side = self.variant.embedding_table
-        columns = "p.rowid AS __rowid, p.*"
-        if side is not None and side.table in self._tables():
-            side_columns = [c for c in table_columns(self.conn, side.table) if c not in side.keys]
-            columns += "".join(f", e.{quote_identifier(c)} AS {quote_identifier('__' + c)}" for c in side_columns)
-        return f"SELECT {columns} {self.from_clause()} WHERE p.rowid > :after ORDER BY p.rowid"
+    def _columns(self) -> tuple[str, list[tuple[str, str]]]:
+        """(SQL of the true rowid of p, [(SQL expression, the value's key)] of every column read):
+        the table's own columns by name, its side table's as "__<name>"."""
+        if self._shape is None:
+            rowid = "p." + rowid_expression(self.conn, self.table)
+            columns = [(f"p.{quote_identifier(c)}", c) for c in table_columns(self.conn, self.table)]
+            side = self.variant.embedding_table
+            if side is not None and side.table in self._tables():
+                own = {key for _, key in columns}
+                for c in table_columns(self.conn, side.table):
+                    if c in side.keys:
+                        continue
+                    if "__" + c in own:
+                        raise SourceError(f"table {self.table!r} has a column {'__' + c!r}, the name vecmigrate "
+                                          f"gives the column {c!r} of its side table {side.table!r}: rename one in "
+                                          f"a copy of the file and migrate that")
+                    columns.append((f"e.{quote_identifier(c)}", "__" + c))
+            self._shape = (rowid, columns)
+        return self._shape
+
+    def _select(self, expressions: list[str], *, after: bool, limit: bool = False) -> str:
+        rowid, _ = self._columns()
+        where = f" WHERE {rowid} > :after" if after else ""
+        return (f"SELECT {rowid}, {', '.join(expressions)} {self.from_clause()}{where} ORDER BY {rowid}"
+                + (" LIMIT 1" if limit else ""))
 
     def from_clause(self) -> str:
         """FROM the table (alias p) joined to its embedding side table (alias e), if any."""
@@ -118,12 +158,13 @@ class SourceReader:
         # The last side row of each key, picked in one pass (GROUP BY) and joined: a correlated
         # subquery per row would scan an unindexed side table once per pattern.
         side_table = quote_identifier(side.table)
+        side_rowid = rowid_expression(self.conn, side.table)
         keys = ", ".join(f"{quote_identifier(k)} AS __k{i}" for i, k in enumerate(side.keys))
         group = ", ".join(quote_identifier(k) for k in side.keys)
         match = " AND ".join(f"pick.__k{i} = p.{quote_identifier(r)}" for i, r in enumerate(side.refs))
         return (f"FROM {quote_identifier(self.table)} AS p "
-                f"LEFT JOIN (SELECT {keys}, max(rowid) AS __pick FROM {side_table} GROUP BY {group}) AS pick ON {match} "
-                f"LEFT JOIN {side_table} AS e ON e.rowid = pick.__pick")
+                f"LEFT JOIN (SELECT {keys}, max({side_rowid}) AS __pick FROM {side_table} GROUP BY {group}) AS pick "
+                f"ON {match} LEFT JOIN {side_table} AS e ON e.{side_rowid} = pick.__pick")
 
     def column_sql(self, name: str | None) -> str:
         """SQL for a variant column name: "__x" is the side table's x, anything else the table's own."""
@@ -138,20 +179,19 @@ class SourceReader:
     def _tables(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
 
-    def batches(self, batch_size: int, after_rowid: int = 0) -> Iterator[list[SourceRow]]:
-        """Rows after `after_rowid` in rowid order, `batch_size` at a time.
+    def batches(self, batch_size: int, after_rowid: int | None = None) -> Iterator[list[SourceRow]]:
+        """Rows after `after_rowid` (all rows when None) in rowid order, `batch_size` at a time.
 
         APSW aborts a cursor on text that is not UTF-8, so such a row is re-read on its own
         with its text as bytes (to be quarantined verbatim) and reading goes on after it."""
+        _, columns = self._columns()
+        keys = [key for _, key in columns]
+        expressions = [expr for expr, _ in columns]
         batch: list[SourceRow] = []
         last = after_rowid
         while True:
             with reading_source(self.conn, f"table {self.table}"):
-                cursor = self.conn.execute(self._select(), {"after": last})
-            try:
-                names = [d[0] for d in cursor.getdescription()]
-            except apsw.ExecutionCompleteError:  # no row after `last`
-                break
+                cursor = self.conn.execute(self._select(expressions, after=last is not None), {"after": last})
             undecodable = False
             while True:
                 try:
@@ -162,7 +202,7 @@ class SourceReader:
                     break
                 if raw is None:
                     break
-                row = self._row(names, raw)
+                row = self._row(raw[0], dict(zip(keys, raw[1:])))
                 last = row.rowid
                 batch.append(row)
                 if len(batch) >= batch_size:
@@ -170,7 +210,7 @@ class SourceReader:
                     batch = []
             if not undecodable:
                 break
-            row = self._undecodable_row(names, last)
+            row = self._undecodable_row(keys, expressions, last)
             if row is None:
                 break
             last = row.rowid
@@ -181,44 +221,40 @@ class SourceReader:
         if batch:
             yield batch
 
-    def _undecodable_row(self, names: list[str], after: int) -> SourceRow | None:
+    def _undecodable_row(self, keys: list[str], expressions: list[str], after: int | None) -> SourceRow | None:
         """The row after `after` read with every value as SQLite stores it (text as bytes)."""
-        select = self._select().replace(" WHERE p.rowid > :after ORDER BY p.rowid", "")
-        inner = f"SELECT * FROM ({select}) WHERE __rowid > :after ORDER BY __rowid LIMIT 1"
-        columns = ", ".join(f"typeof({quote_identifier(n)}), CAST({quote_identifier(n)} AS BLOB)" for n in names)
+        pairs = [f"typeof({e}), CAST({e} AS BLOB)" for e in expressions]
         with reading_source(self.conn, f"table {self.table}, after rowid {after}"):
-            raw = self.conn.execute(f"SELECT {columns} FROM ({inner})", {"after": after}).fetchone()
+            raw = self.conn.execute(self._select(pairs, after=after is not None, limit=True),
+                                    {"after": after}).fetchone()
         if raw is None:
             return None
         values: dict[str, Any] = {}
         bad: list[str] = []
-        for i, name in enumerate(names):
-            kind, value = raw[2 * i], raw[2 * i + 1]
+        for i, key in enumerate(keys):
+            kind, value = raw[1 + 2 * i], raw[2 + 2 * i]
             if kind == "text":
                 try:
                     value = value.decode("utf-8")
                 except UnicodeDecodeError:
-                    bad.append(name)
+                    bad.append(key)
             elif kind == "integer":
                 value = int(value.decode())
             elif kind == "real":
                 value = float(value.decode())
-            values[name] = value
-        rowid = values.pop("__rowid")
-        return SourceRow(rowid=rowid, values=values,
+            values[key] = value
+        return SourceRow(rowid=raw[0], values=values,
                          defect=f"text that is not valid UTF-8 in column(s) {', '.join(n.lstrip('_') for n in bad)}")
 
-    def accepted_ids(self, up_to_rowid: int, quarantined_rowids: set[int]) -> set[str]:
-        """Ids of rows up to `up_to_rowid` that a run accepted (for duplicate checks on resume)."""
-        if up_to_rowid <= 0:
+    def accepted_ids(self, up_to_rowid: int | None, quarantined_rowids: set[int]) -> set[str]:
+        """Ids of rows up to `up_to_rowid` (None: none read yet) that a run accepted (for
+        duplicate checks on resume)."""
+        if up_to_rowid is None:
             return set()
         return {pattern_id for rowid, pattern_id in iter_ids(self.conn, self.variant, up_to_rowid)
                 if rowid not in quarantined_rowids and pattern_id is not None}
 
-
-    def _row(self, names: list[str], raw: tuple) -> SourceRow:
-        values = dict(zip(names, raw))
-        rowid = values.pop("__rowid")
+    def _row(self, rowid: int, values: dict[str, Any]) -> SourceRow:
         embedding = None
         if self.variant.embedding_column is not None:
             embedding = values.get(self.variant.embedding_column)
@@ -274,10 +310,11 @@ def iter_ids(conn: apsw.Connection, variant: Variant, up_to_rowid: int | None = 
              ) -> Iterator[tuple[int, str | None]]:
     """(rowid, id as the target stores it) of every row of the variant's table; an id that is
     missing or not valid text gives None."""
-    where = "" if up_to_rowid is None else " WHERE rowid <= :up_to"
+    rowid = rowid_expression(conn, variant.table)
+    where = "" if up_to_rowid is None else f" WHERE {rowid} <= :up_to"
     columns = ", ".join(f"typeof({quote_identifier(c)}), CAST({quote_identifier(c)} AS BLOB)"
                         for c in variant.id_columns)
-    query = f"SELECT rowid, {columns} FROM {quote_identifier(variant.table)}{where}"
+    query = f"SELECT {rowid}, {columns} FROM {quote_identifier(variant.table)}{where}"
     with reading_source(conn, f"table {variant.table}"):
         for row in conn.execute(query, {"up_to": up_to_rowid}):
             texts = []

@@ -1,0 +1,351 @@
+"""What a careless user, a strange file or a hostile one does to a target, and what must hold:
+nothing outside the target is written, deleted or followed; rollback never destroys a kept
+generation; every source row is read whatever its rowid or column names; exit 1 leaves the
+live target byte for byte as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import apsw
+import numpy as np
+import pytest
+
+from conftest import DIM, live_files, run_vecmigrate, sha256, tree_digest
+from real_layouts import qe_v3
+from vecmigrate import Migrator, rollback
+from vecmigrate.errors import TargetError, UsageError
+from vecmigrate.generations import Layout
+from vecmigrate.rollback import NothingToRollBack
+
+
+def change_source(source: Path, note: str) -> None:
+    conn = apsw.Connection(str(source))
+    conn.execute("UPDATE patterns SET description = coalesce(description, '') || ? WHERE rowid % 3 = 0", (note,))
+    conn.execute("INSERT INTO patterns(id, name, template, category) VALUES (?, 'n', 't', 'unit')", (f"extra-{note}",))
+    conn.close()
+
+
+def migrate_generations(source: Path, target: Path, count: int, **options) -> list[dict]:
+    """`count` migrations of a source that changes between them; the live files after each."""
+    states = []
+    for n in range(count):
+        if n:
+            change_source(source, f"-{n}")
+        Migrator(source, target).migrate(dimension=DIM, backup=False, **options)
+        states.append(live_files(target))
+    return states
+
+
+def refused(out, *words: str) -> None:
+    assert out.returncode == 1, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    line = out.stderr.strip()
+    assert "\n" not in line and all(w in line for w in words), line
+
+
+# -- 1, 2: rollback never removes or skips a kept generation ------------------------------------
+
+def test_rollback_refuses_when_the_generation_it_would_restore_was_pruned(make_source, target):
+    source = make_source("legacy-qe", 120)
+    states = migrate_generations(source, target, 2, keep_generations=1)
+    assert [g.number for g in Layout(target).generations()] == [2]
+    out = run_vecmigrate("rollback", "--target", target)
+    refused(out, "nothing to roll back", "generation 1", "no longer kept")
+    assert live_files(target) == states[-1]
+
+
+def test_rollback_walks_back_only_through_kept_generations(make_source, target):
+    source = make_source("legacy-qe", 120)
+    states = migrate_generations(source, target, 4)  # keeps 3 by default: 2, 3, 4
+    assert rollback(target).now_at == 3 and live_files(target) == states[2]
+    assert rollback(target).now_at == 2 and live_files(target) == states[1]
+    with pytest.raises(NothingToRollBack, match="generation 1, which is no longer kept"):
+        rollback(target)
+    assert live_files(target) == states[1]
+
+
+def test_rollback_refuses_when_the_previous_generation_was_deleted_by_hand(make_source, target):
+    source = make_source("legacy-qe", 120)
+    states = migrate_generations(source, target, 2)
+    shutil.rmtree(target / "gen-000001")
+    with pytest.raises(NothingToRollBack):
+        rollback(target)
+    assert live_files(target) == states[-1]
+
+
+def test_only_the_first_migration_is_undone_by_removing_the_target(make_source, target):
+    source = make_source("legacy-qe", 60)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    assert rollback(target).target_removed
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("point", ["rollback-marked", "rollback-swapped", "generation-renamed-to-trash"])
+def test_a_rollback_killed_anywhere_is_finished_once_never_repeated(make_source, target, point):
+    source = make_source("legacy-qe", 120)
+    states = migrate_generations(source, target, 3)
+    out = run_vecmigrate("rollback", "--target", target, env_extra={"VECMIGRATE_CRASH_AT": point})
+    assert out.returncode == -9, out.stderr
+    out = run_vecmigrate("rollback", "--target", target, "--json")
+    assert out.returncode == 0, out.stderr
+    assert '"rolled_back": 3' in out.stdout and '"now_at": 2' in out.stdout
+    assert live_files(target) == states[1]
+    assert [g.number for g in Layout(target).generations()] == [1, 2]
+    assert not any(p.name.startswith(".trash-") for p in target.iterdir())
+
+
+def test_a_half_deleted_generation_never_looks_like_one(make_source, target):
+    """A kill inside the directory delete leaves a `.trash-*` leftover, not a gen-* that a later
+    command would make live or count as the generation to roll back to."""
+    source = make_source("legacy-qe", 120)
+    states = migrate_generations(source, target, 3)
+    out = run_vecmigrate("rollback", "--target", target,
+                         env_extra={"VECMIGRATE_CRASH_AT": "generation-renamed-to-trash"})
+    assert out.returncode == -9
+    assert (target / ".trash-gen-000003").is_dir() and not (target / "gen-000003").exists()
+    assert live_files(target) == states[1]
+    Migrator(source, target).migrate(backup=False)  # any writer clears the leftover
+    assert not (target / ".trash-gen-000003").exists()
+
+
+# -- 3: a source inside the target, files vecmigrate did not make ------------------------------
+
+def test_a_source_inside_the_target_is_refused(make_source, target):
+    source = make_source("legacy-qe", 60)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    before = tree_digest(target)
+    for inside in (target / "patterns.sqlite", target / "gen-000001" / "patterns.sqlite"):
+        out = run_vecmigrate("migrate", "--source", inside, "--target", target, "--no-backup")
+        assert out.returncode == 2 and "inside the target" in out.stderr, out.stderr
+    assert tree_digest(target) == before
+    assert (target / "patterns.sqlite").is_symlink()
+
+
+@pytest.mark.parametrize("name", ["patterns.sqlite", "patterns.usearch", "current"])
+def test_a_file_vecmigrate_did_not_make_is_never_replaced(make_source, tmp_path, name):
+    source = make_source("legacy-qe", 60)
+    target = tmp_path / "store"
+    target.mkdir()
+    (target / name).write_bytes(b"the user's own file")
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    refused(out, str(target / name))
+    assert (target / name).read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in target.iterdir()) == [name]
+
+
+def test_a_target_that_is_a_file_is_refused(make_source, tmp_path):
+    source = make_source("legacy-qe", 20)
+    target = tmp_path / "target.db"
+    target.write_bytes(b"x")
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    refused(out, "is a file")
+    assert "resume" not in out.stderr and target.read_bytes() == b"x"
+
+
+# -- 5: links out of the target ----------------------------------------------------------------
+
+@pytest.fixture
+def migrated(make_source, target):
+    source = make_source("legacy-qe", 60)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    change_source(source, "-2")
+    Migrator(source, target).migrate(backup=False)
+    return source
+
+
+def test_current_pointing_outside_is_refused_and_the_outside_kept(migrated, target, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.copytree(target / "gen-000002", outside)
+    before = tree_digest(outside)
+    (target / "current").unlink()
+    os.symlink(outside, target / "current")
+    for args in (["rollback"], ["migrate", "--source", migrated, "--no-backup"], ["status"], ["search", "--id", "x"]):
+        out = run_vecmigrate(*args, "--target", target)
+        refused(out, "outside")
+    assert tree_digest(outside) == before
+
+
+def test_a_lock_link_is_refused_and_its_target_untouched(migrated, target, tmp_path):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (target / ".lock").unlink(missing_ok=True)
+    os.symlink(outside, target / ".lock")
+    out = run_vecmigrate("migrate", "--source", migrated, "--target", target, "--no-backup")
+    refused(out, ".lock", "link")
+    assert outside.read_text() == "keep me"
+
+
+def test_a_linked_generation_is_refused_and_nothing_written_outside(migrated, target, tmp_path):
+    outside = tmp_path / "elsewhere"
+    shutil.move(target / "gen-000001", outside)
+    os.symlink(outside, target / "gen-000001")
+    before = tree_digest(outside)
+    for args in (["migrate", "--source", migrated, "--no-backup"], ["rollback"]):
+        refused(run_vecmigrate(*args, "--target", target), "gen-000001", "link")
+    assert tree_digest(outside) == before
+
+
+# -- 6: a lost live generation is an error, not a silent step back -----------------------------
+
+def test_a_missing_live_generation_is_named_and_nothing_is_guessed(migrated, target, tmp_path, make_source):
+    shutil.rmtree(target / "gen-000002")
+    gen1 = tree_digest(target / "gen-000001")
+    for args in (["status"], ["search", "--id", "x"], ["rollback"], ["migrate", "--source", migrated, "--no-backup"],
+                 ["verify"]):
+        out = run_vecmigrate(*args, "--target", target)
+        refused(out, "gen-000002", "missing")
+    assert os.readlink(target / "current") == "gen-000002"
+    assert tree_digest(target / "gen-000001") == gen1
+    secondary = tmp_path / "secondary"
+    Migrator(make_source("legacy-qe", 30, name="other.db"), secondary).migrate(dimension=DIM, backup=False)
+    before = live_files(secondary)
+    refused(run_vecmigrate("reconcile", "--primary", target, "--secondary", secondary), "gen-000002")
+    assert live_files(secondary) == before
+
+
+# -- 4: every row, whatever its rowid or column names --------------------------------------------
+
+def generic_source(path: Path, ddl: str, rows: list[tuple], columns: str) -> Path:
+    conn = apsw.Connection(str(path))
+    conn.execute(ddl)
+    marks = ", ".join("?" * len(rows[0]))
+    with conn:
+        conn.executemany(f"INSERT INTO t({columns}) VALUES ({marks})", rows)
+    conn.close()
+    return path
+
+
+def vector(i: int) -> bytes:
+    return np.random.default_rng(i).standard_normal(DIM).astype("<f4").tobytes()
+
+
+GENERIC = ["--table", "t", "--id-column", "id", "--text-columns", "body", "--embedding-column", "emb",
+           "--dimension", str(DIM), "--no-backup", "--batch-size", "25"]
+
+
+@pytest.mark.parametrize("shape", ["integer-key", "rowid-column", "__rowid-column", "all-aliases"])
+def test_rows_with_any_rowid_or_column_names_are_all_migrated(tmp_path, target, cli, shape):
+    ids = [-2**63, -5, 0, *range(1, 100), 2**63 - 1]
+    if shape == "integer-key":
+        ddl, cols = "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT, emb BLOB)", "id, body, emb"
+        rows = [(i, f"row {i}", vector(n)) for n, i in enumerate(ids)]
+    elif shape == "rowid-column":
+        ddl, cols = "CREATE TABLE t(rowid TEXT, id TEXT, body TEXT, emb BLOB)", "rowid, id, body, emb"
+        rows = [("same", f"p{i}", f"row {i}", vector(n)) for n, i in enumerate(ids)]
+    elif shape == "__rowid-column":
+        ddl, cols = "CREATE TABLE t(__rowid TEXT, id TEXT, body TEXT, emb BLOB)", "__rowid, id, body, emb"
+        rows = [(f"mine {i}", f"p{i}", f"row {i}", vector(n)) for n, i in enumerate(ids)]
+    else:
+        ddl = "CREATE TABLE t(rowid TEXT, _rowid_ TEXT, oid TEXT, k INTEGER PRIMARY KEY, id TEXT, body TEXT, emb BLOB)"
+        cols = "rowid, _rowid_, oid, k, id, body, emb"
+        rows = [("a", "b", "c", i, f"p{i}", f"row {i}", vector(n)) for n, i in enumerate(ids)]
+    source = generic_source(tmp_path / "odd.db", ddl, rows, cols)
+    _, result = cli.json("migrate", "--source", source, "--target", target, *GENERIC)
+    assert result["migrated_count"] == len(ids) and not result["quarantined"], result
+    conn = apsw.Connection(str(target / "patterns.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+    stored = conn.execute("SELECT count(*), count(DISTINCT id) FROM patterns").fetchall()[0]
+    conn.close()
+    assert stored == (len(ids), len(ids))
+    if shape == "__rowid-column":  # the column's own value is kept, not taken for the rowid
+        conn = apsw.Connection(str(target / "patterns.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+        metadata = conn.execute("SELECT metadata FROM patterns WHERE id = 't:p0'").fetchall()[0][0]
+        conn.close()
+        assert "mine 0" in metadata
+    _, report = cli.json("verify", "--target", target, "--source", source)
+    assert report["ok"], report
+    _, again = cli.json("migrate", "--source", source, "--target", target, *GENERIC)  # never stuck
+    assert again["migrated_count"] == len(ids)
+
+
+def test_a_run_killed_among_negative_rowids_resumes_to_every_row(tmp_path, target, cli):
+    ids = list(range(-120, 0))
+    source = generic_source(tmp_path / "neg.db", "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT, emb BLOB)",
+                            [(i, f"row {i}", vector(n)) for n, i in enumerate(ids)], "id, body, emb")
+    args = ["migrate", "--source", source, "--target", target, *GENERIC]
+    out = run_vecmigrate(*args, env_extra={"VECMIGRATE_CRASH_AT": "batch-committed:2"})
+    assert out.returncode == -9
+    _, result = cli.json(*args)
+    assert result["skipped_count"] == 50 and result["migrated_count"] == 120, result
+    conn = apsw.Connection(str(target / "patterns.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+    assert conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0] == 120
+    conn.close()
+
+
+def test_a_table_whose_rows_have_no_stable_order_is_refused_in_one_line(tmp_path, target):
+    source = generic_source(tmp_path / "hopeless.db", "CREATE TABLE t(rowid, _rowid_, oid, id TEXT, body TEXT, emb BLOB)",
+                            [(1, 2, 3, "a", "x", vector(0))], "rowid, _rowid_, oid, id, body, emb")
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, *GENERIC)
+    assert out.returncode == 1 and "rowid, _rowid_ and oid" in out.stderr and "Traceback" not in out.stderr
+    assert not target.exists()
+
+
+# -- 9: exit 1 leaves the live target byte for byte ---------------------------------------------
+
+def test_duplicate_side_table_rows_migrate_the_last_one(tmp_path, target, cli):
+    fixture = qe_v3(tmp_path / "memory.db", 40)
+    conn = apsw.Connection(str(fixture.path))
+    conn.execute("ALTER TABLE qe_pattern_embeddings RENAME TO old")
+    conn.execute("CREATE TABLE qe_pattern_embeddings (pattern_id TEXT, embedding BLOB NOT NULL, dimension INTEGER,"
+                 " model TEXT, created_at TEXT)")
+    conn.execute("INSERT INTO qe_pattern_embeddings SELECT * FROM old")
+    conn.execute("INSERT INTO qe_pattern_embeddings SELECT * FROM old")  # every vector twice
+    conn.execute("DROP TABLE old")
+    conn.close()
+    _, result = cli.json("migrate", "--source", fixture.path, "--target", target, "--no-backup", "--embedder", "lexical")
+    assert result["migrated_count"] + len(result["quarantined"]) == 40 and not result["errors"], result
+
+
+def test_a_run_failing_its_checks_is_not_made_live(make_source, target, monkeypatch):
+    """The checks run before the swap: a generation that fails them is discarded, exit 1."""
+    migrate_module = sys.modules["vecmigrate.migrate"]
+    source = make_source("legacy-qe", 60)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    before = live_files(target)
+    change_source(source, "-2")
+    real = migrate_module.validate_target
+
+    def failing(conn, run_id, index_count, total):  # what a miscount after a write bug would look like
+        return real(conn, run_id, index_count + 1, total)
+    monkeypatch.setattr(migrate_module, "validate_target", failing)
+    with pytest.raises(TargetError, match="failed its checks and was not made live"):
+        Migrator(source, target).migrate(backup=False)
+    assert live_files(target) == before
+    assert [g.number for g in Layout(target).generations()] == [1]
+
+
+# -- 10: a resume over a changed source ---------------------------------------------------------
+
+def test_a_resume_after_the_source_changed_starts_over_and_matches_a_fresh_run(make_source, tmp_path, target):
+    source = make_source("legacy-qe", 150)
+    args = ["--dimension", DIM, "--no-backup", "--batch-size", "40"]
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, *args,
+                         env_extra={"VECMIGRATE_CRASH_AT": "batch-committed:2"})
+    assert out.returncode == -9
+    conn = apsw.Connection(str(source))
+    conn.execute("UPDATE patterns SET description = 'changed early' WHERE rowid = 1")
+    conn.execute("DELETE FROM patterns WHERE rowid = 2")
+    conn.close()
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, *args, "--json")
+    assert out.returncode == 0, out.stderr
+    assert "the source changed since it began" in out.stdout  # said in the result's notes
+    fresh = tmp_path / "fresh"
+    Migrator(source, fresh).migrate(dimension=DIM, backup=False, batch_size=40)
+    db = apsw.Connection(str(target / "patterns.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+    ref = apsw.Connection(str(fresh / "patterns.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+    query = "SELECT id, content, metadata FROM patterns ORDER BY id"
+    assert db.execute(query).fetchall() == ref.execute(query).fetchall()
+    assert "changed early" in db.execute("SELECT content FROM patterns ORDER BY key LIMIT 1").fetchall()[0][0]
+    out = run_vecmigrate("verify", "--target", target, "--source", source)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_usage_error_for_a_source_inside_the_target_changes_nothing(make_source, target):
+    source = make_source("legacy-qe", 30)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    with pytest.raises(UsageError):
+        Migrator(target / "patterns.sqlite", target).migrate(backup=False)
+    assert sha256(target / "gen-000001" / "patterns.sqlite")
