@@ -349,3 +349,138 @@ def test_the_usage_error_for_a_source_inside_the_target_changes_nothing(make_sou
     with pytest.raises(UsageError):
         Migrator(target / "patterns.sqlite", target).migrate(backup=False)
     assert sha256(target / "gen-000001" / "patterns.sqlite")
+
+
+# -- 7: hostile values quarantine their row; nothing gets stuck -----------------------------------
+
+@pytest.fixture
+def hostile_source(make_source):
+    source = make_source("legacy-qe", 50)
+    conn = apsw.Connection(str(source))
+    conn.execute("UPDATE patterns SET examples = ? WHERE rowid = 1", ("[" * 5000 + "]" * 5000,))
+    conn.execute("UPDATE patterns SET created_at = 1e300 WHERE rowid = 3")
+    conn.execute("UPDATE patterns SET usage_count = 1e300 WHERE rowid = 4")
+    conn.execute("UPDATE patterns SET created_at = 1e18 WHERE rowid = 5")
+    conn.execute("INSERT INTO pattern_usage(pattern_id) VALUES (CAST(x'fffe41' AS TEXT))")
+    conn.close()
+    return source
+
+
+def test_hostile_values_are_quarantined_and_history_copied_byte_for_byte(hostile_source, target, cli, tmp_path):
+    args = ["--source", hostile_source, "--dimension", DIM, "--no-backup"]
+    _, dry = cli.json("migrate", "--target", tmp_path / "dry", *args, "--dry-run")
+    out, result = cli.json("migrate", "--target", target, *args)
+    assert out.exit_code == 3
+    reasons = {q["source_rowid"]: q["reason"] for q in result["quarantined"]}
+    assert set(reasons) == {1, 3, 4}, reasons
+    assert "RecursionError" in reasons[1] and "created_at" in reasons[3] and "usage_count" in reasons[4]
+    assert result["migrated_count"] + len(reasons) == 50
+    assert [q["source_rowid"] for q in dry["quarantined"]] == [q["source_rowid"] for q in result["quarantined"]]
+    assert not (tmp_path / "dry").exists()
+    query = "SELECT id, typeof(pattern_id), hex(pattern_id) FROM pattern_usage ORDER BY id"
+    src = apsw.Connection(str(hostile_source), flags=apsw.SQLITE_OPEN_READONLY)
+    dst = apsw.Connection(str(target / "patterns.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+    assert src.execute(query).fetchall() == dst.execute(query).fetchall()
+    assert dst.execute(query).fetchall()[-1][1:] == ("text", "FFFE41")
+    out, again = cli.json("migrate", "--target", target, *args)  # the same command is never stuck
+    assert out.exit_code == 3 and again["migrated_count"] + len(again["quarantined"]) == 50
+
+
+def test_strict_writes_no_generation_for_hostile_values(hostile_source, target, make_source):
+    Migrator(make_source("legacy-qe", 20, name="first.db"), target).migrate(dimension=DIM, backup=False)
+    before = tree_digest(target)
+    out = run_vecmigrate("migrate", "--source", hostile_source, "--target", target, "--no-backup", "--strict")
+    refused(out, "--strict", "rowid 1")
+    assert tree_digest(target) == before
+
+
+@pytest.mark.parametrize("key,value", [("dimension", "abc"), ("metric", "dot"), ("expansion_search", "-1"),
+                                       ("index_count", "many"), ("model_notes", "{not json")])
+def test_a_hand_edited_meta_is_reported_as_damage_in_one_line(make_source, target, tmp_path, key, value):
+    source = make_source("legacy-qe", 30)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    conn = apsw.Connection(str(target / "patterns.sqlite"))
+    conn.execute("UPDATE vecmigrate_meta SET value = ? WHERE key = ?", (value, key))
+    conn.close()
+    before = live_files(target)
+    secondary = tmp_path / "other"
+    Migrator(make_source("legacy-qe", 10, name="o.db"), secondary).migrate(dimension=DIM, backup=False)
+    for args in (["search", "--target", target, "--id", "pattern-000001"], ["verify", "--target", target],
+                 ["status", "--target", target], ["migrate", "--source", source, "--target", target, "--no-backup"],
+                 ["reconcile", "--primary", target, "--secondary", secondary]):
+        refused(run_vecmigrate(*args), "damaged", f"vecmigrate_meta.{key}")
+    assert live_files(target) == before
+
+
+# -- 8: strange source files ----------------------------------------------------------------------
+
+def test_a_fifo_source_is_refused_at_once(tmp_path, target):
+    fifo = tmp_path / "source.db"
+    os.mkfifo(fifo)
+    out = run_vecmigrate("migrate", "--source", fifo, "--target", target, "--dimension", DIM, timeout=60)
+    refused(out, "not a regular file")
+    assert not target.exists()
+
+
+def test_a_source_with_a_hot_journal_is_read_as_committed_and_left_alone(make_source, tmp_path, target, cli):
+    source = make_source("legacy-qe", 80)
+    committed = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY).execute(
+        "SELECT count(*), sum(length(description)) FROM patterns").fetchall()[0]
+    writer = apsw.Connection(str(source))
+    writer.execute("PRAGMA cache_size = 1")  # pages spill into the file before the commit
+    writer.execute("BEGIN; UPDATE patterns SET description = hex(randomblob(400)); DELETE FROM patterns WHERE rowid > 40")
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for suffix in ("", "-journal"):  # the files as a writer killed mid-transaction leaves them
+        shutil.copyfile(str(source) + suffix, crashed / f"memory.db{suffix}")
+    writer.execute("ROLLBACK")
+    writer.close()
+    hot = crashed / "memory.db"
+    files_before = tree_digest(crashed)
+    _, result = cli.json("migrate", "--source", hot, "--target", target, "--dimension", DIM, "--no-backup")
+    assert result["total_patterns"] == committed[0] == 80 and result["migrated_count"] == 80
+    assert tree_digest(crashed) == files_before  # the hot journal is rolled back in a private copy only
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """A real 512 KiB tmpfs (root only): a disk that fills, or is remounted read-only."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=512k tmpfs {mount} 2>/dev/null") != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    os.system(f"umount {mount}")
+
+
+def test_a_backup_on_a_full_disk_names_the_backup_and_leaves_nothing(small_mount, make_source, target):
+    source = make_source("legacy-qe", 200, dimension=384)
+    placed = small_mount / "memory.db"
+    shutil.copyfile(source, placed)
+    filler = small_mount / "filler"
+    with open(filler, "wb") as handle:  # leave less room than the backup needs
+        handle.write(b"\0" * (512 * 1024 - placed.stat().st_size - 64 * 1024))
+    names = sorted(p.name for p in small_mount.iterdir())
+    out = run_vecmigrate("migrate", "--source", placed, "--target", target)
+    refused(out, "cannot write the source backup", "--no-backup")
+    assert "memory.backup-" in out.stderr and f"{placed}:" not in out.stderr
+    assert sorted(p.name for p in small_mount.iterdir()) == names  # no *.tmp or -journal left
+    assert not target.exists()
+
+
+def test_a_wal_source_on_a_read_only_disk_is_read_with_its_wal(small_mount, make_source, target, cli):
+    source = make_source("legacy-qe", 60)
+    placed = small_mount / "memory.db"
+    shutil.copyfile(source, placed)
+    conn = apsw.Connection(str(placed))
+    conn.execute("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0")
+    conn.execute("INSERT INTO patterns(id, name, template, category) VALUES ('in-wal', 'n', 't', 'unit')")
+    shutil.copyfile(str(placed) + "-wal", small_mount / "saved-wal")
+    conn.close()  # (a clean close checkpoints and removes the -wal: put it back, as a live writer leaves it)
+    shutil.copyfile(small_mount / "saved-wal", str(placed) + "-wal")
+    os.remove(small_mount / "saved-wal")
+    assert os.system(f"mount -o remount,ro {small_mount}") == 0
+    out = run_vecmigrate("migrate", "--source", placed, "--target", target, "--dimension", DIM)
+    refused(out, "cannot write the source backup", "--no-backup")
+    _, result = cli.json("migrate", "--source", placed, "--target", target, "--dimension", DIM, "--no-backup")
+    assert result["total_patterns"] == 61

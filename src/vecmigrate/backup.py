@@ -37,7 +37,11 @@ def backup_source(conn: apsw.Connection, source: Path) -> Path:
         os.replace(temp, final)
         fsync_dir(final.parent)
     except (apsw.Error, OSError) as exc:
-        temp.unlink(missing_ok=True)
+        for leftover in (temp, temp.with_name(temp.name + "-journal")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:  # e.g. a read-only disk, where nothing was made either
+                pass
         raise SourceError(f"cannot write the source backup {final}: {describe(exc)} "
                           f"(pass --no-backup to skip it)") from None
     return final

@@ -40,7 +40,7 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
             mapped.append((row, None, None, row.defect))
             continue
         try:
-            pattern = variant.finish(variant.map_row(row.values))
+            pattern = storable(variant.finish(variant.map_row(row.values)))
             blob = stored_embedding(row)
             json_vector = isinstance(row.embedding, str)  # a JSON array says its own length
             if blob is not None and row.dimension is not None and not json_vector and _declared(row.dimension) != dimension:
@@ -90,6 +90,21 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
         prepared.models[pattern.embedding_model] += 1
     prepared.vectors = np.ascontiguousarray(vectors[good])
     return prepared
+
+
+INT64 = (-2**63, 2**63 - 1)
+_INTEGER_FIELDS = ("created_at", "last_used", "usage_count")
+
+
+def storable(pattern: Pattern) -> Pattern:
+    """The mapped pattern, if SQLite can store every value of it (its integers fit 64 bits):
+    a value from the source too large to store rejects the row, naming the field."""
+    for name in _INTEGER_FIELDS:
+        value = getattr(pattern, name)
+        if value is not None and not INT64[0] <= value <= INT64[1]:
+            raise RowRejected(f"{name} {str(value)[:24]}{'…' if len(str(value)) > 24 else ''} does not fit a "
+                              f"64-bit integer (a timestamp or count out of any real range)")
+    return pattern
 
 
 def _declared(value: Any) -> int | None:

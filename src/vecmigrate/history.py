@@ -23,7 +23,8 @@ def history_counts(conn: apsw.Connection, names: Iterable[str]) -> dict[str, int
 def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[str, int],
                  chunk: int = 5000) -> None:
     """Copy history tables verbatim (DDL and rows) from the source snapshot into the target
-    (in the caller's transaction); an earlier copy is replaced."""
+    (in the caller's transaction); an earlier copy is replaced. Text travels as its bytes and is
+    stored as text again, so text that is not valid UTF-8 is copied as it is, never decoded."""
     for name in tables:
         ddl = source.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
                              (name,)).fetchall()[0][0]
@@ -32,10 +33,13 @@ def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[
         column_list = ", ".join(quote_identifier(c) for c in columns)
         target.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
         target.execute(ddl)
-        insert = (f"INSERT INTO {quote_identifier(name)} ({column_list}) "
-                  f"VALUES ({', '.join('?' for _ in columns)})")
+        insert = (f"INSERT INTO {quote_identifier(name)} ({column_list}) VALUES "
+                  f"({', '.join('CASE WHEN ? THEN CAST(? AS TEXT) ELSE ? END' for _ in columns)})")
+        select = ", ".join(f"typeof({c}) = 'text', CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
+                           for c in map(quote_identifier, columns))
         rows: list[tuple] = []
-        for row in source.execute(f"SELECT {column_list} FROM {quote_identifier(name)}"):
+        for raw in source.execute(f"SELECT {select} FROM {quote_identifier(name)}"):
+            row = tuple(v for i in range(0, len(raw), 2) for v in (raw[i], raw[i + 1], raw[i + 1]))
             rows.append(row)
             if len(rows) >= chunk:
                 target.executemany(insert, rows)

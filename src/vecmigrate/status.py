@@ -30,6 +30,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         conn = open_target(current.db, readonly=True)
         try:
             meta = tgt.read_meta(conn)
+            if meta:
+                tgt.check_meta(meta, str(layout.root))
             versions.check_readable(meta, conn, str(layout.root))
             # the run that read the source asked about (the last run, when none is named)
             run = ledger.last_run(conn, str(Path(source).resolve()) if source is not None else None)

@@ -19,7 +19,7 @@ from .embedders import model_of
 from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
 from .models import Pattern
-from .index_file import (IndexSettings, check_index_file, load_index, new_index, rebuild_from_mirror,
+from .index_file import (DTYPES, METRICS, IndexSettings, check_index_file, load_index, new_index, rebuild_from_mirror,
                          remove_keys, save_index)
 
 SCHEMA_VERSION = "2"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
@@ -31,6 +31,35 @@ def read_meta(conn: apsw.Connection) -> dict[str, str]:
         return dict(conn.execute("SELECT key, value FROM vecmigrate_meta").fetchall())
     except apsw.SQLError:
         return {}
+
+
+_META_INTEGERS = {"dimension": (1, 1 << 16), "connectivity": (2, 1 << 10), "expansion_add": (1, 1 << 20),
+                  "expansion_search": (1, 1 << 20), "index_count": (0, 1 << 62)}
+
+
+def check_meta(meta: dict[str, str], where: str) -> dict[str, str]:
+    """The settings a target records, checked before anything relies on them: a hand-edited or
+    damaged `vecmigrate_meta` is reported in one line naming the key, not met as a crash later."""
+    def damaged(key: str, expected: str) -> TargetError:
+        return TargetError(f"target {where} is damaged: vecmigrate_meta.{key} is {str(meta.get(key))[:40]!r}, "
+                           f"expected {expected} (restore the file, or migrate the source again into a new --target)")
+    for key, (low, high) in _META_INTEGERS.items():
+        if key not in meta and key == "index_count":
+            continue
+        value = str(meta.get(key))
+        if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+            raise damaged(key, f"an integer from {low} to {high}")
+    if meta.get("metric") not in METRICS:
+        raise damaged("metric", " or ".join(METRICS))
+    if meta.get("dtype") not in DTYPES:
+        raise damaged("dtype", ", ".join(DTYPES))
+    try:
+        notes = json.loads(meta.get("model_notes") or "[]")
+    except ValueError:
+        notes = None
+    if not isinstance(notes, list):
+        raise damaged("model_notes", "a JSON list")
+    return meta
 
 
 def write_meta(conn: apsw.Connection, values: dict[str, str]) -> None:
@@ -66,6 +95,7 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
         conn.close()
         raise TargetError(f"{generation.db} is not a vecmigrate target (no vecmigrate_meta settings)")
     try:
+        check_meta(meta, str(layout.root))
         versions.check_readable(meta, conn, str(layout.root))
     except TargetError:
         conn.close()
