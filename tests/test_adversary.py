@@ -484,3 +484,71 @@ def test_a_wal_source_on_a_read_only_disk_is_read_with_its_wal(small_mount, make
     refused(out, "cannot write the source backup", "--no-backup")
     _, result = cli.json("migrate", "--source", placed, "--target", target, "--dimension", DIM, "--no-backup")
     assert result["total_patterns"] == 61
+
+
+# -- 11: nothing in a target makes vecmigrate run code ---------------------------------------------
+
+def test_a_recorded_embedder_never_runs_code(make_source, target, tmp_path):
+    source = make_source("legacy-qe", 30)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    script = tmp_path / "payload.sh"
+    marker = tmp_path / "PAYLOAD-RAN"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    conn = apsw.Connection(str(target / "patterns.sqlite"))
+    conn.execute("UPDATE vecmigrate_meta SET value = 'subprocess:check_output' WHERE key IN ('embedder', 'model')")
+    conn.close()
+    for args in (["search", "--target", target, "--text", script],
+                 ["migrate", "--source", source, "--target", target, "--no-backup"],
+                 ["verify", "--target", target, "--model"], ["status", "--target", target]):
+        out = run_vecmigrate(*args)
+        assert "Traceback" not in out.stderr and not marker.exists(), (args, out.stderr)
+    out = run_vecmigrate("search", "--target", target, "--text", script)
+    assert out.returncode == 1 and "--embedder subprocess:check_output" in out.stderr, out.stderr
+
+
+# -- 12: the read-only verbs write nothing anywhere -----------------------------------------------
+
+def test_sql_cannot_write_a_copy_anywhere_or_attach(migrated, target, tmp_path):
+    before = tree_digest(target)
+    for query in (f"VACUUM INTO '{tmp_path / 'copy.db'}'", f"ATTACH '{tmp_path / 'a.db'}' AS a",
+                  "CREATE TEMP TABLE t(x)", "DELETE FROM patterns", "VACUUM"):
+        out = run_vecmigrate("sql", "--target", target, query)
+        assert out.returncode == 2 and "reads only" in out.stderr, (query, out.stderr)
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "a.db").exists()
+    assert tree_digest(target) == before
+
+
+def test_the_read_only_shell_stays_on_its_target_and_writes_nothing(migrated, target, tmp_path):
+    before = tree_digest(target)
+    escape = tmp_path / "escape.db"
+    script = (f".open {escape}\nCREATE TABLE pwn(x);\n.output {tmp_path / 'out.txt'}\n.backup {tmp_path / 'b.db'}\n"
+              f".py open('{tmp_path / 'py.txt'}', 'w')\n.shell touch {tmp_path / 'sh.txt'}\n"
+              f".load /nonexistent\nSELECT count(*) FROM patterns;\n")
+    out = run_vecmigrate("shell", "--target", target, input=script)
+    assert ".open is not available" in out.stderr and ".py is not available" in out.stderr, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "61"  # it still answers queries on the target
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name in
+                  {"escape.db", "out.txt", "b.db", "py.txt", "sh.txt"}) == []
+    assert tree_digest(target) == before
+
+
+# -- 13: permissions follow the source ------------------------------------------------------------
+
+def test_backups_and_targets_are_never_wider_than_the_source(make_source, target, tmp_path):
+    source = make_source("legacy-qe", 40)
+    os.chmod(source, 0o600)
+    original = os.umask(0o022)
+    os.umask(original)
+    result = Migrator(source, target).migrate(dimension=DIM)
+    files = [Path(result.backup_path), *(p for p in target.rglob("*") if p.is_file() and not p.is_symlink())]
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {"0o600"}, modes
+    dirs = {oct(p.stat().st_mode & 0o777) for p in [target, *target.glob("gen-*")]}
+    assert dirs == {"0o700"}, dirs
+    from vecmigrate.stores import open_store
+    with open_store(target, writable=True) as store:  # a store's index save keeps the mode too
+        store.delete("pattern-000001")
+    assert (target / "gen-000001" / "patterns.usearch").stat().st_mode & 0o777 == 0o600
+    now = os.umask(original)
+    assert now == original  # and the process's umask was given back

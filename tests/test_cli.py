@@ -188,7 +188,7 @@ def test_commands_on_a_missing_target(cli, tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["SELEKT 1"], "SQL error"),
     (["SELECT * FROM patterns WHERE id = :id"], "--param"),
-    (["DELETE FROM patterns"], "read-only"),
+    (["DELETE FROM patterns"], "reads only"),
     (["--file", "nope"], "no such SQL file"),
     ([], "give a query or --file"),
     (["--param", "broken"], "expected name=value"),

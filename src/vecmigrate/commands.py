@@ -69,9 +69,9 @@ def sql(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: 
 
 
 def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=None, stdout=None) -> None:
-    """Run APSW's interactive shell on the live generation, sqlite-vec loaded."""
-    from apsw.shell import Shell
-
+    """Run APSW's interactive shell on the live generation, sqlite-vec loaded. Read-only unless
+    `write`: then it holds the target's lock. Either way the shell stays on that one database."""
+    from .shell import guarded_shell
     from .generations import Layout
     from .lock import TargetLock
     from .target import open_existing
@@ -79,7 +79,7 @@ def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=Non
     try:
         _, conn, _ = open_existing(target, readonly=not write)
         try:
-            console = Shell(db=conn, stdin=stdin, stdout=stdout)
+            console = guarded_shell(conn, write=write, stdin=stdin, stdout=stdout)
             console.cmdloop(intro=f"vecmigrate shell on {Layout(Path(target)).db} "
                                   f"({'read-write' if write else 'read-only'}; sqlite-vec loaded). .help for help")
         finally:

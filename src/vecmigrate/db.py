@@ -169,10 +169,12 @@ def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
         copy = Path(folder) / path.name
         try:
             shutil.copyfile(path, copy)
+            os.chmod(copy, 0o600)  # in a private folder; SQLite writes it (a -shm, a rolled-back journal)
             for suffix in ("-wal", "-journal"):  # committed rows in a WAL; a hot journal's undo
                 beside = path.with_name(path.name + suffix)
                 if beside.exists():
                     shutil.copyfile(beside, copy.with_name(copy.name + suffix))
+                    os.chmod(copy.with_name(copy.name + suffix), 0o600)
         except OSError as exc:
             raise SourceError(f"cannot read source database {path}: {describe(exc)}") from None
         # read-write, so that SQLite rolls a hot journal back (in the private copy only)
@@ -185,11 +187,32 @@ def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
             conn.close()
 
 
+# what a read-only connection would still write: another file (ATTACH, and VACUUM INTO, which
+# attaches its output) or temporary tables (writes to its own file are refused by SQLite)
+_WRITES = {apsw.SQLITE_ATTACH, apsw.SQLITE_DETACH} | {
+    getattr(apsw, name) for name in dir(apsw) if name.startswith(("SQLITE_CREATE_TEMP_", "SQLITE_DROP_TEMP_"))}
+
+
+def _read_only(action: int, name: str | None, detail: str | None, database: str | None, trigger: str | None) -> int:
+    """SQLite authorizer of a reader: nothing that writes, anywhere. A read-only connection
+    already refuses writes to its own file; this also refuses ATTACH (and so `VACUUM INTO`,
+    which writes a copy wherever it is told) and temporary tables."""
+    return apsw.SQLITE_DENY if action in _WRITES else apsw.SQLITE_OK
+
+
+def guard_reader(conn: apsw.Connection) -> apsw.Connection:
+    conn.authorizer = _read_only
+    conn.limit(apsw.SQLITE_LIMIT_ATTACHED, 0)
+    return conn
+
+
 def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Connection:
-    """Open the target's patterns.sqlite with sqlite-vec loaded."""
+    """Open the target's patterns.sqlite with sqlite-vec loaded. A read-only connection writes
+    nothing anywhere (see `guard_reader`)."""
     flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     conn = _connect(path, flags, TargetError, "target", vec=True)
     if readonly:  # (a writer gains little from it, and mapped pages would count in its RSS)
+        guard_reader(conn)
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     else:
         conn.execute("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF")

@@ -142,8 +142,11 @@ def callable_spec(function: Callable, *, takes_patterns: bool = False) -> str:
     return f"{'pattern-fn' if takes_patterns else 'python'}:{name}"
 
 
-def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: bool = False) -> Embedder:
-    """The embedder named by `spec` ("lexical", "minilm" or "module:function"), or a callable."""
+def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: bool = False,
+                  named_by_user: bool = False) -> Embedder:
+    """The embedder named by `spec` ("lexical", "minilm" or "module:function"), or a callable.
+    A `module:function` is imported only when the user named it (`named_by_user`: on the command
+    line or in the API); a name that comes from a target or a source never runs code."""
     if callable(spec):
         return CallableEmbedder(callable_spec(spec, takes_patterns=takes_patterns), spec, takes_patterns=takes_patterns)
     if spec == LEXICAL:
@@ -153,6 +156,9 @@ def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: boo
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise EmbeddingError(f"--embedder {spec!r}: expected 'lexical', 'minilm' or 'module:function'")
+    if not named_by_user:
+        raise EmbeddingError(f"the embedder {spec!r} is recorded in a file, and vecmigrate never runs code a file "
+                             f"names: pass --embedder {spec} to run it")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -194,7 +200,7 @@ def query_embedder(meta: dict[str, str], dimension: int, named: str | None = Non
         if (builtin and model_of(named) != model) or (not builtin and named not in (model, meta.get("embedder"))):
             raise EmbeddingError(f"--embedder {named} does not make this target's vectors ({model}): "
                                  f"a query from another model finds nothing meaningful")
-        return load_embedder(named, dimension)
+        return load_embedder(named, dimension, named_by_user=True)
     spec, why = query_spec(meta)
     if spec is None:
         raise EmbeddingError(why)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 from pathlib import Path
+from typing import Iterator
 
 
 def fsync_file(path: Path) -> None:
@@ -26,3 +29,30 @@ def file_checksum(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def no_wider_than(source: Path) -> Iterator[None]:
+    """Files and directories created inside give group and others at most what `source` gives
+    them (a 0600 source: 0600 files, 0700 directories), never more than the umask already allows.
+    The umask is the process's, so this is for the command line's and API's write phases."""
+    try:  # group and others as the source allows; the owner always writes what it makes
+        mode = (stat.S_IMODE(os.stat(source).st_mode) & 0o066) | 0o600
+    except OSError:
+        yield
+        return
+    directories = mode | ((mode & 0o444) >> 2)  # a directory its reader can enter
+    previous = os.umask(0o077)
+    os.umask(previous | (0o777 & ~directories))
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def same_mode_as(path: Path, reference: Path) -> None:
+    """Give `path` the permission bits of `reference` (a replaced file keeps its mode)."""
+    try:
+        os.chmod(path, stat.S_IMODE(os.stat(reference).st_mode))
+    except OSError:
+        pass

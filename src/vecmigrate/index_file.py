@@ -17,7 +17,7 @@ from usearch.index import Index
 
 from .db import sql
 from .faults import crash_point
-from .files import file_checksum, fsync_dir, fsync_file
+from .files import file_checksum, fsync_dir, fsync_file, same_mode_as
 
 METRICS = {"cos": "cosine", "l2sq": "l2"}  # USearch metric -> vec0 distance_metric
 DTYPES = ("f32", "f16", "bf16", "i8")
@@ -61,6 +61,7 @@ def save_index(index: Index, path: Path, crash_point_name: str = "index-temp-wri
     except RuntimeError as exc:  # USearch reports a failed write (disk full, I/O error) this way
         temp.unlink(missing_ok=True)
         raise OSError(f"cannot write the USearch index {temp}: {exc}") from None
+    same_mode_as(temp, path.with_name("patterns.sqlite"))  # never wider than the database it belongs to
     fsync_file(temp)
     checksum = file_checksum(temp)
     crash_point(crash_point_name)

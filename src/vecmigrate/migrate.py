@@ -30,6 +30,7 @@ from .db import atomic, describe, load_vec, open_source_snapshot, open_target, q
 from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
 from .errors import StrictModeError, TargetError, UsageError
 from .faults import crash_point
+from .files import no_wider_than
 from .generations import (Generation, Layout, check_root, drop_empty_target, finish, new_generation, prune, recover,
                           remove_generation)
 from .history import copy_history, history_counts
@@ -179,7 +180,9 @@ class Migrator:
                 for reader in readers:
                     stack.enter_context(reader)
                 run = self._plan_run(plan, readers, options, state)
-                return self._run(run, options, started)
+                # the backup and the target's files are never readable by more people than the source
+                with no_wider_than(self.source):
+                    return self._run(run, options, started)
 
     def _check_apart(self) -> None:
         """The source must not live inside the target: building or pruning a generation, or
@@ -228,7 +231,8 @@ class Migrator:
         embedder = None
         if policy.generate_with is not None and (found.missing or not found.stored):
             embedder = load_embedder(policy.generate_with, settings.dimension,
-                                     takes_patterns=options.pattern_embedder is not None)
+                                     takes_patterns=options.pattern_embedder is not None,
+                                     named_by_user=policy.generate_with is asked)
             if policy.generate_with not in (LEXICAL, MINILM) and options.pattern_embedder is None:
                 # a user's text embedder must answer with the right shape before anything is written
                 # (a pattern embedder sees only real patterns; each batch checks its answers)

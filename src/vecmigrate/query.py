@@ -59,8 +59,9 @@ def run_sql(target: str | Path, query: str | None = None, *, file: str | None = 
         raise UsageError(f"query parameters: {describe(exc)} (pass --param name=value)") from None
     except KeyError as exc:
         raise UsageError(f"the query needs parameter :{exc.args[0]} (pass --param {exc.args[0]}=value)") from None
-    except apsw.ReadOnlyError:
-        raise UsageError("`vecmigrate sql` opens the target read-only; it does not change data") from None
+    except (apsw.ReadOnlyError, apsw.AuthError):
+        raise UsageError("`vecmigrate sql` reads only: it does not change data or write files (writes, ATTACH "
+                         "and VACUUM are refused); use `vecmigrate shell --write` to change the target") from None
     except apsw.SQLError as exc:
         raise UsageError(f"SQL error: {describe(exc)}") from None
     finally:

@@ -1,0 +1,30 @@
+"""APSW's interactive shell, kept on the one target database it was opened on.
+
+Commands that open another database, load code, run Python or shell commands, or write files
+are refused; the read-only shell's connection also refuses every write (db.guard_reader)."""
+
+from __future__ import annotations
+
+import apsw
+from apsw.shell import Shell
+
+# reopen, swap or close the connection (`.open` would escape the lock and the read-only mode)
+_NEVER = ("open", "connection", "close", "restore", "load", "dbconfig", "limit")
+# write files or run code: refused unless the user opened the shell with --write
+_WRITES = ("backup", "output", "import", "autoimport", "log", "pages_svg", "py", "shell", "cd")
+
+
+def guarded_shell(conn: apsw.Connection, *, write: bool, stdin=None, stdout=None) -> Shell:
+    shell = Shell(db=conn, stdin=stdin, stdout=stdout)
+    refused = _NEVER + (() if write else _WRITES)
+    for name in refused:
+        setattr(shell, f"command_{name}", _refusal(shell, name, write))
+    return shell
+
+
+def _refusal(shell: Shell, name: str, write: bool):
+    def refuse(cmd) -> None:
+        why = ("the shell stays on the target it opened" if name in _NEVER
+               else "the read-only shell writes no file and runs no code (vecmigrate shell --write allows it)")
+        raise shell.Error(f".{name} is not available here: {why}")
+    return refuse
