@@ -552,3 +552,95 @@ def test_backups_and_targets_are_never_wider_than_the_source(make_source, target
     assert (target / "gen-000001" / "patterns.usearch").stat().st_mode & 0o777 == 0o600
     now = os.umask(original)
     assert now == original  # and the process's umask was given back
+
+
+# -- every exit 1: the live target byte for byte as it was ---------------------------------------
+
+def _hold_lock(target, source, tmp_path):
+    import fcntl
+    handle = open(target / ".lock", "a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return ["migrate", "--source", source, "--target", target, "--no-backup"], handle
+
+
+def _missing_source(target, source, tmp_path):
+    return ["migrate", "--source", tmp_path / "gone.db", "--target", target, "--no-backup"], None
+
+
+def _corrupt_source(target, source, tmp_path):
+    bad = tmp_path / "corrupt.db"
+    data = bytearray(source.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)
+    bad.write_bytes(bytes(data))
+    return ["migrate", "--source", bad, "--target", target, "--no-backup"], None
+
+
+def _fifo_source(target, source, tmp_path):
+    os.mkfifo(tmp_path / "fifo.db")
+    return ["migrate", "--source", tmp_path / "fifo.db", "--target", target, "--no-backup"], None
+
+
+def _strict_bad_rows(target, source, tmp_path):
+    conn = apsw.Connection(str(source))
+    conn.execute("UPDATE patterns SET created_at = 1e300 WHERE rowid = 2")
+    conn.close()
+    return ["migrate", "--source", source, "--target", target, "--no-backup", "--strict"], None
+
+
+def _unreadable_table(target, source, tmp_path):
+    odd = generic_source(tmp_path / "odd.db", "CREATE TABLE t(rowid, _rowid_, oid, id TEXT, body TEXT, emb BLOB)",
+                         [(1, 2, 3, "a", "x", vector(0))], "rowid, _rowid_, oid, id, body, emb")
+    return ["migrate", "--source", odd, "--target", target, *GENERIC], None
+
+
+def _nothing_to_roll_back(target, source, tmp_path):
+    shutil.rmtree(target / "gen-000001")
+    return ["rollback", "--target", target], None
+
+
+@pytest.mark.parametrize("scenario", [_hold_lock, _missing_source, _corrupt_source, _fifo_source, _strict_bad_rows,
+                                      _unreadable_table, _nothing_to_roll_back],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_every_exit_1_leaves_the_live_generation_byte_for_byte(migrated, target, tmp_path, scenario):
+    args, holder = scenario(target, migrated, tmp_path)
+    live = Layout(target).current().path
+    before = tree_digest(live)
+    out = run_vecmigrate(*args, cwd=tmp_path, env_extra={"PYTHONPATH": str(tmp_path)}, timeout=60)
+    if holder is not None:
+        holder.close()
+    refused(out)
+    assert Layout(target).current().path == live
+    assert tree_digest(live) == before
+
+
+def test_a_full_disk_under_the_target_exits_1_with_the_live_generation_intact(small_mount, make_source):
+    source = make_source("legacy-qe", 40)
+    target = small_mount / "target"
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    live = Layout(target).current().path
+    before = tree_digest(live)
+    big = make_source("legacy-qe", 3000, name="big.db")
+    out = run_vecmigrate("migrate", "--source", big, "--target", target, "--dimension", DIM, "--no-backup")
+    refused(out, "cannot write the target")
+    assert Layout(target).current().path == live and tree_digest(live) == before
+
+
+def test_an_embedder_failing_mid_run_exits_1_with_the_live_generation_intact(make_source, tmp_path, target):
+    (tmp_path / "flaky_embedder.py").write_text(
+        "import os, numpy as np\ncalls = 0\n"
+        "def embed(texts):\n    global calls\n    calls += 1\n"
+        "    if os.environ.get('EMBED_FAIL') and calls > 3:\n        raise RuntimeError('model server down')\n"
+        f"    return np.ones((len(texts), {DIM}), dtype='float32') + np.arange(len(texts))[:, None]\n")
+    source = make_source("legacy-qe", 120)
+    args = ["migrate", "--source", source, "--target", target, "--no-backup", "--dimension", DIM,
+            "--embedder", "flaky_embedder:embed", "--batch-size", "10"]
+    env = {"PYTHONPATH": str(tmp_path)}
+    assert run_vecmigrate(*args, cwd=tmp_path, env_extra=env).returncode == 0
+    change_source(source, "-2")
+    live = Layout(target).current().path
+    before = tree_digest(live)
+    out = run_vecmigrate(*args, cwd=tmp_path, env_extra={**env, "EMBED_FAIL": "1"})
+    refused(out, "model server down")
+    assert Layout(target).current().path == live and tree_digest(live) == before
+    out = run_vecmigrate(*args, cwd=tmp_path, env_extra=env)  # and the same command then resumes and finishes
+    assert out.returncode == 0, out.stderr

@@ -53,6 +53,7 @@ def assert_equal_to_reference(target, reference_state):
     ("batch-committed:7", ["--checkpoint-seconds", "0"]),          # after checkpoints
     ("run-finished", []),                                        # last commit done, still BUILDING
     ("before-swap", []),                                         # finished, not yet live
+    ("after-swap", []),                                          # live, still marked BUILDING
     ("index-temp-written", ["--checkpoint-seconds", "0"]),       # final save after checkpoints
 ])
 def test_killed_first_migration_resumes_to_the_same_result(reference, tmp_path, point, extra):
@@ -61,7 +62,8 @@ def test_killed_first_migration_resumes_to_the_same_result(reference, tmp_path, 
     target = tmp_path / "t.vecdb"
     killed = run_vecmigrate(*migrate_args(source, target, *extra), env_extra={"VECMIGRATE_CRASH_AT": point})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert not Layout(target).exists()  # nothing is live until a migration finishes
+    # nothing is live until a migration finishes (and once it is live, it is whole)
+    assert Layout(target).exists() == (point == "after-swap")
     resumed = run_vecmigrate(*migrate_args(source, target, "--json", *extra))
     assert resumed.returncode == 0, resumed.stderr
     assert_equal_to_reference(target, reference_state)

@@ -3,7 +3,7 @@
 Set VECMIGRATE_CRASH_AT=<point>[:<n>] and the process SIGKILLs itself the n-th time (default
 first) it reaches <point>: a real, uncatchable kill at a chosen moment, so tests can prove
 that every such moment is recoverable. Points: batch-committed, checkpoint-temp-written,
-index-temp-written, run-finished, before-swap, rollback-marked, rollback-swapped,
+index-temp-written, run-finished, before-swap, after-swap, rollback-marked, rollback-swapped,
 generation-renamed-to-trash. Unset, this does nothing.
 """
 

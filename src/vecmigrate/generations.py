@@ -14,9 +14,8 @@ touched again, so a rollback, which points `current` back, restores them byte fo
 Files in a generation directory say what it is:
     PARENT        the generation it was built from (0: the target's first); written before
                   the directory gets its gen-* name, so every generation has one
-    BUILDING      a migration is writing it (resumable)
-A generation newer than `current` without BUILDING whose parent is the live generation
-finished but was not yet made live: `recover` makes it live.
+    BUILDING      a migration is writing it, or finished it but did not make it live yet: the
+                  same migrate command resumes it (removed once the generation is live)
 
 A rollback first writes its intent (`<target>/.rollback`: from which generation to which),
 then swaps and deletes; a killed rollback is finished by the next command, never repeated.
@@ -348,6 +347,8 @@ def recover(layout: Layout) -> list[str]:
     for leftover in [*layout.root.glob(f"{TRASH_PREFIX}*"), *layout.root.glob(f".{GEN_PREFIX}*.tmp")]:
         _remove_tree(leftover)
     current = layout.current()
+    if current is not None and current.building:  # killed between its swap and its unmarking: it is live
+        current.unmark(BUILDING)
     floor = current.number if current else 0
     pending = [g for g in layout.newer_than_current() if not g.building and g.db.exists() and g.parent == floor]
     if pending:
@@ -371,10 +372,13 @@ def prune(layout: Layout, keep: int) -> list[int]:
 
 
 def finish(layout: Layout, generation: Generation) -> None:
-    """Make a finished BUILDING generation live."""
-    generation.unmark(BUILDING)
+    """Make a finished BUILDING generation live. It stays marked BUILDING until it is live, so a
+    kill before the swap leaves it to the same migrate command, which resumes it (its run is
+    complete: it only goes live), rather than to a recovery that would then migrate again."""
     crash_point("before-swap")
     point_current(layout, generation)
+    crash_point("after-swap")
+    generation.unmark(BUILDING)
 
 
 def drop_empty_target(layout: Layout) -> None:

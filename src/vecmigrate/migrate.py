@@ -37,7 +37,7 @@ from .history import copy_history, history_counts
 from .index_feeder import IndexFeeder
 from .lock import TargetLock
 from .models import MigrationResult, Pattern, QuarantinedRow, Validation
-from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension, label_check
+from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension, label_check, plausible_sizes
 from .sources import GenericMapping, Plan, SourceReader, detect
 from .index_file import DTYPES, METRICS, IndexSettings, new_index
 
@@ -284,8 +284,9 @@ class Migrator:
     @staticmethod
     def _check_stored_dimension(found: Census, dimension: int, allow_float64: bool) -> None:
         """Refuse at once when no stored embedding fits the dimension (rather than quarantine every row)."""
-        blobs = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("blob:")}
-        arrays = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("json:")}
+        arrays, blobs = plausible_sizes(found)
+        if allow_float64:
+            blobs = {**blobs, **plausible_sizes(found, 8)[1]}
         if not blobs and not arrays:
             return
         fitting_blobs = {4 * dimension} | ({8 * dimension} if allow_float64 else set())

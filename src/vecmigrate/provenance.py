@@ -64,9 +64,13 @@ def census(readers: list[SourceReader], plan: Plan) -> Census:
         size = (f"CASE typeof({vector}) WHEN 'null' THEN NULL WHEN 'blob' THEN 'blob:' || length({vector}) "
                 f"WHEN 'text' THEN CASE WHEN json_valid({vector}) AND json_type({vector}) = 'array' "
                 f"THEN 'json:' || json_array_length({vector}) ELSE 'text' END ELSE typeof({vector}) END")
-        query = (f"SELECT CAST({label} AS TEXT), {size}, {dimension}, count(*), {'count(e.rowid)' if joined else '0'} "
-                 f"{reader.from_clause()} GROUP BY 1, 2, 3")
-        for row_label, row_size, row_dimension, count, read in reader.conn.execute(query):
+        # labels as bytes and only integer dimensions: a value that is not UTF-8 text is its row's
+        # problem (quarantined when the row is read), never the census's
+        query = (f"SELECT CAST(CAST({label} AS TEXT) AS BLOB), {size}, "
+                 f"CASE typeof({dimension}) WHEN 'integer' THEN {dimension} END, count(*), "
+                 f"{'count(pick.__pick)' if joined else '0'} {reader.from_clause()} GROUP BY 1, 2, 3")
+        for raw_label, row_size, row_dimension, count, read in reader.conn.execute(query):
+            row_label = raw_label.decode("utf-8", "replace") if raw_label is not None else None
             rows += count
             side_rows_read += read
             if row_size is None:
@@ -139,22 +143,34 @@ def label_check(readers: list[SourceReader], spec: str, dimension: int, label: s
             f"vectors of their text (median cosine {float(np.median(best)):.2f})")
 
 
+MIN_DIMENSION, MAX_DIMENSION = 2, 1 << 16
+
+
+def plausible_sizes(found: Census, width: int = 4) -> tuple[dict[int, int], dict[int, int]]:
+    """({JSON array length: count}, {blob bytes: count}) of the stored vectors that could be
+    vectors at all (2 to 65536 numbers, whole numbers of `width` bytes). Other values (empty,
+    odd-sized, one number) are bad rows to quarantine, never a reason to pick or refuse a dimension."""
+    json_sizes = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("json:")
+                  and MIN_DIMENSION <= int(k[5:]) <= MAX_DIMENSION}
+    blob_sizes = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("blob:")
+                  and int(k[5:]) % width == 0 and MIN_DIMENSION <= int(k[5:]) // width <= MAX_DIMENSION}
+    return json_sizes, blob_sizes
+
+
 def infer_dimension(found: Census, *, float64: bool, claims: dict[str, int] | None = None
                     ) -> tuple[int | None, str | None]:
     """The dimension the stored vectors have (None when there are none) and a note on how it
     was decided when that took a guess (a config table claiming the same dimension settles it)."""
-    if found.declared:
-        return max(found.declared, key=found.declared.get), None
-    json_sizes = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("json:")}
-    blob_sizes = {int(k[5:]): n for k, n in found.sizes.items() if k.startswith("blob:")}
+    declared = {d: n for d, n in found.declared.items() if isinstance(d, int) and MIN_DIMENSION <= d <= MAX_DIMENSION}
+    if declared:
+        return max(declared, key=declared.get), None
+    width = 8 if float64 else 4
+    json_sizes, blob_sizes = plausible_sizes(found, width)
     if json_sizes and sum(json_sizes.values()) >= sum(blob_sizes.values()):
         return max(json_sizes, key=json_sizes.get), None
     if not blob_sizes:
         return None, None
     common = max(blob_sizes, key=blob_sizes.get)
-    width = 8 if float64 else 4
-    if common % width:
-        return None, None
     if common // width in (claims or {}).values():
         return common // width, None
     kind = "float64 (--source-float64)" if float64 else "float32"
