@@ -644,3 +644,27 @@ def test_an_embedder_failing_mid_run_exits_1_with_the_live_generation_intact(mak
     assert Layout(target).current().path == live and tree_digest(live) == before
     out = run_vecmigrate(*args, cwd=tmp_path, env_extra=env)  # and the same command then resumes and finishes
     assert out.returncode == 0, out.stderr
+
+
+def test_backups_and_index_saves_never_write_through_a_planted_link(make_source, tmp_path, target):
+    from datetime import datetime, timezone
+    from vecmigrate.backup import backup_path_for
+    source = make_source("legacy-qe", 20)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    outside = tmp_path / "outside.db"
+    os.symlink(outside, backup_path_for(source, when))  # dangling: exists() says no, a write would follow it
+    chosen = backup_path_for(source, when)
+    assert not os.path.lexists(chosen) and chosen.name.endswith("-1.db")
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    os.symlink(outside, target / "gen-000001" / "patterns.usearch.tmp")
+    refused(run_vecmigrate("migrate", "--source", source, "--target", target, "--no-backup"), "link")
+    assert not outside.exists()
+
+
+def test_verify_counts_every_source_row_it_reads(tmp_path, target, cli):
+    ids = [-3, 0, 1, 2]
+    source = generic_source(tmp_path / "few.db", "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT, emb BLOB)",
+                            [(i, f"row {i}", vector(n)) for n, i in enumerate(ids)], "id, body, emb")
+    cli.json("migrate", "--source", source, "--target", target, *GENERIC)
+    _, report = cli.json("verify", "--target", target, "--source", source)
+    assert report["ok"] and report["checks"]["source_ids"]["source_rows"] == 4, report["checks"]["source_ids"]

@@ -18,7 +18,8 @@ def backup_path_for(source: Path, when: datetime | None = None) -> Path:
     stamp = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H-%M-%SZ")
     candidate = source.with_name(f"{source.stem}.backup-{stamp}.db")
     n = 1
-    while candidate.exists():
+    # a name nothing holds, not even a link (writing through one would write outside the folder)
+    while os.path.lexists(candidate) or os.path.lexists(candidate.with_name(candidate.name + ".tmp")):
         candidate = source.with_name(f"{source.stem}.backup-{stamp}-{n}.db")
         n += 1
     return candidate

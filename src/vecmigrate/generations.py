@@ -53,7 +53,8 @@ INDEX_NAME = "patterns.usearch"
 LOCK_NAME = ".lock"
 _GEN_NAME = re.compile(r"gen-[0-9]{6,}")
 # what SQLite and vecmigrate create inside a generation: none of them may be a link
-_GEN_FILES = (DB_NAME, INDEX_NAME, BUILDING, PARENT, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal")
+_GEN_FILES = (DB_NAME, INDEX_NAME, BUILDING, PARENT, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal",
+              INDEX_NAME + ".tmp")
 
 
 class UnsafeTarget(TargetError):

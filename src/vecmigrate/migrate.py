@@ -28,7 +28,7 @@ from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
 from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state
 from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
-from .errors import StrictModeError, TargetError, UsageError
+from .errors import StrictModeError, TargetError, UsageError, VecmigrateError
 from .faults import crash_point
 from .files import no_wider_than
 from .generations import (Generation, Layout, check_root, drop_empty_target, finish, new_generation, prune, recover,
@@ -329,7 +329,16 @@ class Migrator:
         except (apsw.IOError, apsw.FullError, apsw.CantOpenError, apsw.ReadOnlyError, OSError) as exc:
             # Disk full, I/O errors, permissions: the live generation was never written.
             raise TargetError(f"cannot write the target {self.layout.root}: {describe(exc)}; the live target is "
-                              f"unchanged, and committed batches are kept: the same command resumes") from None
+                              f"unchanged{self._resumable_note()}") from None
+
+    def _resumable_note(self) -> str:
+        """What a failed run left to resume, said only when there is something."""
+        try:
+            kept = [g for g in self.layout.newer_than_current() if g.building and g.building_run() is not None]
+        except (VecmigrateError, OSError):
+            kept = []
+        return (f", and the batches committed in generation {kept[-1].number} are kept: the same command resumes"
+                if kept else "")
 
     def _write_locked(self, run: Run, options: MigrateOptions, backup: Path | None, started: float) -> MigrationResult:
         with TargetLock(self.layout.root) as lock:

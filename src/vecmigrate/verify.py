@@ -150,11 +150,12 @@ def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None
                                                       (run["run_id"],) if run else ())}
     target_vectors = {r[0]: r[1] for r in conn.execute(
         "SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")}
-    missing, differing, compared, rows = [], [], 0, 0
+    missing, differing, compared, rows, counted = [], [], 0, 0, 0
     with open_source_snapshot(source) as src:
         plan = plan_of_run(src, run) if run else detect(src)
         for part in plan.parts:
             with SourceReader(src, part) as reader:
+                counted += reader.count()  # every row is read, whatever its rowid: checked, not assumed
                 for batch in reader.batches(5000):
                     for row in batch:
                         rows += 1
@@ -172,7 +173,9 @@ def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None
                             compared += 1
                             if blob != target_vectors[pattern_id] and not _same_as_float64(blob, target_vectors[pattern_id]):
                                 differing.append(f"id {pattern_id!r}: stored embedding differs from the source's")
-    checks.add("source_ids", not missing, missing, missing=len(missing), source_rows=rows,
+    if rows != counted:
+        missing.insert(0, f"read {rows} of the {counted} source rows")
+    checks.add("source_ids", not missing, missing, missing=len(missing), source_rows=counted,
                tables=",".join(plan.tables))
     checks.add("source_embeddings", not differing, differing, compared=compared)
 
