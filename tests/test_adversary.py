@@ -668,3 +668,14 @@ def test_verify_counts_every_source_row_it_reads(tmp_path, target, cli):
     cli.json("migrate", "--source", source, "--target", target, *GENERIC)
     _, report = cli.json("verify", "--target", target, "--source", source)
     assert report["ok"] and report["checks"]["source_ids"]["source_rows"] == 4, report["checks"]["source_ids"]
+
+
+def test_a_source_corrupt_midway_leaves_no_generation_behind(make_source, target):
+    source = make_source("legacy-qe", 3000)
+    data = bytearray(source.read_bytes())
+    middle = (len(data) // 4096 * 3 // 5) * 4096
+    data[middle:middle + 4096] = b"\xa5" * 4096
+    source.write_bytes(bytes(data))
+    out = run_vecmigrate("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    refused(out, "corrupt")
+    assert not target.exists() or not Layout(target).generations()  # nothing half-built is left to "resume"

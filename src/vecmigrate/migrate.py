@@ -28,7 +28,7 @@ from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
 from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state
 from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
-from .errors import StrictModeError, TargetError, UsageError, VecmigrateError
+from .errors import SourceError, StrictModeError, TargetError, UsageError, VecmigrateError
 from .faults import crash_point
 from .files import no_wider_than
 from .generations import (Generation, Layout, check_root, drop_empty_target, finish, new_generation, prune, recover,
@@ -348,7 +348,14 @@ class Migrator:
                 self.log(note)
             job = self._start_or_resume(run, options)
             try:
-                generated, validation = self._fill(job, run, options)
+                try:
+                    generated, validation = self._fill(job, run, options)
+                except SourceError:
+                    # the source cannot be read to the end: a resume would meet the same rows
+                    # (or, once the file is mended, start over), so the partial generation goes
+                    job.conn.close()
+                    remove_generation(job.generation)
+                    raise
                 quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
                     "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
                     " WHERE run_id = ? ORDER BY qid", (job.run_id,))]

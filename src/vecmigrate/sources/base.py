@@ -117,7 +117,13 @@ class SourceReader:
 
     def __exit__(self, *exc) -> None:
         if self._in_snapshot and not self.conn.get_autocommit():
-            self.conn.execute("COMMIT")
+            try:  # a read transaction: ending it cannot lose anything, and must not hide why reading stopped
+                self.conn.execute("COMMIT")
+            except apsw.Error:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except apsw.Error:
+                    pass
         self._in_snapshot = False
 
     def count(self) -> int:
