@@ -17,6 +17,7 @@ import pytest
 from conftest import DIM, live_files, run_vecmigrate, sha256, tree_digest
 from real_layouts import qe_v3
 from vecmigrate import Migrator, rollback
+from vecmigrate.db import open_target
 from vecmigrate.errors import TargetError, UsageError
 from vecmigrate.generations import Layout
 from vecmigrate.rollback import NothingToRollBack
@@ -679,3 +680,21 @@ def test_a_source_corrupt_midway_leaves_no_generation_behind(make_source, target
     out = run_vecmigrate("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
     refused(out, "corrupt")
     assert not target.exists() or not Layout(target).generations()  # nothing half-built is left to "resume"
+
+
+def test_a_source_a_live_writer_is_changing_is_read_in_place_as_committed(make_source, target, cli):
+    source = make_source("legacy-qe", 80)
+    writer = apsw.Connection(str(source))  # (its changes stay in its cache: readers are not blocked)
+    writer.execute("BEGIN; UPDATE patterns SET description = 'uncommitted'; DELETE FROM patterns WHERE rowid > 40")
+    try:  # the journal is there but live (its writer holds the lock): not hot, read in place
+        assert Path(str(source) + "-journal").exists()
+        out = run_vecmigrate("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup",
+                             "--json")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert out.returncode == 0, out.stderr
+    assert '"migrated_count": 80' in out.stdout
+    conn = open_target(target / "patterns.sqlite", readonly=True)
+    assert conn.execute("SELECT count(*) FROM patterns WHERE content LIKE '%uncommitted%'").fetchall()[0][0] == 0
+    conn.close()

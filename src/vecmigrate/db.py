@@ -127,14 +127,10 @@ def source_state(path: Path) -> dict[str, list[int]]:
     return state
 
 
-def has_hot_journal(path: Path) -> bool:
-    """A rollback journal left by a writer that died mid-transaction: reading the database means
-    rolling it back, which a read-only connection cannot do (and must not do to the source)."""
-    journal = path.with_name(path.name + "-journal")
-    try:
-        return journal.stat().st_size > 0
-    except OSError:
-        return False
+class HotJournal(SourceError):
+    """A rollback journal left by a writer that died mid-transaction (SQLite decides: no live
+    writer holds it). Reading the database means rolling it back, which a read-only connection
+    cannot do, and which must not be done to the source: it is done in a private copy."""
 
 
 def needs_private_copy(path: Path) -> bool:
@@ -143,8 +139,6 @@ def needs_private_copy(path: Path) -> bool:
     creates, and leaves, beside the source when they are missing. They are missing when no
     process has the database open (a file as committed to a repository) or cannot be created
     (a read-only folder or file); a database in use has both, and is read in place."""
-    if has_hot_journal(path):
-        return True
     if not is_wal_file(path):
         return False
     writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
@@ -159,12 +153,16 @@ def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
     path = Path(path)
     check_source_file(path)
     if not needs_private_copy(path):
-        conn = open_source(path)
         try:
-            yield conn
-        finally:
-            conn.close()
-        return
+            conn = open_source(path)
+        except HotJournal:
+            conn = None
+        if conn is not None:
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
     with tempfile.TemporaryDirectory(prefix="vecmigrate-source-") as folder:
         copy = Path(folder) / path.name
         try:
@@ -222,19 +220,33 @@ def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Conn
 def _connect(path: str | os.PathLike, flags: int, error: type[VecmigrateError], what: str, *,
              vec: bool = False) -> apsw.Connection:
     """Open and touch a database, turning what can go wrong into one line naming the file."""
+    conn = None
     try:
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         if vec:
             load_vec(conn)
         conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
-    except apsw.NotADBError:
-        raise error(f"{what} is not a SQLite database: {path}") from None
-    except apsw.CorruptError:
-        raise error(f"{what} database is corrupt: {path}") from None
     except apsw.Error as exc:
-        raise error(f"cannot open {what} database {path}: {describe(exc)}") from None
+        if conn is not None:
+            conn.close()
+        raise _open_error(exc, path, error, what) from None
     return conn
+
+
+def _open_error(exc: apsw.Error, path: str | os.PathLike, error: type[VecmigrateError], what: str) -> VecmigrateError:
+    """The one-line error for a database that failed to open."""
+    if isinstance(exc, apsw.NotADBError):
+        return error(f"{what} is not a SQLite database: {path}")
+    if isinstance(exc, apsw.CorruptError):
+        return error(f"{what} database is corrupt: {path}")
+    if (isinstance(exc, apsw.ReadOnlyError) and error is SourceError
+            and Path(path).with_name(Path(path).name + "-journal").exists()):
+        return HotJournal(f"source {path} has a hot journal")
+    if isinstance(exc, apsw.BusyError):
+        return error(f"{what} database {path} stayed locked by a process writing it for "
+                     f"{BUSY_TIMEOUT_MS // 1000} s: try again when that write is done")
+    return error(f"cannot open {what} database {path}: {describe(exc)}")
 
 
 def copy_database(source: apsw.Connection, dest: Path) -> None:

@@ -88,19 +88,18 @@ class Generation:
     @property
     def parent(self) -> int | None:
         """The generation this one was built from (0 for a target's first; None if unknown)."""
-        try:
-            text = (self.path / PARENT).read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
+        return self._number_in(PARENT)
 
     def building_run(self) -> int | None:
         """The run a BUILDING generation was started for (None until its run is recorded)."""
+        return self._number_in(BUILDING)
+
+    def _number_in(self, marker: str) -> int | None:
         try:
-            text = (self.path / BUILDING).read_text().strip()
-        except OSError:
+            text = (self.path / marker).read_text().strip()
+        except (OSError, UnicodeDecodeError):
             return None
-        return int(text) if text.isdigit() else None
+        return int(text) if text.isascii() and text.isdigit() else None
 
     def record_building_run(self, run_id: int) -> None:
         marker = self.path / BUILDING

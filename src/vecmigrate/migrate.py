@@ -170,6 +170,7 @@ class Migrator:
         options = replace(options or MigrateOptions(), **overrides)
         options.check()
         started = time.perf_counter()
+        self._events = []
         self._check_apart()
         state = source_state(self.source)  # before the snapshot: a change after it shows on resume
         with open_source_snapshot(self.source) as conn:
