@@ -553,6 +553,10 @@ def test_backups_and_targets_are_never_wider_than_the_source(make_source, target
     assert (target / "gen-000001" / "patterns.usearch").stat().st_mode & 0o777 == 0o600
     now = os.umask(original)
     assert now == original  # and the process's umask was given back
+    wide = make_source("legacy-qe", 10, name="wide.db")
+    os.chmod(wide, 0o644)
+    Migrator(wide, target).migrate(backup=False)  # the next generation copies the 0600 rows: it stays 0600
+    assert (target / "gen-000002" / "patterns.sqlite").stat().st_mode & 0o777 == 0o600
 
 
 # -- every exit 1: the live target byte for byte as it was ---------------------------------------
@@ -698,3 +702,135 @@ def test_a_source_a_live_writer_is_changing_is_read_in_place_as_committed(make_s
     conn = open_target(target / "patterns.sqlite", readonly=True)
     assert conn.execute("SELECT count(*) FROM patterns WHERE content LIKE '%uncommitted%'").fetchall()[0][0] == 0
     conn.close()
+
+
+def test_a_writer_killed_mid_transaction_does_not_lock_readers_out(migrated, target, tmp_path):
+    """A store writing the live generation is killed inside a transaction, leaving a hot journal:
+    readers and writers roll it back (the last commit is restored) and go on."""
+    live = Layout(target).current()
+    committed = apsw.Connection(str(live.db), flags=apsw.SQLITE_OPEN_READONLY)
+    count = committed.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
+    committed.close()
+    writer = tmp_path / "writer.py"
+    writer.write_text(
+        "import apsw, os, signal, sys\n"
+        "c = apsw.Connection(sys.argv[1]); c.execute('PRAGMA cache_size = 1')\n"
+        "c.execute('BEGIN; DELETE FROM patterns WHERE key % 2 = 0; UPDATE patterns SET content = hex(randomblob(900))')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    import subprocess
+    assert subprocess.run([sys.executable, writer, live.db]).returncode == -9
+    assert Path(str(live.db) + "-journal").stat().st_size > 0
+    for args in (["status"], ["search", "--id", "pattern-000001"], ["sql", "SELECT count(*) FROM patterns"]):
+        out = run_vecmigrate(*args, "--target", target)
+        assert out.returncode == 0, (args, out.stderr)
+    out = run_vecmigrate("sql", "--target", target, "SELECT count(*) FROM patterns", "--json")
+    assert f"[{count}]" in out.stdout.replace(" ", ""), out.stdout
+    assert run_vecmigrate("verify", "--target", target).returncode == 0
+
+
+def test_an_index_file_that_will_not_load_is_rebuilt_not_a_traceback(migrated, target):
+    live = Layout(target).current()
+    data = bytearray(live.index.read_bytes())
+    start = data.find(b"usearch") + 64 + 40
+    data[start:start + 4096] = bytes(4096)  # the graph's first levels zeroed, the header intact
+    live.index.write_bytes(bytes(data))
+    conn = apsw.Connection(str(live.db))  # and the checksum recorded to match: only loading can tell
+    conn.execute("UPDATE vecmigrate_meta SET value = ? WHERE key = 'index_checksum'", (sha256(live.index),))
+    conn.close()
+    out = run_vecmigrate("search", "--target", target, "--id", "pattern-000001", "--json")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "rebuilt from the vec0 mirror" in out.stdout
+    out = run_vecmigrate("verify", "--target", target)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "cannot be loaded" in out.stdout + out.stderr
+
+
+# -- found by an independent attack on the first round of these fixes -----------------------------
+
+@pytest.fixture
+def three_generations(make_source, target):
+    source = make_source("legacy-qe", 60)
+    migrate_generations(source, target, 3)
+    return source
+
+
+def test_a_target_without_current_is_refused_and_no_generation_deleted(three_generations, target, make_source):
+    (target / "current").unlink()
+    before = tree_digest(target)
+    other = make_source("legacy-qe", 10, name="other.db")
+    for args in (["rollback"], ["migrate", "--source", other, "--no-backup"], ["status"]):
+        refused(run_vecmigrate(*args, "--target", target), "no `current` link")
+    assert tree_digest(target) == before
+
+
+def test_current_moved_back_by_hand_keeps_the_newer_generations(three_generations, target, make_source):
+    kept = {n: tree_digest(target / f"gen-00000{n}") for n in (2, 3)}
+    (target / "current").unlink()
+    os.symlink("gen-000001", target / "current")  # what the lost-generation message tells a user to do
+    refused(run_vecmigrate("rollback", "--target", target), "other generations are kept")
+    assert run_vecmigrate("migrate", "--source", three_generations, "--target", target, "--no-backup").returncode == 0
+    assert {n: tree_digest(target / f"gen-00000{n}") for n in (2, 3)} == kept
+    assert Layout(target).current().number == 4 and Layout(target).current().parent == 1
+
+
+@pytest.mark.parametrize("entry", ["rollback-tmp-link", "rollback-tmp-dir", "current-tmp-dir", "lock-fifo"])
+def test_odd_entries_where_vecmigrate_writes_are_refused_not_followed(migrated, target, tmp_path, entry):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    if entry == "rollback-tmp-link":
+        os.symlink(victim, target / ".rollback.tmp")
+    elif entry == "rollback-tmp-dir":
+        (target / ".rollback.tmp").mkdir()
+    elif entry == "current-tmp-dir":
+        (target / "current.tmp").mkdir()
+    else:
+        (target / ".lock").unlink(missing_ok=True)
+        os.mkfifo(target / ".lock")
+    before = tree_digest(target)
+    for args in (["rollback"], ["migrate", "--source", migrated, "--no-backup"]):
+        out = run_vecmigrate(*args, "--target", target, timeout=60)
+        refused(out)
+    assert victim.read_text() == "keep me" and tree_digest(target) == before
+
+
+def test_nothing_after_the_swap_can_turn_a_live_migration_into_exit_1(make_source, tmp_path, target):
+    source = make_source("legacy-qe", 40)
+    moved = tmp_path / "moved.db"
+
+    def embed_then_move_the_source(pattern):  # the source disappears while the run finishes
+        if source.exists():
+            source.rename(moved)
+        return np.ones(DIM, dtype=np.float32)
+    result = Migrator(source, target).migrate(dimension=DIM, backup=False, pattern_embedder=embed_then_move_the_source)
+    assert result.generation == 1 and Layout(target).current().number == 1
+    assert any("could not be read again" in note for note in result.notes), result.notes
+
+
+def test_status_shows_the_target_when_its_recorded_source_is_gone(migrated, target, cli):
+    migrated.unlink()
+    _, report = cli.json("status", "--target", target)
+    assert report["target_count"] > 0 and report["generation"] == 2
+    assert any("no longer there" in note for note in report["notes"])
+
+
+def test_tables_named_in_invalid_utf8_and_generated_rowid_columns(tmp_path, target, cli):
+    source = generic_source(tmp_path / "gen.db", "CREATE TABLE t(id TEXT, body TEXT, emb BLOB, "
+                            "rowid INTEGER GENERATED ALWAYS AS (1) VIRTUAL)",
+                            [(f"p{i}", f"row {i}", vector(i)) for i in range(40)], "id, body, emb")
+    conn = apsw.Connection(str(source))
+    conn.execute("CREATE TABLE zzz(a)")
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_schema SET name = CAST(x'7a7aff' AS TEXT), tbl_name = CAST(x'7a7aff' AS TEXT),"
+                 " sql = CAST(x'435245415445205441424c45207a7aff286129' AS TEXT) WHERE name = 'zzz'")
+    conn.close()
+    args = ["migrate", "--source", source, "--target", target, *GENERIC]
+    assert run_vecmigrate(*args, env_extra={"VECMIGRATE_CRASH_AT": "batch-committed:1"}).returncode == -9
+    _, result = cli.json(*args)  # resumed by the true rowid, not the generated column named rowid
+    assert result["skipped_count"] == 25 and result["migrated_count"] == 40, result
+
+
+def test_a_legacy_target_without_parent_records_rolls_back_one_step(make_source, target):
+    source = make_source("legacy-qe", 40)
+    states = migrate_generations(source, target, 3)
+    for generation in Layout(target).generations():
+        (generation.path / "PARENT").unlink()  # as a target made before generations recorded it
+    assert rollback(target).now_at == 2 and live_files(target) == states[1]

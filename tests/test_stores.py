@@ -196,7 +196,7 @@ def test_factory_creates_prefers_usearch_and_falls_back(tmp_path, monkeypatch, v
 
     def broken(*args, **kwargs):
         raise RuntimeError("index cannot be mapped")
-    monkeypatch.setattr(target, "load_index", broken)
+    monkeypatch.setattr(target, "load_checked", broken)
     monkeypatch.setattr(target, "rebuild_from_mirror", broken)
     fallback = create_store(tmp_path / "new.vecdb", dimension=DIM)
     assert fallback.backend == "sqlite-vec" and "using the exact sqlite-vec store" in fallback.notes[0]

@@ -130,7 +130,8 @@ def source_state(path: Path) -> dict[str, list[int]]:
 class HotJournal(SourceError):
     """A rollback journal left by a writer that died mid-transaction (SQLite decides: no live
     writer holds it). Reading the database means rolling it back, which a read-only connection
-    cannot do, and which must not be done to the source: it is done in a private copy."""
+    cannot do. A source's is rolled back in a private copy (the source is never written); a
+    target's is rolled back in place (see open_target)."""
 
 
 def needs_private_copy(path: Path) -> bool:
@@ -208,7 +209,14 @@ def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Conn
     """Open the target's patterns.sqlite with sqlite-vec loaded. A read-only connection writes
     nothing anywhere (see `guard_reader`)."""
     flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
-    conn = _connect(path, flags, TargetError, "target", vec=True)
+    try:
+        conn = _connect(path, flags, TargetError, "target", vec=True)
+    except HotJournal:
+        # A writer (a store, reconcile) died mid-transaction. Its journal is rolled back as SQLite
+        # does for any writer that opens the file (restoring the last commit; SQLite's own locks
+        # make this safe beside other processes), then the file is read as asked.
+        _connect(path, apsw.SQLITE_OPEN_READWRITE, TargetError, "target").close()
+        conn = _connect(path, flags, TargetError, "target", vec=True)
     if readonly:  # (a writer gains little from it, and mapped pages would count in its RSS)
         guard_reader(conn)
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
@@ -240,9 +248,8 @@ def _open_error(exc: apsw.Error, path: str | os.PathLike, error: type[Vecmigrate
         return error(f"{what} is not a SQLite database: {path}")
     if isinstance(exc, apsw.CorruptError):
         return error(f"{what} database is corrupt: {path}")
-    if (isinstance(exc, apsw.ReadOnlyError) and error is SourceError
-            and Path(path).with_name(Path(path).name + "-journal").exists()):
-        return HotJournal(f"source {path} has a hot journal")
+    if isinstance(exc, apsw.ReadOnlyError) and Path(path).with_name(Path(path).name + "-journal").exists():
+        return HotJournal(f"{what} {path} has a hot journal")
     if isinstance(exc, apsw.BusyError):
         return error(f"{what} database {path} stayed locked by a process writing it for "
                      f"{BUSY_TIMEOUT_MS // 1000} s: try again when that write is done")
@@ -289,14 +296,30 @@ def atomic(conn: apsw.Connection) -> Iterator[apsw.Connection]:
 
 
 def table_columns(conn: apsw.Connection, table: str, schema: str = "main") -> list[str]:
-    rows = conn.execute("SELECT name FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3)",
-                        (table, schema)).fetchall()
-    return [r[0] for r in rows]
+    """The table's columns (generated ones included). A name that is not UTF-8 cannot be written in
+    SQL text, so its values could not be read: the table is refused, naming it."""
+    names = [r[0] for r in conn.execute("SELECT CAST(name AS BLOB) FROM pragma_table_xinfo(?, ?) "
+                                        "WHERE hidden IN (0, 2, 3)", (table, schema))]
+    try:
+        return [n.decode("utf-8") for n in names]
+    except UnicodeDecodeError:
+        raise SourceError(f"table {table!r} has a column whose name is not valid UTF-8; vecmigrate cannot name it "
+                          f"in SQL: rename it in a copy of the file") from None
 
 
-def table_names(conn: apsw.Connection) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+def table_names(conn: apsw.Connection, *, internal: bool = False) -> list[str]:
+    """The database's tables (sqlite_* ones only when `internal`). A table whose name is not
+    UTF-8 cannot be named in SQL text: it is left out, as if absent."""
+    rows = conn.execute("SELECT CAST(name AS BLOB) FROM sqlite_schema WHERE type = 'table'"
+                        + ("" if internal else " AND name NOT LIKE 'sqlite_%'") + " ORDER BY name")
+    return [name for (raw,) in rows if (name := _utf8(raw)) is not None]
+
+
+def _utf8(raw: bytes | None) -> str | None:
+    try:
+        return raw.decode("utf-8") if raw is not None else None
+    except UnicodeDecodeError:
+        return None
 
 
 def describe(exc: BaseException) -> str:

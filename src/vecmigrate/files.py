@@ -23,6 +23,19 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_new(path: Path, data: bytes) -> None:
+    """Write a file of ours afresh, fsynced: whatever is at `path` is unlinked first (a link
+    itself, never what it points to), and the new file is created exclusively, never followed."""
+    if os.path.lexists(path) and not os.path.isdir(path) or os.path.islink(path):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_checksum(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -32,15 +45,18 @@ def file_checksum(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def no_wider_than(source: Path) -> Iterator[None]:
-    """Files and directories created inside give group and others at most what `source` gives
-    them (a 0600 source: 0600 files, 0700 directories), never more than the umask already allows.
-    The umask is the process's, so this is for the command line's and API's write phases."""
-    try:  # group and others as the source allows; the owner always writes what it makes
-        mode = (stat.S_IMODE(os.stat(source).st_mode) & 0o066) | 0o600
-    except OSError:
-        yield
-        return
+def no_wider_than(*references: Path) -> Iterator[None]:
+    """Files and directories created inside give group and others at most what every one of
+    `references` gives them (a 0600 source: 0600 files, 0700 directories), never more than the
+    umask already allows; the owner always reads and writes what it makes. The umask is the
+    process's, so this is for the write phases of the command line and the API."""
+    shared = 0o066
+    for reference in references:
+        try:
+            shared &= stat.S_IMODE(os.stat(reference).st_mode)
+        except OSError:
+            pass
+    mode = shared | 0o600
     directories = mode | ((mode & 0o444) >> 2)  # a directory its reader can enter
     previous = os.umask(0o077)
     os.umask(previous | (0o777 & ~directories))

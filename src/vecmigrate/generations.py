@@ -35,12 +35,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import apsw
-
-from .db import copy_database
+from .db import copy_database, open_target
 from .errors import TargetError
 from .faults import crash_point
-from .files import fsync_dir, fsync_file
+from .files import fsync_dir, fsync_file, write_new
 
 GEN_PREFIX = "gen-"
 CURRENT = "current"
@@ -102,9 +100,7 @@ class Generation:
         return int(text) if text.isascii() and text.isdigit() else None
 
     def record_building_run(self, run_id: int) -> None:
-        marker = self.path / BUILDING
-        marker.write_text(str(run_id))
-        fsync_file(marker)
+        write_new(self.path / BUILDING, str(run_id).encode())
 
     def unmark(self, marker: str) -> None:
         (self.path / marker).unlink(missing_ok=True)
@@ -142,6 +138,12 @@ class Layout:
         check_shape(self)
         link = self.root / CURRENT
         if not link.is_symlink():
+            finished = [g.path.name for g in self.generations() if not g.building]
+            if finished:  # vecmigrate never leaves this: `current` was removed or moved by hand
+                raise LostGeneration(
+                    f"{self.root} holds finished generations ({', '.join(finished)}) but no `current` link saying "
+                    f"which is live: vecmigrate will not guess; make the live one current by hand "
+                    f"(ln -s {finished[-1]} {link})")
             return None
         generation = Generation(self.root / os.readlink(link))
         if not generation.path.is_dir():
@@ -191,9 +193,15 @@ def check_shape(layout: Layout) -> None:
             what = "a link to somewhere else" if entry.is_symlink() else "a file vecmigrate did not make"
             raise UnsafeTarget(f"{entry} is {what}; vecmigrate will not replace it: move it away, or choose "
                                f"another --target")
-    for name in (LOCK_NAME, ROLLBACK_INTENT):
-        if (root / name).is_symlink():
-            raise UnsafeTarget(f"{root / name} is a link; vecmigrate never writes through a link: remove it")
+    temp_link = root / (CURRENT + ".tmp")
+    if os.path.lexists(temp_link) and not (temp_link.is_symlink() and _GEN_NAME.fullmatch(os.readlink(temp_link))):
+        raise UnsafeTarget(f"{temp_link} is not a link vecmigrate made; remove it (vecmigrate replaces it)")
+    for name in (LOCK_NAME, ROLLBACK_INTENT, ROLLBACK_INTENT + ".tmp"):
+        entry = root / name
+        if entry.is_symlink():
+            raise UnsafeTarget(f"{entry} is a link; vecmigrate never writes through a link: remove it")
+        if os.path.lexists(entry) and not entry.is_file():
+            raise UnsafeTarget(f"{entry} is not a regular file; vecmigrate writes it: remove it")
     for entry in root.iterdir():
         if not _GEN_NAME.fullmatch(entry.name):
             continue
@@ -234,9 +242,8 @@ def new_generation(layout: Layout) -> Generation:
     temp = layout.root / f".{GEN_PREFIX}{number:06d}.tmp"
     _remove_tree(temp)
     temp.mkdir()
-    (temp / BUILDING).write_bytes(b"")
-    (temp / PARENT).write_text(str(current.number if current else 0))
-    fsync_file(temp / PARENT)
+    write_new(temp / BUILDING, b"")
+    write_new(temp / PARENT, str(current.number if current else 0).encode())
     generation = layout.generation(number)
     os.rename(temp, generation.path)
     fsync_dir(layout.root)
@@ -248,7 +255,7 @@ def new_generation(layout: Layout) -> Generation:
 
 
 def _copy_database(source: Path, dest: Path) -> None:
-    src = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY)
+    src = open_target(source, readonly=True)  # (rolls back a dead writer's journal first)
     try:
         copy_database(src, dest)
     finally:
@@ -304,8 +311,7 @@ def read_intent(layout: Layout) -> RollbackIntent | None:
 def write_intent(layout: Layout, intent: RollbackIntent) -> None:
     path = layout.root / ROLLBACK_INTENT
     temp = path.with_name(path.name + ".tmp")
-    temp.write_text(json.dumps({"undo": intent.undo, "restore": intent.restore}))
-    fsync_file(temp)
+    write_new(temp, json.dumps({"undo": intent.undo, "restore": intent.restore}).encode())
     os.replace(temp, path)
     fsync_dir(layout.root)
 
@@ -332,8 +338,8 @@ def recover(layout: Layout) -> list[str]:
     """Finish what a killed process left half done (call with the target's lock held).
 
     Returns what was done, for the user. A recorded rollback is finished; deleted generations'
-    leftovers are removed; a finished generation built on the live one that was not yet made
-    live is made live; older BUILDING leftovers are deleted (the newest is kept for resuming)."""
+    leftovers are removed; a live generation still marked BUILDING (killed just after its swap)
+    is unmarked; older BUILDING leftovers are deleted (the newest is kept for resuming)."""
     notes: list[str] = []
     if not layout.root.is_dir():
         return notes
@@ -349,11 +355,8 @@ def recover(layout: Layout) -> list[str]:
     current = layout.current()
     if current is not None and current.building:  # killed between its swap and its unmarking: it is live
         current.unmark(BUILDING)
-    floor = current.number if current else 0
-    pending = [g for g in layout.newer_than_current() if not g.building and g.db.exists() and g.parent == floor]
-    if pending:
-        point_current(layout, pending[-1])
-        notes.append(f"made generation {pending[-1].number} live (its migration had finished)")
+    # (a finished generation newer than the live one is left alone: only a user moving `current`
+    # back by hand makes one, and it is theirs to keep)
     building = [g for g in layout.newer_than_current() if g.building]
     for stale in building[:-1]:
         remove_generation(stale)

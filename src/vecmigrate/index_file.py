@@ -98,6 +98,20 @@ def remove_keys(index: Index, keys) -> None:
         index.remove(np.asarray(present, dtype=np.uint64))
 
 
+def load_checked(path: Path, settings: IndexSettings, meta: dict[str, str]) -> tuple[Index | None, str | None]:
+    """(the index, None) when the file is the one SQLite recorded (checksum, header) and loads,
+    else (None, why it must not be used). The checksum guards against accidents, not against a
+    file crafted together with its recorded checksum (see the README's limits)."""
+    recorded = meta.get("index_count")
+    problem = check_index_file(path, settings, meta.get("index_checksum"), int(recorded) if recorded is not None else None)
+    if problem is not None:
+        return None, problem
+    try:
+        return load_index(path, settings), None
+    except (RuntimeError, ValueError, MemoryError) as exc:  # USearch's word for a file it cannot read
+        return None, f"index file {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:80]})"
+
+
 def load_index(path: Path, settings: IndexSettings) -> Index:
     index = new_index(settings)
     index.load(str(path))

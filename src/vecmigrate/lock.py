@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from .errors import TargetError
@@ -36,12 +37,15 @@ class TargetLock:
         from .generations import check_root
         check_root(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # never through a link: the lock file is truncated and written
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:  # never through a link, never blocking on a FIFO: the lock file is truncated and written
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as exc:
             raise TargetError(f"cannot open the target's lock {self.path}: "
                               + ("it is a link; vecmigrate never writes through a link: remove it"
                                  if os.path.islink(self.path) else exc.strerror or str(exc))) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise TargetError(f"the target's lock {self.path} is not a regular file: remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

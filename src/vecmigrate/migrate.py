@@ -181,8 +181,10 @@ class Migrator:
                 for reader in readers:
                     stack.enter_context(reader)
                 run = self._plan_run(plan, readers, options, state)
-                # the backup and the target's files are never readable by more people than the source
-                with no_wider_than(self.source):
+                # the backup and the target's files are never readable by more people than the source,
+                # nor than the live generation (whose rows the next one copies)
+                live = self.layout.current()
+                with no_wider_than(self.source, *([live.db] if live else [])):
                     return self._run(run, options, started)
 
     def _check_apart(self) -> None:
@@ -370,7 +372,13 @@ class Migrator:
                 raise TargetError(f"the new generation of {self.layout.root} failed its checks and was not made "
                                   f"live ({'; '.join(failed_checks(validation))}); the live target is unchanged")
             finish(self.layout, job.generation)
-            pruned = prune(self.layout, options.keep_generations)
+            # the new generation is live: from here on nothing may fail the command (exit 1 would
+            # claim the live target unchanged), so what goes wrong is said, not raised
+            try:
+                pruned = prune(self.layout, options.keep_generations)
+            except (OSError, VecmigrateError) as exc:
+                pruned = []
+                self._say(f"older generations were not pruned ({describe(exc)}); the next migrate tries again")
         return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
                             skipped=job.skipped, quarantined=quarantined, generated=generated, backup=backup,
                             run_id=job.run_id, generation=job.generation.number, validation=validation,
@@ -378,7 +386,7 @@ class Migrator:
 
     def _start_or_resume(self, run: Run, options: MigrateOptions) -> Job:
         identity = _run_identity(self.source, run, options)
-        for generation in self.layout.newer_than_current():  # at most one BUILDING one after recover()
+        for generation in [g for g in self.layout.newer_than_current() if g.building]:  # at most one, after recover()
             job, why_not = self._resumable(generation, identity)
             if job is not None:
                 return job
@@ -493,10 +501,16 @@ class Migrator:
         return generated
 
     def _rows_added_since(self, run: Run) -> int:
-        """Rows another process added to the source after this run's snapshot: said, not lost."""
-        with open_source_snapshot(self.source) as fresh:
-            now = sum(fresh.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0]
-                      for t in run.plan.tables)
+        """Rows another process added to the source after this run's snapshot: said, not lost
+        (best effort, after the swap: a source that is gone or locked now is only noted)."""
+        try:
+            with open_source_snapshot(self.source) as fresh:
+                now = sum(fresh.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0]
+                          for t in run.plan.tables)
+        except (OSError, apsw.Error, VecmigrateError) as exc:
+            self._say(f"the source could not be read again after the migration to count rows added meanwhile "
+                      f"({describe(exc)})")
+            return 0
         added = max(0, now - run.total)
         if added:
             self.log(f"{added} rows were added to the source after its snapshot; "

@@ -42,7 +42,7 @@ def rollback(target: str | Path) -> RollbackResult:
             raise NothingToRollBack(f"nothing to roll back: {layout.root} has no migrated generation")
         intent = RollbackIntent(undo=current.number, restore=_restore_point(layout, current))
         # An interrupted migration was building on top of the generation being undone: drop it.
-        for building in layout.newer_than_current():
+        for building in [g for g in layout.newer_than_current() if g.building]:
             remove_generation(building)
         write_intent(layout, intent)
         crash_point("rollback-marked")
@@ -53,10 +53,18 @@ def rollback(target: str | Path) -> RollbackResult:
 def _restore_point(layout: Layout, current) -> int | None:
     """The generation `current` was built from, if it is still kept (None: `current` is the first)."""
     parent = current.parent
-    if parent is None:
-        raise NothingToRollBack(f"nothing to roll back: generation {current.number} of {layout.root} does not record "
-                                f"which generation it was built from; the target is unchanged")
+    if parent is None:  # made before generations recorded their parent: the newest finished one below
+        older = [g.number for g in layout.generations() if g.number < current.number and not g.building]
+        if not older:
+            raise NothingToRollBack(f"nothing to roll back: generation {current.number} of {layout.root} does not "
+                                    f"record which generation it was built from; the target is unchanged")
+        parent = older[-1]
     if parent == 0:
+        others = [g.path.name for g in layout.generations() if g.number != current.number and not g.building]
+        if others:
+            raise NothingToRollBack(f"nothing to roll back: generation {current.number} of {layout.root} was its first "
+                                    f"migration, but other generations are kept ({', '.join(others)}): vecmigrate "
+                                    f"will not remove the target; the target is unchanged")
         return None
     previous = layout.generation(parent)
     if not previous.path.is_dir() or previous.building or not previous.db.exists():

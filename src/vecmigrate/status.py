@@ -50,6 +50,12 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         source_path = Path(DEFAULT_SOURCE)
     source_count = coverage = None
     complete = False
+    notes = json.loads(meta.get("model_notes") or "[]")
+    if source is None and source_path is not None and not source_path.exists():
+        # the recorded source is gone (deleted after cut-over, moved): the target's state still shows
+        notes = [f"the source this target was migrated from, {source_path}, is no longer there: "
+                 f"coverage is not computed (pass --source to compare with another file)", *notes]
+        source_path = None
     if source_path is not None:
         source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
         coverage = migrated / source_count if source_count else 1.0
@@ -63,7 +69,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         backups=list_backups(source_path) if source_path else [], schema=run["schema"] if run else None,
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
         embedder=query_spec(meta)[0] if meta else None, last_run=run, model=meta.get("model"), vector_models=vector_models,
-        kinds=kinds, notes=json.loads(meta.get("model_notes") or "[]"),
+        kinds=kinds, notes=notes,
         versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)})
 
 
@@ -93,9 +99,11 @@ def _generations(layout: Layout) -> list[dict]:
         elif generation.building:
             state = "interrupted migration (the same migrate command resumes it)"
         elif current is not None and generation.number > current.number:
-            state = "finished, not yet live (the next migrate or rollback makes it live)"
-        else:
+            state = "finished, not live (`current` was moved back by hand; kept)"
+        elif current is not None and generation.number == current.parent:
             state = "previous (rollback target)"
+        else:
+            state = "older (kept)"
         out.append({"generation": generation.number, "state": state, "path": str(generation.path),
                     "modified": datetime.fromtimestamp(generation.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")})
     return out

@@ -19,8 +19,8 @@ from .embedders import model_of
 from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
 from .models import Pattern
-from .index_file import (DTYPES, METRICS, IndexSettings, check_index_file, load_index, new_index, rebuild_from_mirror,
-                         remove_keys, save_index)
+from .index_file import (DTYPES, METRICS, IndexSettings, load_checked, new_index, rebuild_from_mirror, remove_keys,
+                         save_index)
 
 SCHEMA_VERSION = "2"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
 VEC_PLACEHOLDER = "unknown"  # vec0 metadata columns refuse NULL
@@ -200,12 +200,9 @@ def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, st
     re-added from vec0. A file that cannot be trusted is not used: the index is rebuilt from
     vec0. Returns (index, notes) — the notes say what was repaired, for the user."""
     settings = settings_of(meta)
-    recorded = meta.get("index_count")
-    problem = check_index_file(generation.index, settings, meta.get("index_checksum"),
-                               int(recorded) if recorded is not None else None)
+    index, problem = load_checked(generation.index, settings, meta)
     notes: list[str] = []
-    if problem is None:
-        index = load_index(generation.index, settings)
+    if index is not None:
         pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
         if pending:
             readd_from_mirror(conn, index, pending, settings.dimension)

@@ -20,7 +20,7 @@ from .models import Pattern, VerifyReport
 from .provenance import LABEL_MATCH, best_cosine
 from .sources import SourceReader, detect, find_variant, plan_of_run, stored_embedding
 from .sources.base import join_id
-from .index_file import IndexSettings, check_index_file, load_index
+from .index_file import IndexSettings, load_checked
 
 SHOW = 5  # differences listed per check
 
@@ -116,13 +116,9 @@ def verify(target: str | Path, *, source: str | Path | None = None, against: str
     generation, conn, meta = tgt.open_existing(target, readonly=True)
     try:
         settings = tgt.settings_of(meta)
-        recorded = meta.get("index_count")
-        problem = check_index_file(generation.index, settings, meta.get("index_checksum"),
-                                   int(recorded) if recorded is not None else None)
+        index, problem = load_checked(generation.index, settings, meta)
         checks.add("index_file", problem is None, [problem] if problem else [], path=str(generation.index))
-        index = None
-        if problem is None:
-            index = load_index(generation.index, settings)
+        if index is not None:
             pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
             if pending:  # writes after the last save: expected lag, caught up the way every open does
                 tgt.readd_from_mirror(conn, index, pending, settings.dimension)

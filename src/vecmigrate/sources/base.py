@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 import apsw
 import numpy as np
 
-from ..db import quote_identifier, reading_source, table_columns
+from ..db import quote_identifier, reading_source, table_columns, table_names
 from ..errors import RowRejected, SourceError
 from ..models import Pattern, SourceRow
 
@@ -78,7 +78,9 @@ def rowid_expression(conn: apsw.Connection, table: str) -> str:
     """SQL naming the table's true rowid, even when a column is called `rowid` (or `_rowid_`,
     `oid`): the first of SQLite's three names no column shadows, else an INTEGER PRIMARY KEY
     (an alias of the rowid). A table that shadows all three and has none is refused."""
-    info = conn.execute("SELECT name, type, pk FROM pragma_table_info(?)", (table,)).fetchall()
+    # every column, generated ones too (pragma_table_info leaves those out): any may shadow a name
+    info = conn.execute("SELECT CAST(name AS BLOB), type, pk FROM pragma_table_xinfo(?)", (table,)).fetchall()
+    info = [(name.decode("utf-8", "replace"), kind, pk) for name, kind, pk in info]
     taken = {name.lower() for name, _, _ in info}
     for name in ("rowid", "_rowid_", "oid"):
         if name not in taken:
@@ -183,7 +185,7 @@ class SourceReader:
         return f"p.{quote_identifier(name)}"
 
     def _tables(self) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        return set(table_names(self.conn, internal=True))
 
     def batches(self, batch_size: int, after_rowid: int | None = None) -> Iterator[list[SourceRow]]:
         """Rows after `after_rowid` (all rows when None) in rowid order, `batch_size` at a time.

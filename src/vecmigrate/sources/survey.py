@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import apsw
 
-from ..db import quote_identifier
+from ..db import quote_identifier, table_names
 
 SAMPLE_ROWS = 50
 TEXT_NAMES = ("content", "text", "value", "pattern", "description", "summary", "title", "name", "task")
@@ -45,7 +45,9 @@ class TableSurvey:
 
 def survey(conn: apsw.Connection, *, exclude: set[str] = frozenset(), only: set[str] | None = None) -> list[TableSurvey]:
     """Every ordinary table of the source (FTS shadow tables and virtual tables left out)."""
-    schema = conn.execute("SELECT name, type, coalesce(sql, '') FROM sqlite_schema WHERE type = 'table'").fetchall()
+    schema = [(name, kind, ddl.decode("utf-8", "replace")) for name, kind, ddl in
+              conn.execute("SELECT name, type, CAST(coalesce(sql, '') AS BLOB) FROM sqlite_schema WHERE type = 'table'"
+                           " AND name IN (SELECT value FROM json_each(?))", (json.dumps(table_names(conn)),))]
     virtual = [name for name, _, ddl in schema if ddl.upper().startswith("CREATE VIRTUAL TABLE")]
     out = []
     for name, _, ddl in schema:
