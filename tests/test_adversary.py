@@ -772,7 +772,8 @@ def test_current_moved_back_by_hand_keeps_the_newer_generations(three_generation
     assert Layout(target).current().number == 4 and Layout(target).current().parent == 1
 
 
-@pytest.mark.parametrize("entry", ["rollback-tmp-link", "rollback-tmp-dir", "current-tmp-dir", "lock-fifo"])
+@pytest.mark.parametrize("entry", ["rollback-tmp-link", "rollback-tmp-dir", "current-tmp-dir", "lock-fifo",
+                                   "lock-hardlink", "db-hardlink"])
 def test_odd_entries_where_vecmigrate_writes_are_refused_not_followed(migrated, target, tmp_path, entry):
     victim = tmp_path / "victim"
     victim.write_text("keep me")
@@ -782,6 +783,14 @@ def test_odd_entries_where_vecmigrate_writes_are_refused_not_followed(migrated, 
         (target / ".rollback.tmp").mkdir()
     elif entry == "current-tmp-dir":
         (target / "current.tmp").mkdir()
+    elif entry == "lock-hardlink":
+        (target / ".lock").unlink(missing_ok=True)
+        os.link(victim, target / ".lock")
+    elif entry == "db-hardlink":
+        shutil.copyfile(target / "gen-000002" / "patterns.sqlite", victim)
+        (target / "gen-000002" / "patterns.sqlite").unlink()
+        os.link(victim, target / "gen-000002" / "patterns.sqlite")
+        victim_bytes = victim.read_bytes()
     else:
         (target / ".lock").unlink(missing_ok=True)
         os.mkfifo(target / ".lock")
@@ -789,7 +798,8 @@ def test_odd_entries_where_vecmigrate_writes_are_refused_not_followed(migrated, 
     for args in (["rollback"], ["migrate", "--source", migrated, "--no-backup"]):
         out = run_vecmigrate(*args, "--target", target, timeout=60)
         refused(out)
-    assert victim.read_text() == "keep me" and tree_digest(target) == before
+    assert tree_digest(target) == before
+    assert victim.read_bytes() == (victim_bytes if entry == "db-hardlink" else b"keep me")
 
 
 def test_nothing_after_the_swap_can_turn_a_live_migration_into_exit_1(make_source, tmp_path, target):

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,9 +210,19 @@ def check_shape(layout: Layout) -> None:
             raise UnsafeTarget(f"{entry} is {'a link' if entry.is_symlink() else 'not a directory'}; a generation "
                                f"must be a directory inside the target: refusing {root}")
         for name in _GEN_FILES:
-            if (entry / name).is_symlink():
-                raise UnsafeTarget(f"{entry / name} is a link; vecmigrate never writes through a link: "
-                                   f"refusing {root}")
+            _refuse_links(entry / name, root)
+
+
+def _refuse_links(path: Path, root: Path) -> None:
+    """A file vecmigrate writes in place must be its own: not a symlink, not a hard link shared
+    with a name elsewhere (writing it would change that file too)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink > 1):
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a hard link shared with another name"
+        raise UnsafeTarget(f"{path} is {kind}; vecmigrate never writes through a link: refusing {root}")
 
 
 def point_current(layout: Layout, generation: Generation) -> None:

@@ -43,9 +43,11 @@ class TargetLock:
             raise TargetError(f"cannot open the target's lock {self.path}: "
                               + ("it is a link; vecmigrate never writes through a link: remove it"
                                  if os.path.islink(self.path) else exc.strerror or str(exc))) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
             os.close(fd)
-            raise TargetError(f"the target's lock {self.path} is not a regular file: remove it")
+            raise TargetError(f"the target's lock {self.path} is not a regular file of its own "
+                              f"({'a hard link' if info.st_nlink > 1 else 'a FIFO, device or socket'}): remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
