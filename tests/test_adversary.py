@@ -737,6 +737,12 @@ def test_an_index_file_that_will_not_load_is_rebuilt_not_a_traceback(migrated, t
     conn = apsw.Connection(str(live.db))  # and the checksum recorded to match: only loading can tell
     conn.execute("UPDATE vecmigrate_meta SET value = ? WHERE key = 'index_checksum'", (sha256(live.index),))
     conn.close()
+    import subprocess
+    probe = subprocess.run([sys.executable, "-c", "import sys; from usearch.index import Index; "
+                            "Index(ndim=int(sys.argv[2]), metric='cos', dtype='f32').load(sys.argv[1])",
+                            str(live.index), str(DIM)], capture_output=True, text=True)
+    if probe.returncode == 0:  # (an older USearch loads this damage silently: the README's crafted-file limit)
+        pytest.skip("this USearch version does not detect the damaged graph when loading")
     out = run_vecmigrate("search", "--target", target, "--id", "pattern-000001", "--json")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert "rebuilt from the vec0 mirror" in out.stdout
