@@ -525,12 +525,14 @@ def test_the_read_only_shell_stays_on_its_target_and_writes_nothing(migrated, ta
     escape = tmp_path / "escape.db"
     script = (f".open {escape}\nCREATE TABLE pwn(x);\n.output {tmp_path / 'out.txt'}\n.backup {tmp_path / 'b.db'}\n"
               f".py open('{tmp_path / 'py.txt'}', 'w')\n.shell touch {tmp_path / 'sh.txt'}\n"
-              f".load /nonexistent\nSELECT count(*) FROM patterns;\n")
+              f".load /nonexistent\n.read {tmp_path / 'code.py'}\nSELECT count(*) FROM patterns;\n")
+    (tmp_path / "code.py").write_text(f"open({str(tmp_path / 'py2.txt')!r}, 'w').write('x')\n")
     out = run_vecmigrate("shell", "--target", target, input=script)
     assert ".open is not available" in out.stderr and ".py is not available" in out.stderr, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "61"  # it still answers queries on the target
     assert sorted(p.name for p in tmp_path.iterdir() if p.name in
-                  {"escape.db", "out.txt", "b.db", "py.txt", "sh.txt"}) == []
+                  {"escape.db", "out.txt", "b.db", "py.txt", "py2.txt", "sh.txt"}) == []
+    assert ".read of a Python file is not available" in out.stderr
     assert tree_digest(target) == before
 
 
@@ -850,3 +852,53 @@ def test_a_legacy_target_without_parent_records_rolls_back_one_step(make_source,
     for generation in Layout(target).generations():
         (generation.path / "PARENT").unlink()  # as a target made before generations recorded it
     assert rollback(target).now_at == 2 and live_files(target) == states[1]
+
+
+def test_an_interrupted_rollback_whose_restore_point_vanished_changes_nothing(make_source, target):
+    source = make_source("legacy-qe", 40)
+    states = migrate_generations(source, target, 2)
+    out = run_vecmigrate("rollback", "--target", target, env_extra={"VECMIGRATE_CRASH_AT": "rollback-marked"})
+    assert out.returncode == -9
+    shutil.rmtree(target / "gen-000001")
+    refused(run_vecmigrate("rollback", "--target", target), "no longer there", "stays live")
+    assert live_files(target) == states[1] and not (target / ".rollback").exists()
+
+
+def test_a_rerun_after_a_kill_just_after_the_swap_finishes_instead_of_migrating_again(make_source, target, cli):
+    source = make_source("legacy-qe", 60)
+    args = ["migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup",
+            "--keep-generations", "2"]
+    assert run_vecmigrate(*args).returncode == 0
+    change_source(source, "-2")
+    assert run_vecmigrate(*args, env_extra={"VECMIGRATE_CRASH_AT": "after-swap"}).returncode == -9
+    _, result = cli.json(*args)
+    assert result["generation"] == 2 and "already live" in " ".join(result["notes"]), result
+    assert [g.number for g in Layout(target).generations()] == [1, 2]  # the rollback point an uninterrupted run keeps
+    assert rollback(target).now_at == 1
+
+
+def test_a_migration_reads_the_target_only_under_its_lock(make_source, tmp_path, target):
+    """Another migration finishing between this one's start and its lock: this one sees it (and
+    refuses to mix another dimension in) instead of building on what it read before."""
+    from vecmigrate.errors import VecmigrateError
+    inner = make_source("legacy-qe", 30, name="inner.db")
+    outer = qe_v3(tmp_path / "memory.db", 20).path
+    fired = []
+
+    def log(message: str) -> None:
+        if message.startswith("source ") and not fired:
+            fired.append(Migrator(inner, target).migrate(dimension=DIM, backup=False))
+    with pytest.raises(VecmigrateError):
+        Migrator(outer, target, log=log).migrate(backup=False)
+    assert fired and live_files(target)["generation"] == 1
+    conn = open_target(target / "patterns.sqlite", readonly=True)
+    assert conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0] == 30
+    conn.close()
+
+
+def test_paths_that_are_not_utf8_are_refused_in_one_line(tmp_path, make_source):
+    source = make_source("legacy-qe", 5)
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/s\xff.db"))
+    shutil.copyfile(source, odd)
+    out = run_vecmigrate("migrate", "--source", odd, "--target", tmp_path / "t", "--dimension", DIM, "--no-backup")
+    assert out.returncode in (1, 2) and "Traceback" not in out.stderr and "UTF-8" in out.stderr, out.stderr

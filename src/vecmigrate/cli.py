@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -30,8 +31,32 @@ from .query import parse_params
 app = typer.Typer(
     help="Migrate AgentDB-style SQLite test patterns onto a USearch HNSW index and sqlite-vec tables.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+class OutputFailed(Exception):
+    """Writing the command's result to stdout failed (a full disk, a closed pipe): the command's
+    work is done, so this is not exit 1 ("the live target unchanged")."""
+
+
+class _Stdout:
+    """sys.stdout (looked up at each write, as tests swap it), whose write errors say they are that."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except OSError as exc:
+            raise OutputFailed(describe(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            raise OutputFailed(describe(exc)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stdout, name)
+
+
 err = Console(stderr=True)
-out = Console()
+out = Console(file=_Stdout())
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 TargetOpt = Annotated[Path, typer.Option("--target", readable=False, help="Target store directory.")]
@@ -46,7 +71,9 @@ class PlainTable(Table):
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, default=jsonable, ensure_ascii=False) + "\n")
+    stdout = _Stdout()
+    stdout.write(json.dumps(payload, default=jsonable, ensure_ascii=False) + "\n")
+    stdout.flush()
 
 
 def handle_errors(func: Callable) -> Callable:
@@ -59,7 +86,14 @@ def handle_errors(func: Callable) -> Callable:
         except VecmigrateError as exc:
             fail(str(exc), exc.exit_code, as_json,
                  bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
-        except (OSError, MemoryError) as exc:
+        except OutputFailed as exc:  # the command did its work; only printing its result failed
+            _drop_stdout()
+            err.print(f"vecmigrate: the command finished, but its output could not be written to stdout ({exc})",
+                      highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(0) from None
+        except OSError as exc:
+            fail(f"{type(exc).__name__}: {exc}", 1, as_json)
+        except MemoryError as exc:
             fail(f"{type(exc).__name__}: {exc}", 1, as_json)
         except KeyboardInterrupt:
             fail("interrupted; committed batches are kept, run the same command again to continue", 130, as_json)
@@ -73,8 +107,20 @@ def handle_errors(func: Callable) -> Callable:
 def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     if as_json:
-        emit_json({"error": message, "exit_code": code, **{k: v for k, v in extra.items() if v is not None}})
+        try:
+            emit_json({"error": message, "exit_code": code, **{k: v for k, v in extra.items() if v is not None}})
+        except OutputFailed:  # stdout is gone (a closed pipe, a full disk): the error line on stderr stands
+            _drop_stdout()
     raise typer.Exit(code)
+
+
+def _drop_stdout() -> None:
+    """Send further output (and the interpreter's final flush) nowhere, so a stdout that cannot
+    be written ends in one line on stderr, not in tracebacks."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
 
 
 @app.command()
@@ -447,13 +493,13 @@ def sql_command(
         if as_json:
             emit_json({"extension_path": extension_path()})
         else:
-            sys.stdout.write(extension_path() + "\n")
+            _Stdout().write(extension_path() + "\n")
         return
     if list_files:
         if as_json:
             emit_json({"files": sql_files()})
         else:
-            sys.stdout.write("\n".join(sql_files()) + "\n")
+            _Stdout().write("\n".join(sql_files()) + "\n")
         return
     result = commands.sql(target, query, file=file, params=parse_params(param or []), limit=limit)
     if as_json:

@@ -72,11 +72,13 @@ def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=Non
     """Run APSW's interactive shell on the live generation, sqlite-vec loaded. Read-only unless
     `write`: then it holds the target's lock. Either way the shell stays on that one database."""
     from .shell import guarded_shell
-    from .generations import Layout
+    from .generations import Layout, recover
     from .lock import TargetLock
     from .target import open_existing
     lock = TargetLock(Path(target)).__enter__() if write else None
     try:
+        if lock is not None:  # a writer finishes what a killed one left (an interrupted rollback) first
+            recover(Layout(Path(target)))
         _, conn, _ = open_existing(target, readonly=not write)
         try:
             console = guarded_shell(conn, write=write, stdin=stdin, stdout=stdout)

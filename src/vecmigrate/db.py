@@ -19,7 +19,7 @@ from typing import Iterator
 import apsw
 import sqlite_vec
 
-from .errors import SourceError, TargetError, VecmigrateError
+from .errors import SourceError, TargetError, UsageError, VecmigrateError
 from .files import fsync_file
 
 BUSY_TIMEOUT_MS = 5000
@@ -228,6 +228,11 @@ def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Conn
 def _connect(path: str | os.PathLike, flags: int, error: type[VecmigrateError], what: str, *,
              vec: bool = False) -> apsw.Connection:
     """Open and touch a database, turning what can go wrong into one line naming the file."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # SQLite takes file names as UTF-8 text
+        raise (UsageError if what == "source" else error)(
+            f"the {what} path {str(path)!r} is not valid UTF-8; rename it or use a path that is") from None
     conn = None
     try:
         conn = apsw.Connection(str(path), flags=flags)

@@ -140,6 +140,9 @@ class Layout:
         link = self.root / CURRENT
         if not link.is_symlink():
             finished = [g.path.name for g in self.generations() if not g.building]
+            if finished and read_intent(self) is not None:
+                raise LostGeneration(f"a rollback of {self.root} was interrupted: run `vecmigrate rollback --target "
+                                     f"{self.root}` to finish it")
             if finished:  # vecmigrate never leaves this: `current` was removed or moved by hand
                 raise LostGeneration(
                     f"{self.root} holds finished generations ({', '.join(finished)}) but no `current` link saying "
@@ -327,13 +330,19 @@ def write_intent(layout: Layout, intent: RollbackIntent) -> None:
     fsync_dir(layout.root)
 
 
-def finish_rollback(layout: Layout, intent: RollbackIntent) -> None:
-    """Carry out (or finish) a recorded rollback; safe to repeat after a kill at any point."""
+def finish_rollback(layout: Layout, intent: RollbackIntent) -> bool:
+    """Carry out (or finish) a recorded rollback; safe to repeat after a kill at any point.
+    False, with nothing changed but the record dropped, when the generation it would restore is
+    no longer there and the swap had not happened: a rollback never leaves nothing live."""
     link = layout.root / CURRENT
     live = os.readlink(link) if link.is_symlink() else None
     if intent.restore is not None:
         restore = layout.generation(intent.restore)
         if live != restore.path.name:
+            if not restore.path.is_dir() or restore.building or not restore.db.exists():
+                (layout.root / ROLLBACK_INTENT).unlink(missing_ok=True)
+                fsync_dir(layout.root)
+                return False
             point_current(layout, restore)
     elif live is not None:
         clear_current(layout)
@@ -343,6 +352,7 @@ def finish_rollback(layout: Layout, intent: RollbackIntent) -> None:
     fsync_dir(layout.root)
     if intent.restore is None:
         drop_empty_target(layout)
+    return True
 
 
 def recover(layout: Layout) -> list[str]:
@@ -357,8 +367,11 @@ def recover(layout: Layout) -> list[str]:
     check_shape(layout)
     intent = read_intent(layout)
     if intent is not None:
-        finish_rollback(layout, intent)
-        notes.append(f"finished an interrupted rollback of generation {intent.undo}")
+        if finish_rollback(layout, intent):
+            notes.append(f"finished an interrupted rollback of generation {intent.undo}")
+        else:
+            notes.append(f"dropped an interrupted rollback of generation {intent.undo}: generation {intent.restore}, "
+                         f"which it would restore, is no longer there (generation {intent.undo} stays live)")
         if not layout.root.is_dir():
             return notes
     for leftover in [*layout.root.glob(f"{TRASH_PREFIX}*"), *layout.root.glob(f".{GEN_PREFIX}*.tmp")]:

@@ -36,6 +36,20 @@ class IndexSettings:
     def vec0_metric(self) -> str:
         return METRICS[self.metric]
 
+    def check(self) -> "IndexSettings":
+        """These settings, if an index can have them (else a UsageError naming the one that is wrong)."""
+        from .errors import UsageError
+        if not 1 <= self.dimension <= 1 << 16:
+            raise UsageError(f"dimension must be from 1 to 65536, got {self.dimension}")
+        if self.metric not in METRICS:
+            raise UsageError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.connectivity < 2 or self.expansion_add < 1 or self.expansion_search < 1:
+            raise UsageError(f"connectivity must be at least 2 and expansion_add, expansion_search at least 1, got "
+                             f"{self.connectivity}, {self.expansion_add}, {self.expansion_search}")
+        return self
+
     def to_meta(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}
 
@@ -103,12 +117,16 @@ def load_checked(path: Path, settings: IndexSettings, meta: dict[str, str]) -> t
     else (None, why it must not be used). The checksum guards against accidents, not against a
     file crafted together with its recorded checksum (see the README's limits)."""
     recorded = meta.get("index_count")
-    problem = check_index_file(path, settings, meta.get("index_checksum"), int(recorded) if recorded is not None else None)
+    try:
+        problem = check_index_file(path, settings, meta.get("index_checksum"),
+                                   int(recorded) if recorded is not None else None)
+    except OSError as exc:  # e.g. pruned by a writer since this reader resolved its generation
+        problem = f"index file {path} cannot be read ({exc.strerror or exc})"
     if problem is not None:
         return None, problem
     try:
         return load_index(path, settings), None
-    except (RuntimeError, ValueError, MemoryError) as exc:  # USearch's word for a file it cannot read
+    except (RuntimeError, ValueError, MemoryError, OSError) as exc:  # USearch's word for a file it cannot read
         return None, f"index file {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:80]})"
 
 

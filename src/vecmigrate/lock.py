@@ -34,8 +34,10 @@ class TargetLock:
         self.took_over_from: int | None = None
 
     def __enter__(self) -> "TargetLock":
-        from .generations import check_root
+        from .generations import Layout, check_root, check_shape
         check_root(self.path.parent)
+        if self.path.parent.is_dir():  # a target vecmigrate would refuse gets no lock file either
+            check_shape(Layout(self.path.parent))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # never through a link, never blocking on a FIFO: the lock file is truncated and written
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import apsw
 
@@ -159,6 +159,7 @@ class Migrator:
         self.on_progress = on_progress or (lambda done, total: None)
         self.log = log or (lambda message: None)
         self._events: list[str] = []  # what this run did that the user must hear of (in the result's notes)
+        self._swapped: int | None = None  # a generation a killed run of this command had just made live
 
     def _say(self, message: str) -> None:
         self._events.append(message)
@@ -177,15 +178,37 @@ class Migrator:
             plan = detect(conn, options.table, options.mapping)
             self.log(f"source {self.source}: layout {plan.layout}, table(s) {', '.join(plan.tables)}")
             readers = [SourceReader(conn, part) for part in plan.parts]
+            live = self.layout.current()
             with contextlib.ExitStack() as stack:
+                # the backup and the target's files (its lock too) are never readable by more people
+                # than the source, nor than the live generation (whose rows the next one copies)
+                stack.enter_context(no_wider_than(self.source, *([live.db] if live else [])))
                 for reader in readers:
                     stack.enter_context(reader)
+                if not options.dry_run:  # held from before the target's settings are read to the end
+                    stack.enter_context(self._writer())
                 run = self._plan_run(plan, readers, options, state)
-                # the backup and the target's files are never readable by more people than the source,
-                # nor than the live generation (whose rows the next one copies)
+                return self._run(run, options, started)
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        """The target's writer lock, with what a killed process left half done finished first. A
+        target directory this run created is removed again if the run fails before writing."""
+        created = not self.layout.root.exists()
+        try:
+            with TargetLock(self.layout.root) as lock:
+                if lock.took_over_from:
+                    self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
                 live = self.layout.current()
-                with no_wider_than(self.source, *([live.db] if live else [])):
-                    return self._run(run, options, started)
+                # a migration killed just after its swap: live, still marked BUILDING (recover unmarks it)
+                self._swapped = live.number if live is not None and live.building else None
+                for note in recover(self.layout):
+                    self._say(note)
+                yield
+        except BaseException:
+            if created:
+                drop_empty_target(self.layout)
+            raise
 
     def _check_apart(self) -> None:
         """The source must not live inside the target: building or pruning a generation, or
@@ -344,45 +367,79 @@ class Migrator:
                 if kept else "")
 
     def _write_locked(self, run: Run, options: MigrateOptions, backup: Path | None, started: float) -> MigrationResult:
-        with TargetLock(self.layout.root) as lock:
-            if lock.took_over_from:
-                self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
-            for note in recover(self.layout):
-                self.log(note)
-            job = self._start_or_resume(run, options)
+        """The write phase (the caller holds the target's lock)."""
+        done = self._finished_by_a_killed_attempt(run, options, backup, started)
+        if done is not None:
+            return done
+        job = self._start_or_resume(run, options)
+        try:
             try:
-                try:
-                    generated, validation = self._fill(job, run, options)
-                except SourceError:
-                    # the source cannot be read to the end: a resume would meet the same rows
-                    # (or, once the file is mended, start over), so the partial generation goes
-                    job.conn.close()
-                    remove_generation(job.generation)
-                    raise
-                quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
-                    "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
-                    " WHERE run_id = ? ORDER BY qid", (job.run_id,))]
-                models = Counter(tgt.vectors_by_model(job.conn))
-            finally:
-                job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
-            if failed_checks(validation):
-                # checked before the swap: exit 1 leaves the live target as it was. Resuming would
-                # rebuild the same generation, so it is not kept.
+                generated, validation = self._fill(job, run, options)
+            except SourceError:
+                # the source cannot be read to the end: a resume would meet the same rows
+                # (or, once the file is mended, start over), so the partial generation goes
+                job.conn.close()
                 remove_generation(job.generation)
-                raise TargetError(f"the new generation of {self.layout.root} failed its checks and was not made "
-                                  f"live ({'; '.join(failed_checks(validation))}); the live target is unchanged")
-            finish(self.layout, job.generation)
-            # the new generation is live: from here on nothing may fail the command (exit 1 would
-            # claim the live target unchanged), so what goes wrong is said, not raised
-            try:
-                pruned = prune(self.layout, options.keep_generations)
-            except (OSError, VecmigrateError) as exc:
-                pruned = []
-                self._say(f"older generations were not pruned ({describe(exc)}); the next migrate tries again")
+                raise
+            quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
+                "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
+                " WHERE run_id = ? ORDER BY qid", (job.run_id,))]
+            models = Counter(tgt.vectors_by_model(job.conn))
+        finally:
+            job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
+        if failed_checks(validation):
+            # checked before the swap: exit 1 leaves the live target as it was. Resuming would
+            # rebuild the same generation, so it is not kept.
+            remove_generation(job.generation)
+            raise TargetError(f"the new generation of {self.layout.root} failed its checks and was not made "
+                              f"live ({'; '.join(failed_checks(validation))}); the live target is unchanged")
+        finish(self.layout, job.generation)
+        pruned = self._prune(options)  # the new generation is live: nothing below may fail the command
         return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
                             skipped=job.skipped, quarantined=quarantined, generated=generated, backup=backup,
                             run_id=job.run_id, generation=job.generation.number, validation=validation,
                             rows_added=self._rows_added_since(run), pruned=pruned, models=models)
+
+    def _finished_by_a_killed_attempt(self, run: Run, options: MigrateOptions, backup: Path | None,
+                                      started: float) -> MigrationResult | None:
+        """The result of this very run when an earlier attempt of it was killed just after making
+        its generation live: only pruning was left, so this attempt prunes and reports, and does
+        not migrate again (which would cost a rollback step an uninterrupted run keeps)."""
+        live = self.layout.current()
+        if self._swapped is None or live is None or live.number != self._swapped:
+            return None
+        conn = open_target(live.db, readonly=True)
+        try:
+            last = ledger.last_run(conn)
+            if (last is None or last["status"] != "complete" or
+                    {k: last[k] for k in ("source", "source_table", "schema", "options")}
+                    != _run_identity(self.source, run, options)):
+                return None
+            validation = validate_target(conn, last["run_id"], int(tgt.read_meta(conn).get("index_count") or 0),
+                                         run.total)
+            quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in conn.execute(
+                "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
+                " WHERE run_id = ? ORDER BY qid", (last["run_id"],))]
+            models = Counter(tgt.vectors_by_model(conn))
+        finally:
+            conn.close()
+        self._say(f"generation {live.number} of this migration was already live (an earlier attempt was killed "
+                  f"just after making it live): finished, not migrated again")
+        pruned = self._prune(options)
+        done = validation.integrity_checks["written_this_run"] + validation.integrity_checks["quarantined_this_run"]
+        return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
+                            skipped=done, quarantined=quarantined, generated=0, backup=backup,
+                            run_id=last["run_id"], generation=live.number, validation=validation,
+                            rows_added=self._rows_added_since(run), pruned=pruned, models=models)
+
+    def _prune(self, options: MigrateOptions) -> list[int]:
+        """Prune after a swap: what goes wrong is said, not raised (the new generation is live,
+        and exit 1 would claim the live target unchanged)."""
+        try:
+            return prune(self.layout, options.keep_generations)
+        except (OSError, VecmigrateError) as exc:
+            self._say(f"older generations were not pruned ({describe(exc)}); the next migrate tries again")
+            return []
 
     def _start_or_resume(self, run: Run, options: MigrateOptions) -> Job:
         identity = _run_identity(self.source, run, options)

@@ -33,7 +33,10 @@ def rollback(target: str | Path) -> RollbackResult:
         intent = read_intent(layout)
         if intent is not None:
             # A rollback was killed after recording what it does: finishing it is what this call does.
-            finish_rollback(layout, intent)
+            if not finish_rollback(layout, intent):
+                raise NothingToRollBack(f"nothing to roll back: an interrupted rollback of generation {intent.undo} "
+                                        f"would restore generation {intent.restore}, which is no longer there; "
+                                        f"generation {intent.undo} stays live, unchanged")
             notes.append(f"finished an interrupted rollback of generation {intent.undo}")
             return _result(layout, intent, notes, started)
         notes += recover(layout)

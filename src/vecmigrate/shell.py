@@ -19,6 +19,15 @@ def guarded_shell(conn: apsw.Connection, *, write: bool, stdin=None, stdout=None
     refused = _NEVER + (() if write else _WRITES)
     for name in refused:
         setattr(shell, f"command_{name}", _refusal(shell, name, write))
+    if not write:
+        read_sql = shell.command_read
+
+        def read(cmd) -> None:  # APSW runs a `.py` file as Python: only SQL scripts here
+            if any(str(arg).lower().endswith(".py") for arg in cmd):
+                raise shell.Error(".read of a Python file is not available here: the read-only shell runs no "
+                                  "code (vecmigrate shell --write allows it)")
+            read_sql(cmd)
+        shell.command_read = read
     return shell
 
 

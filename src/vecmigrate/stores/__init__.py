@@ -72,7 +72,7 @@ def create_store(target: str | Path, *, backend: str = "auto", dimension: int = 
     created = False
     if not layout.exists():
         settings = IndexSettings(dimension=dimension, metric=metric, dtype=dtype, connectivity=connectivity,
-                                 expansion_add=expansion_add, expansion_search=expansion_search)
+                                 expansion_add=expansion_add, expansion_search=expansion_search).check()
         with TargetLock(layout.root):
             recover(layout)
             if not layout.exists():
