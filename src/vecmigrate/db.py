@@ -149,8 +149,9 @@ def needs_private_copy(path: Path) -> bool:
 @contextlib.contextmanager
 def open_source_snapshot(path: str | os.PathLike) -> Iterator[apsw.Connection]:
     """A read-only connection to a source, closed at the end. A WAL-mode source that cannot be
-    opened in place without writing beside it (read-only folder or file) is read from a private
-    copy of the file and its -wal, so the WAL's rows are read and nothing is written beside the source."""
+    opened in place without writing beside it (read-only folder or file), and a source with a dead
+    writer's hot journal, are read from a private copy of the file and its -wal / -journal: the
+    WAL's rows are read, the journal is rolled back in the copy, nothing is written beside the source."""
     path = Path(path)
     check_source_file(path)
     if not needs_private_copy(path):
