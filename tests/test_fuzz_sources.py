@@ -251,6 +251,32 @@ def added_columns(draw) -> list[str]:
                          max_size=3))
 
 
+def with_extras(draw, row: dict[str, Any], extras: list[str]) -> dict[str, Any]:
+    """A layout row with hostile values in the added columns, at a hostile rowid when the
+    table still has a name for it."""
+    for extra in extras:
+        row[extra] = draw(HOSTILE)
+    alias = rowid_alias(["id", *extras])
+    return {alias: draw(ROWIDS), **row} if alias is not None else row
+
+
+def hostile_build(base: Callable[[Path], Any], table: str, extras: list[str], rows: list[dict],
+                  side: tuple[str, list[dict]] | None = None) -> Callable[[Path], None]:
+    """Build the layout's real file with `base`, add the extra columns, insert the hostile rows
+    (and side-table rows)."""
+    def build(path: Path) -> None:
+        base(path)
+        conn = apsw.Connection(str(path))
+        with conn:
+            add_columns(conn, table, extras)
+            for row in rows:
+                insert(conn, table, row)
+            for row in (side[1] if side else []):
+                insert(conn, side[0], row)
+        conn.close()
+    return build
+
+
 @st.composite
 def legacy_qe_cases(draw) -> Case:
     """samples.py's legacy-qe `patterns` (2 good rows) plus hostile rows at hostile rowids."""
@@ -264,22 +290,10 @@ def legacy_qe_cases(draw) -> Case:
                "success_rate": draw(st.one_of(st.just(0.9), HOSTILE)), "usage_count": draw(st.one_of(st.just(3), HOSTILE)),
                "quality": draw(st.one_of(st.just(0.5), HOSTILE)), "metadata": draw(st.one_of(st.just("{}"), HOSTILE)),
                "created_at": draw(TIMESTAMPS), "updated_at": draw(TIMESTAMPS)}
-        for extra in extras:
-            row[extra] = draw(HOSTILE)
-        alias = rowid_alias(["id", *extras])
-        if alias is not None:
-            row = {alias: draw(ROWIDS), **row}
-        rows.append(row)
+        rows.append(with_extras(draw, row, extras))
     alters = [f"rebuilt patterns with extra column(s) {', '.join(extras)}"] if extras else []
 
-    def build(path: Path) -> None:
-        build_source(path, "legacy-qe", 2, dimension=DIM)
-        conn = apsw.Connection(str(path))
-        with conn:
-            add_columns(conn, "patterns", extras)
-            for row in rows:
-                insert(conn, "patterns", row)
-        conn.close()
+    build = hostile_build(lambda path: build_source(path, "legacy-qe", 2, dimension=DIM), "patterns", extras, rows)
     return Case("legacy-qe", "patterns", build, ["--batch-size", draw(st.sampled_from(["1", "1000"]))],
                 refusable=rowid_alias(["id", *extras]) is None,
                 description=describe(["samples.build_source(legacy-qe, 2)", *alters], rows))
@@ -296,22 +310,10 @@ def agentdb_adapter_cases(draw) -> Case:
                "confidence": draw(st.one_of(st.just(0.5), HOSTILE)), "embedding": draw(vectors(DIM)),
                "metadata": draw(st.one_of(st.just('{"content": "some text"}'), HOSTILE)),
                "created_at": draw(TIMESTAMPS)}
-        for extra in extras:
-            row[extra] = draw(HOSTILE)
-        alias = rowid_alias(["id", *extras])
-        if alias is not None:
-            row = {alias: draw(ROWIDS), **row}
-        rows.append(row)
+        rows.append(with_extras(draw, row, extras))
     alters = [f"rebuilt patterns with extra column(s) {', '.join(extras)}"] if extras else []
 
-    def build(path: Path) -> None:
-        rl.agentic_qe_agentdb(path, 2)
-        conn = apsw.Connection(str(path))
-        with conn:
-            add_columns(conn, "patterns", extras)
-            for row in rows:
-                insert(conn, "patterns", row)
-        conn.close()
+    build = hostile_build(lambda path: rl.agentic_qe_agentdb(path, 2), "patterns", extras, rows)
     flags = ["--batch-size", draw(st.sampled_from(["1", "1000"]))] + (["--embedder", "lexical"] if draw(st.booleans()) else [])
     return Case("agentdb-adapter", "patterns", build, flags, refusable=rowid_alias(["id", *extras]) is None,
                 description=describe(["real_layouts.agentic_qe_agentdb(2)", *alters], rows))
@@ -333,28 +335,15 @@ def qe_v3_cases(draw) -> Case:
                "template_json": draw(st.one_of(st.just('{"steps": []}'), HOSTILE)),
                "context_json": draw(st.one_of(st.just('{"framework": "jest"}'), HOSTILE)),
                "created_at": draw(TIMESTAMPS), "last_used_at": draw(TIMESTAMPS)}
-        for extra in extras:
-            row[extra] = draw(HOSTILE)
-        alias = rowid_alias(["id", *extras])
-        if alias is not None:
-            row = {alias: draw(ROWIDS), **row}
-        rows.append(row)
+        rows.append(with_extras(draw, row, extras))
         if draw(st.integers(0, 3)) > 0:
             side.append({"pattern_id": pid, "embedding": draw(vectors(384)),
                          "dimension": draw(st.one_of(st.just(384), HOSTILE)),
                          "model": draw(st.one_of(st.just("all-MiniLM-L6-v2"), HOSTILE))})
     alters = [f"rebuilt qe_patterns with extra column(s) {', '.join(extras)}"] if extras else []
 
-    def build(path: Path) -> None:
-        rl.qe_v3(path, 3)
-        conn = apsw.Connection(str(path))
-        with conn:
-            add_columns(conn, "qe_patterns", extras)
-            for row in rows:
-                insert(conn, "qe_patterns", row)
-            for row in side:
-                insert(conn, "qe_pattern_embeddings", row)
-        conn.close()
+    build = hostile_build(lambda path: rl.qe_v3(path, 3), "qe_patterns", extras, rows,
+                          side=("qe_pattern_embeddings", side))
     flags = ["--batch-size", draw(st.sampled_from(["1", "1000"]))] + (["--embedder", "lexical"] if draw(st.booleans()) else [])
     # an own column named "__embedding" takes the name vecmigrate gives the side table's `embedding`:
     # refused in one line (nothing written) rather than read ambiguously
