@@ -427,6 +427,19 @@ def with_uncheckpointed_wal(build: Callable[[Path], Fixture], folder: Path, extr
     return fixture, added
 
 
+def committed_wal_model_source(folder: Path, with_wal: bool, wal_rows: int) -> tuple[Fixture, int]:
+    """A reasoningbank-model file in WAL mode as committed to a repository (no -shm): with a -wal
+    holding `wal_rows` more rows, or checkpointed (a WAL header, no -wal file). Returns (fixture,
+    rows only the WAL holds)."""
+    if with_wal:
+        return with_uncheckpointed_wal(reasoningbank_model, folder, lambda conn: add_model_rows(conn, wal_rows))
+    fixture = reasoningbank_model(folder / "committed" / "memory.db")
+    conn = apsw.Connection(str(fixture.path))
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()  # the last close checkpoints: a WAL header, no -wal file
+    return fixture, 0
+
+
 def lexical_vectors(texts: list[str]) -> np.ndarray:
     """agentic-qe's "hash fallback": a hash of the text, not a model (vecmigrate's lexical
     hashing stands in for it)."""

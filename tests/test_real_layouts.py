@@ -282,16 +282,7 @@ def test_a_wal_source_in_a_read_only_folder(tmp_path_factory, with_wal):
     import tempfile
     root = Path(tempfile.mkdtemp(prefix="vecmigrate-ro-"))
     os.chmod(root, 0o755)
-
-    def more(conn):
-        return rl.add_model_rows(conn, 4)
-    if with_wal:
-        fixture, added = rl.with_uncheckpointed_wal(lambda p: rl.reasoningbank_model(p), root, more)
-    else:
-        fixture, added = rl.reasoningbank_model(root / "committed" / "memory.db"), 0
-        conn = apsw.Connection(str(fixture.path))
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.close()  # the last close checkpoints: a WAL header, no -wal file
+    fixture, added = rl.committed_wal_model_source(root, with_wal, 4)
     folder = fixture.path.parent
     for p in folder.iterdir():
         os.chmod(p, 0o444)
@@ -380,15 +371,7 @@ def test_the_mappings_are_as_documented(cli, tmp_path):
 def test_a_committed_wal_file_gets_nothing_written_beside_it(cli, tmp_path, with_wal):
     """A WAL-mode file as committed to a repository (no -shm; a -wal or not), in a folder the
     user may write: its rows are read and no -shm or -wal is left beside it."""
-    def more(conn):
-        return rl.add_model_rows(conn, 3)
-    if with_wal:
-        fixture, added = rl.with_uncheckpointed_wal(lambda p: rl.reasoningbank_model(p), tmp_path, more)
-    else:
-        fixture, added = rl.reasoningbank_model(tmp_path / "committed" / "memory.db"), 0
-        conn = apsw.Connection(str(fixture.path))
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.close()
+    fixture, added = rl.committed_wal_model_source(tmp_path, with_wal, 3)
     before = sorted(p.name for p in fixture.path.parent.iterdir())
     payload = migrate(cli, fixture.path, tmp_path / "t.vecdb")
     assert payload["migrated_count"] == 30 + added
