@@ -26,7 +26,7 @@ def fsync_dir(folder: Path) -> None:
 def write_new(path: Path, data: bytes) -> None:
     """Write a file of ours afresh, fsynced: whatever is at `path` is unlinked first (a link
     itself, never what it points to), and the new file is created exclusively, never followed."""
-    if os.path.lexists(path) and not os.path.isdir(path) or os.path.islink(path):
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
         os.unlink(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:

@@ -381,10 +381,7 @@ class Migrator:
                 job.conn.close()
                 remove_generation(job.generation)
                 raise
-            quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in job.conn.execute(
-                "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
-                " WHERE run_id = ? ORDER BY qid", (job.run_id,))]
-            models = Counter(tgt.vectors_by_model(job.conn))
+            quarantined, models = _run_outcome(job.conn, job.run_id)
         finally:
             job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
         if failed_checks(validation):
@@ -417,10 +414,7 @@ class Migrator:
                 return None
             validation = validate_target(conn, last["run_id"], int(tgt.read_meta(conn).get("index_count") or 0),
                                          run.total)
-            quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in conn.execute(
-                "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
-                " WHERE run_id = ? ORDER BY qid", (last["run_id"],))]
-            models = Counter(tgt.vectors_by_model(conn))
+            quarantined, models = _run_outcome(conn, last["run_id"])
         finally:
             conn.close()
         self._say(f"generation {live.number} of this migration was already live (an earlier attempt was killed "
@@ -589,6 +583,14 @@ class Migrator:
             pruned_generations=pruned or [], errors=failed_checks(validation), model=run.policy.model,
             vector_models=dict(models or {}), tables=list(run.plan.tables),
             notes=[*run.notes, *self._events])
+
+
+def _run_outcome(conn: apsw.Connection, run_id: int) -> tuple[list[QuarantinedRow], Counter]:
+    """A run's quarantined rows (in source order) and the target's vectors by model, for its result."""
+    quarantined = [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in conn.execute(
+        "SELECT coalesce(pattern_id, 'rowid:' || source_rowid), reason, source_rowid FROM quarantine"
+        " WHERE run_id = ? ORDER BY qid", (run_id,))]
+    return quarantined, Counter(tgt.vectors_by_model(conn))
 
 
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:

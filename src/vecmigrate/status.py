@@ -87,6 +87,7 @@ def _versions(text: str) -> dict[str, str]:
 def _generations(layout: Layout) -> list[dict]:
     """Every generation on disk, newest first, with what it is."""
     current = layout.current()
+    parent = current.parent if current is not None else None
     undoing = read_intent(layout)
     out = []
     for generation in reversed(layout.generations()):
@@ -100,7 +101,7 @@ def _generations(layout: Layout) -> list[dict]:
             state = "interrupted migration (the same migrate command resumes it)"
         elif current is not None and generation.number > current.number:
             state = "finished, not live (`current` was moved back by hand; kept)"
-        elif current is not None and generation.number == current.parent:
+        elif generation.number == parent:
             state = "previous (rollback target)"
         else:
             state = "older (kept)"
