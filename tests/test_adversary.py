@@ -445,10 +445,10 @@ def test_a_source_with_a_hot_journal_is_read_as_committed_and_left_alone(make_so
 
 @pytest.fixture
 def small_mount(tmp_path):
-    """A real 512 KiB tmpfs (root only): a disk that fills, or is remounted read-only."""
+    """A real 768 KiB tmpfs (root only): a disk that fills, or is remounted read-only."""
     mount = tmp_path / "mnt"
     mount.mkdir()
-    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=512k tmpfs {mount} 2>/dev/null") != 0:
+    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=768k tmpfs {mount} 2>/dev/null") != 0:
         pytest.skip("needs root to mount a small tmpfs")
     yield mount
     os.system(f"umount {mount}")
@@ -460,7 +460,7 @@ def test_a_backup_on_a_full_disk_names_the_backup_and_leaves_nothing(small_mount
     shutil.copyfile(source, placed)
     filler = small_mount / "filler"
     with open(filler, "wb") as handle:  # leave less room than the backup needs
-        handle.write(b"\0" * (512 * 1024 - placed.stat().st_size - 64 * 1024))
+        handle.write(b"\0" * (768 * 1024 - placed.stat().st_size - 64 * 1024))
     names = sorted(p.name for p in small_mount.iterdir())
     out = run_vecmigrate("migrate", "--source", placed, "--target", target)
     refused(out, "cannot write the source backup", "--no-backup")

@@ -204,10 +204,15 @@ def test_factory_creates_prefers_usearch_and_falls_back(tmp_path, monkeypatch, v
     fallback.store.close()
 
 
-def test_a_writable_store_holds_the_writer_lock(make_store, tmp_path, vectors):
+def test_writable_stores_share_a_target_and_see_each_others_writes(make_store, tmp_path, vectors):
     from vecmigrate.errors import TargetError
+    from vecmigrate.lock import TargetLock
     store = make_store("usearch")
     store.store_batch(patterns_for(5), vectors[:5])
-    with pytest.raises(TargetError, match="locked by PID"):
-        open_store(tmp_path / "usearch.vecdb", writable=True)
-    assert open_store(tmp_path / "usearch.vecdb").count() == 5  # readers are welcome
+    with open_store(tmp_path / "usearch.vecdb", writable=True) as second:
+        second.store_batch([Pattern(id="from-second", content="x")], vectors[7:8])
+        assert second.search(vectors[3], k=1)[0].id == "p-0003"
+    assert store.search(vectors[7], k=1)[0].id == "from-second"  # replayed from the change log
+    with pytest.raises(TargetError, match="open for writing by other processes"):
+        TargetLock(tmp_path / "usearch.vecdb").__enter__()  # what migrate and rollback take
+    assert open_store(tmp_path / "usearch.vecdb").count() == 6  # readers are welcome

@@ -1,8 +1,13 @@
-"""One writer per target: an flock on `<target>/.lock` holding the writer's PID.
+"""Who may write a target: an flock on `<target>/.lock`.
+
+Pattern stores and `sync` write the live generation in place and share the target (a shared
+flock: SQLite serializes their transactions, the change log keeps every index right).
+`migrate` (which builds a new generation from a copy of the live one), `rollback` and the
+writing shell need it alone (an exclusive flock, with the holder's PID in the file).
 
 The kernel releases an flock when its process dies, so a lock left by a dead process is
-simply taken over (and the dead PID is reported); a live holder makes a second writer fail
-at once with "locked by PID n".
+simply taken over (and the dead PID is reported); a live holder makes the other kind of
+writer fail at once, saying who holds it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+import time
 from pathlib import Path
 
 from .errors import TargetError
@@ -27,11 +33,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+STARTING = " starting"  # after the PID: a shared taker recovering, about to share
+SHARED_WAIT_SECONDS = 5.0  # a shared taker waits this long for another one's start-up (its recovery)
+
+
 class TargetLock:
-    def __init__(self, root: Path) -> None:
+    """`shared=False`: the target alone (migrate, rollback). `shared=True`: beside other shared
+    holders (stores, sync); the first one in finishes what a killed process left half done
+    (generations.recover) while it briefly holds the target alone."""
+
+    def __init__(self, root: Path, *, shared: bool = False) -> None:
         self.path = Path(root) / LOCK_NAME
+        self.shared = shared
         self.fd: int | None = None
         self.took_over_from: int | None = None
+        self.recovered: list[str] = []
 
     def __enter__(self) -> "TargetLock":
         from .generations import Layout, check_root, check_shape
@@ -51,24 +67,69 @@ class TargetLock:
             raise TargetError(f"the target's lock {self.path} is not a regular file of its own "
                               f"({'a hard link' if info.st_nlink > 1 else 'a FIFO, device or socket'}): remove it")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            if self.shared:
+                self._take_shared(fd)
+            else:
+                self._take_alone(fd)
+        except BaseException:
             os.close(fd)
-            raise TargetError(f"target {self.path.parent} is locked by PID {holder} "
-                              f"(another migrate or rollback is running)") from None
-        previous = os.read(fd, 32).decode(errors="replace").strip()
-        if previous.isdigit() and int(previous) != os.getpid() and not _alive(int(previous)):
-            self.took_over_from = int(previous)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        os.fsync(fd)
+            raise
         self.fd = fd
         return self
 
+    def _take_alone(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._held(fd, "a migrate or rollback needs it alone") from None
+        self._claim(fd)
+
+    def _take_shared(self, fd: int) -> None:
+        deadline = time.monotonic() + SHARED_WAIT_SECONDS
+        while True:
+            try:  # the first one in: alone for a moment, to finish what a killed writer left
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:  # other shared holders: they did that already
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline or not self._holder(fd).endswith(STARTING):
+                        raise self._held(fd, "stores and sync wait for no migrate or rollback") from None
+                    time.sleep(0.05)
+                    continue
+            self._claim(fd, STARTING)
+            from .generations import Layout, recover
+            try:
+                self.recovered = recover(Layout(self.path.parent))
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_SH)  # (not atomic: another shared taker may slip in, which is fine)
+            return
+
+    def _claim(self, fd: int, label: str = "") -> None:
+        previous = self._holder(fd).removesuffix(STARTING)
+        if previous.isdigit() and int(previous) != os.getpid() and not _alive(int(previous)):
+            self.took_over_from = int(previous)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}{label}".encode(), 0)
+        os.fsync(fd)
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip()
+
+    def _held(self, fd: int, why: str) -> TargetError:
+        holder = self._holder(fd)
+        if holder:
+            return TargetError(f"target {self.path.parent} is locked by PID {holder.removesuffix(STARTING)} "
+                               f"(another migrate or rollback is running)")
+        return TargetError(f"target {self.path.parent} is open for writing by other processes (pattern stores or "
+                           f"`vecmigrate sync`); {why}: close them first")
+
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
-            if self.path.exists():
+            if self.path.exists() and not self.shared:
                 os.ftruncate(self.fd, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 import apsw
 
-from . import ledger, target as tgt, versions
+from . import changelog, ledger, target as tgt, versions
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
 from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state
@@ -502,7 +502,7 @@ class Migrator:
         if job.fresh_index:
             index = new_index(run.settings)
         else:
-            index, notes = tgt.open_index(conn, job.generation, tgt.read_meta(conn))
+            index, notes, _ = tgt.open_index(conn, job.generation, tgt.read_meta(conn))
             for note in notes:
                 self.log(note)
         feeder = IndexFeeder(index)
@@ -512,7 +512,9 @@ class Migrator:
             feeder.close()
         with atomic(conn):
             copy_history(run.conn, conn, run.history)
-            tgt.save_checked_index(conn, index, job.generation)
+            seq = changelog.position(conn)
+            tgt.save_checked_index(conn, index, job.generation, seq)
+            tgt.write_meta(conn, {"live_seq": str(seq)})  # the writes after it are the ones a rollback would lose
             ledger.finish_run(conn, job.run_id)
         crash_point("run-finished")
         return generated, validate_target(conn, job.run_id, len(index), run.total)
@@ -533,7 +535,7 @@ class Migrator:
                 prepared = self._prepare(run, reader, batch, seen, options)
                 with atomic(conn):
                     keys, replaced, key = tgt.assign_keys(conn, [p.id for p in prepared.patterns], key)
-                    tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced)
+                    tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced, changelog.MIGRATE)
                     if prepared.quarantined:
                         ledger.record_quarantine(conn, job.run_id, reader.table, prepared.quarantined)
                     ledger.record_batch(conn, job.run_id, batch_no, prepared.last_rowid, len(keys),
@@ -547,7 +549,8 @@ class Migrator:
                 if time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
                     index = feeder.drain()
                     with atomic(conn):
-                        tgt.save_checked_index(conn, index, job.generation, "checkpoint-temp-written")
+                        tgt.save_checked_index(conn, index, job.generation, changelog.position(conn),
+                                               "checkpoint-temp-written")
                     last_checkpoint = time.monotonic()
         return generated
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from .db import atomic
 from .models import ReconcileReport
+from .changelog import RECONCILE
 from .stores import open_store
 from .stores.base import StoreBase
 from .verify import Checks, check_consistency
@@ -40,8 +41,8 @@ def _copy(ids: list[str], source: StoreBase, dest: StoreBase) -> int:
 def reconcile(primary: str | Path, secondary: str | Path, *, primary_backend: str = "usearch",
               secondary_backend: str = "sqlite-vec") -> ReconcileReport:
     started = time.perf_counter()
-    with open_store(primary, primary_backend, writable=True) as first, \
-            open_store(secondary, secondary_backend, writable=True) as second:
+    with open_store(primary, primary_backend, writable=True, origin=RECONCILE) as first, \
+            open_store(secondary, secondary_backend, writable=True, origin=RECONCILE) as second:
         journal = first.conn.execute("SELECT jid, operation, pattern_id FROM dual_write_journal"
                                      " WHERE resolved_at IS NULL ORDER BY jid").fetchall()
         deleted = 0

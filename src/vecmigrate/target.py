@@ -13,8 +13,8 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
+from . import changelog, versions
 from .db import atomic, fill, open_target, sql
-from . import versions
 from .embedders import model_of
 from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
@@ -22,7 +22,8 @@ from .models import Pattern
 from .index_file import (DTYPES, METRICS, IndexSettings, load_checked, new_index, rebuild_from_mirror, remove_keys,
                          save_index)
 
-SCHEMA_VERSION = "2"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
+SCHEMA_VERSION = "3"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
+#                      3: the change log, sources and lineage (a target of schema 2 is upgraded by its next writer)
 VEC_PLACEHOLDER = "unknown"  # vec0 metadata columns refuse NULL
 
 
@@ -73,7 +74,7 @@ def create_schema(conn: apsw.Connection, settings: IndexSettings, embedder: str,
     conn.execute(fill(sql("target_schema"), dimension=int(settings.dimension),
                       distance_metric=settings.vec0_metric))
     write_meta(conn, {**settings.to_meta(), "embedder": embedder, "schema_version": SCHEMA_VERSION,
-                      "model": model or model_of(embedder),
+                      "model": model or model_of(embedder), "index_seq": "0", "live_seq": "0",
                       **versions.record(conn, embedder or None, created=True)})
 
 
@@ -100,12 +101,35 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
     except TargetError:
         conn.close()
         raise
+    if meta.get("schema_version") == "2" and not readonly:
+        meta = upgrade_from_2(conn, meta)
     if meta.get("schema_version") != SCHEMA_VERSION:
         conn.close()
+        if meta.get("schema_version") == "2":
+            raise TargetError(f"{layout.root} was made by an earlier vecmigrate (target schema 2): its next writer "
+                              f"upgrades it in place (`vecmigrate sync --source S --target {layout.root}` or "
+                              f"`vecmigrate migrate`), then it reads again")
         raise TargetError(f"{layout.root} was made by another vecmigrate version (target schema "
                           f"{meta.get('schema_version', '?')}, this version reads {SCHEMA_VERSION}): "
                           f"migrate the source again into a new --target")
     return generation, conn, meta
+
+
+def upgrade_from_2(conn: apsw.Connection, meta: dict[str, str]) -> dict[str, str]:
+    """Add what schema 3 has to a schema-2 target, in one transaction: the change log (the keys
+    its index had pending become changes the next open replays), sources, lineage, counters."""
+    with atomic(conn):
+        if read_meta(conn).get("schema_version") == "2":
+            for table, column in (("vecmigrate_batches", "inserted"), ("vecmigrate_batches", "unchanged"),
+                                  ("vecmigrate_runs", "deleted")):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            conn.execute(fill(sql("target_schema"), dimension=int(meta["dimension"]),
+                              distance_metric=settings_of(meta).vec0_metric))
+            pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
+            changelog.append(conn, pending, [None] * len(pending), changelog.UPSERT, "upgrade")
+            conn.execute("DROP TABLE vecmigrate_index_pending")
+            write_meta(conn, {"schema_version": SCHEMA_VERSION, "index_seq": "0", "live_seq": "0"})
+    return read_meta(conn)
 
 
 def create_empty(layout: Layout, settings: IndexSettings, embedder: str) -> Generation:
@@ -115,7 +139,7 @@ def create_empty(layout: Layout, settings: IndexSettings, embedder: str) -> Gene
     try:
         with atomic(conn):
             create_schema(conn, settings, embedder)
-            save_checked_index(conn, new_index(settings), generation)
+            save_checked_index(conn, new_index(settings), generation, 0)
     finally:
         conn.close()
     finish(layout, generation)
@@ -140,8 +164,7 @@ def existing_keys(conn: apsw.Connection, ids: list[str]) -> dict[str, int]:
     return dict(conn.execute(sql("keys_for_ids"), {"ids": json.dumps(ids)}).fetchall())
 
 
-def next_key(conn: apsw.Connection) -> int:
-    return (conn.execute("SELECT max(key) FROM patterns").fetchall()[0][0] or 0) + 1
+next_key = changelog.next_key
 
 
 def assign_keys(conn: apsw.Connection, ids: list[str], first_new: int) -> tuple[list[int], list[int], int]:
@@ -159,8 +182,8 @@ def assign_keys(conn: apsw.Connection, ids: list[str], first_new: int) -> tuple[
 
 
 def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Pattern], vectors: np.ndarray,
-                   replaced: list[int]) -> None:
-    """Rows into `patterns`, vectors into `patterns_vec`, keys into the index's pending list
+                   replaced: list[int], origin: str) -> None:
+    """Rows into `patterns`, vectors into `patterns_vec`, one change per key into the change log
     (in the caller's transaction). `replaced` keys already exist: their vec0 rows go first
     (vec0 has no upsert)."""
     if replaced:
@@ -171,7 +194,18 @@ def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Patter
          "domain": p.domain or VEC_PLACEHOLDER, "framework": p.framework or VEC_PLACEHOLDER,
          "kind": p.kind or VEC_PLACEHOLDER}
         for i, (k, p) in enumerate(zip(keys, patterns))])
-    conn.execute(sql("mark_index_pending"), {"keys": json.dumps(keys)})
+    changelog.append(conn, keys, [p.id for p in patterns], changelog.UPSERT, origin)
+
+
+def delete_patterns(conn: apsw.Connection, keys: list[int], origin: str) -> None:
+    """Remove patterns and their vectors, logging each (in the caller's transaction)."""
+    if not keys:
+        return
+    ids = dict(conn.execute("SELECT key, id FROM patterns WHERE key IN (SELECT value FROM json_each(?))",
+                            (json.dumps(keys),)).fetchall())
+    conn.execute("DELETE FROM patterns WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))
+    conn.execute(sql("delete_vectors"), {"keys": json.dumps(keys)})
+    changelog.append(conn, keys, [ids.get(k) for k in keys], changelog.DELETE, origin)
 
 
 def _pattern_row(key: int, p: Pattern) -> dict:
@@ -182,37 +216,49 @@ def _pattern_row(key: int, p: Pattern) -> dict:
             "kind": p.kind or "pattern", "embedding_model": p.embedding_model}
 
 
-def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation,
+def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation, seq: int,
                        crash_point_name: str = "index-temp-written") -> str:
-    """Save the index crash-safely, record its checksum and count, and clear the pending keys
-    it now holds (in the caller's transaction)."""
+    """Save the index crash-safely and record its checksum, count and the change-log position
+    it holds (`seq`), in the caller's write transaction: writers in other processes save in turn."""
     checksum = save_index(index, generation.index, crash_point_name)
-    write_meta(conn, {"index_checksum": checksum, "index_count": str(len(index))})
-    conn.execute("DELETE FROM vecmigrate_index_pending")
+    write_meta(conn, {"index_checksum": checksum, "index_count": str(len(index)), "index_seq": str(seq)})
     return checksum
 
 
-def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, str]) -> tuple[Index, list[str]]:
-    """The generation's USearch index, made equal to the vec0 mirror.
+def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, str]
+               ) -> tuple[Index, list[str], int]:
+    """The generation's USearch index, made equal to the vec0 mirror, and the change-log seq it
+    now reflects.
 
     The file is loaded only if its checksum and header match what SQLite recorded (a corrupt
-    file can crash the process); keys written after it was saved (the pending list) are then
-    re-added from vec0. A file that cannot be trusted is not used: the index is rebuilt from
-    vec0. Returns (index, notes) — the notes say what was repaired, for the user."""
+    file can crash the process); the changes logged after its seq are then replayed from vec0.
+    A file that cannot be trusted is not used: the index is rebuilt from vec0. Returns
+    (index, notes, seq) — the notes say what was repaired, for the user."""
     settings = settings_of(meta)
-    index, problem = load_checked(generation.index, settings, meta)
-    notes: list[str] = []
-    if index is not None:
-        pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
-        if pending:
-            readd_from_mirror(conn, index, pending, settings.dimension)
-            notes.append(f"{len(pending)} vectors written after the last index save were added back from the vec0 mirror")
-        count = vector_count(conn)
-        if len(index) == count:
-            return index, notes
-        problem = f"index file {generation.index} holds {len(index)} vectors but the vec0 mirror holds {count}"
-    notes.append(f"{problem}; the index was rebuilt from the vec0 mirror")
-    return rebuild_from_mirror(conn, settings), notes
+    with changelog.reading(conn):
+        meta = read_meta(conn)  # (a writer in another process may have saved since `meta` was read)
+        index, problem = load_checked(generation.index, settings, meta)
+        seq = changelog.position(conn)
+        notes: list[str] = []
+        if index is not None:
+            changed = changelog.vector_keys_changed(conn, int(meta.get("index_seq") or 0), seq)
+            if changed:
+                readd_from_mirror(conn, index, changed, settings.dimension)
+            count = vector_count(conn)
+            if len(index) == count:
+                return index, notes, seq
+            problem = f"index file {generation.index} holds {len(index)} vectors but the vec0 mirror holds {count}"
+        notes.append(f"{problem}; the index was rebuilt from the vec0 mirror")
+        return rebuild_from_mirror(conn, settings), notes, seq
+
+
+def catch_up(conn: apsw.Connection, index: Index, applied: int, dimension: int) -> int:
+    """Replay the changes after `applied` into `index`; returns the seq it now reflects."""
+    with changelog.reading(conn):
+        seq = changelog.position(conn)
+        if seq > applied:
+            readd_from_mirror(conn, index, changelog.vector_keys_changed(conn, applied, seq), dimension)
+    return seq
 
 
 def readd_from_mirror(conn: apsw.Connection, index: Index, keys: list[int], dimension: int) -> None:

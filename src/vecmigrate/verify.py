@@ -12,7 +12,7 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
-from . import ledger, target as tgt
+from . import changelog, ledger, target as tgt
 from .db import open_source_snapshot
 from .embedders import load_embedder, spec_for_model, unavailable
 from .errors import RowRejected
@@ -116,12 +116,11 @@ def verify(target: str | Path, *, source: str | Path | None = None, against: str
     generation, conn, meta = tgt.open_existing(target, readonly=True)
     try:
         settings = tgt.settings_of(meta)
-        index, problem = load_checked(generation.index, settings, meta)
+        with changelog.reading(conn):
+            index, problem = load_checked(generation.index, settings, tgt.read_meta(conn))
         checks.add("index_file", problem is None, [problem] if problem else [], path=str(generation.index))
-        if index is not None:
-            pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
-            if pending:  # writes after the last save: expected lag, caught up the way every open does
-                tgt.readd_from_mirror(conn, index, pending, settings.dimension)
+        if index is not None:  # writes after the last save: expected lag, caught up the way every open does
+            tgt.catch_up(conn, index, int(tgt.read_meta(conn).get("index_seq") or 0), settings.dimension)
         check_consistency(checks, conn, settings, index, sample=sample, k=k, queries=queries, min_recall=min_recall)
         integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
         checks.add("sqlite_integrity", integrity == "ok", [] if integrity == "ok" else [integrity])

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS vecmigrate_runs (
   total_rows   INTEGER NOT NULL,
   started_at   INTEGER NOT NULL,           -- epoch ms
   finished_at  INTEGER,
-  status       TEXT NOT NULL               -- 'running' | 'complete'
+  status       TEXT NOT NULL,              -- 'running' | 'complete'
+  deleted      INTEGER NOT NULL DEFAULT 0  -- patterns removed because their source rows are gone
 );
 CREATE TABLE IF NOT EXISTS vecmigrate_batches (
   run_id            INTEGER NOT NULL,
@@ -58,6 +59,8 @@ CREATE TABLE IF NOT EXISTS vecmigrate_batches (
   quarantined       INTEGER NOT NULL,
   committed_at      INTEGER NOT NULL,
   source_table      TEXT NOT NULL DEFAULT '',  -- the source table this batch read
+  inserted          INTEGER NOT NULL DEFAULT 0,  -- of `written`: new patterns
+  unchanged         INTEGER NOT NULL DEFAULT 0,  -- rows the target already held as they are
   PRIMARY KEY (run_id, batch_no)
 );
 
@@ -73,11 +76,48 @@ CREATE TABLE IF NOT EXISTS quarantine (
   quarantined_at INTEGER NOT NULL
 );
 
--- Keys written since the USearch file was last saved: on the next open they are re-added
--- from vec0, so a checkpointed index plus this list always equals the mirror.
-CREATE TABLE IF NOT EXISTS vecmigrate_index_pending (
-  key INTEGER PRIMARY KEY
+-- The change log: one row per change to a pattern (migrate, sync, store write, delete, usage,
+-- rollback replay, reconcile), appended in the same transaction as the change. A USearch index
+-- is a cache of it: the saved file records the last seq it holds (vecmigrate_meta.index_seq) and
+-- every process replays what came after. Keys are never reused (a new key is above every key here).
+CREATE TABLE IF NOT EXISTS vecmigrate_changes (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  key        INTEGER NOT NULL,             -- patterns.key
+  pattern_id TEXT,                         -- patterns.id at the time of the change
+  op         TEXT NOT NULL,                -- 'upsert' | 'delete' | 'usage'
+  origin     TEXT NOT NULL,                -- 'migrate', 'sync <source>', 'store', 'rollback', ...
+  at         INTEGER NOT NULL              -- epoch ms
 );
+CREATE INDEX IF NOT EXISTS vecmigrate_changes_by_key ON vecmigrate_changes(key, seq);
+
+-- Each source this target was fed from (migrate or sync), and what its last pass read.
+CREATE TABLE IF NOT EXISTS vecmigrate_sources (
+  source_id      INTEGER PRIMARY KEY,
+  path           TEXT NOT NULL,            -- resolved path of the source database
+  layout         TEXT NOT NULL,
+  tables         TEXT NOT NULL,            -- the tables read, comma-separated
+  identity       TEXT NOT NULL,            -- JSON: mapping, namespace
+  history        TEXT NOT NULL DEFAULT '{}',  -- JSON: source history table -> its name in this target
+  first_at       INTEGER NOT NULL,         -- epoch ms
+  synced_at      INTEGER,                  -- when its last pass finished
+  snapshot_at    INTEGER,                  -- when the snapshot that pass read was taken
+  state          TEXT,                     -- JSON: the source file's state read by that pass
+  UNIQUE (path, tables)
+);
+
+-- Lineage: every source row a source fed in, with a hash of its values: the pattern it became
+-- (key), or NULL when it was quarantined. `synced_seq` is the change-log position of the last
+-- write from the source: a change of the key after it was made by someone else (a store).
+CREATE TABLE IF NOT EXISTS vecmigrate_lineage (
+  source_id    INTEGER NOT NULL,
+  source_table TEXT NOT NULL,
+  source_rowid INTEGER NOT NULL,
+  key          INTEGER,
+  row_hash     TEXT NOT NULL,
+  synced_seq   INTEGER NOT NULL,
+  PRIMARY KEY (source_id, source_table, source_rowid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vecmigrate_lineage_by_key ON vecmigrate_lineage(key);
 
 -- Dual-write: every failed write to the secondary store (replayed by `vecmigrate reconcile`).
 CREATE TABLE IF NOT EXISTS dual_write_journal (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import target as tgt
+from .. import changelog, target as tgt
 from ..errors import TargetError, UsageError, VecmigrateError
 from ..generations import Layout, recover
 from ..lock import TargetLock
@@ -22,18 +22,18 @@ BACKENDS = ("usearch", "sqlite-vec")
 
 
 def open_store(target: str | Path, backend: str = "usearch", *, writable: bool = False,
-               metrics: bool = False) -> StoreBase:
-    """Open a migrated target. Read-only by default; `writable=True` takes the target's
-    writer lock until `close()`. A USearch file that does not match what SQLite recorded is
-    not used: the index is rebuilt from the vec0 mirror and `store.notices` says so."""
+               metrics: bool = False, origin: str = changelog.STORE) -> StoreBase:
+    """Open a migrated target. Read-only by default; `writable=True` shares the target with
+    other writers (stores and `sync`, in this or other processes; not a migrate) until
+    `close()`. Every write is logged as coming from `origin`. Any store sees the others' writes
+    at its next query. A USearch file that does not match what SQLite recorded is not used:
+    the index is rebuilt from the vec0 mirror and `store.notices` says so."""
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     lock = None
     if writable:
-        lock = TargetLock(Path(target)).__enter__()
+        lock = TargetLock(Path(target), shared=True).__enter__()
     try:
-        if lock is not None:
-            recover(Layout(Path(target)))
         where, conn, meta = tgt.open_existing(target, readonly=not writable)
     except BaseException:
         if lock is not None:
@@ -41,14 +41,14 @@ def open_store(target: str | Path, backend: str = "usearch", *, writable: bool =
         raise
     try:
         if backend == "sqlite-vec":
-            return SqliteVecStore(conn, meta, where, lock=lock, metrics=metrics)
-        index, notes = tgt.open_index(conn, where, meta)
+            return SqliteVecStore(conn, meta, where, lock=lock, metrics=metrics, origin=origin)
+        index, notes, seq = tgt.open_index(conn, where, meta)
     except BaseException:
         conn.close()
         if lock is not None:
             lock.__exit__(None, None, None)
         raise
-    store = USearchStore(conn, meta, where, index, lock=lock, metrics=metrics)
+    store = USearchStore(conn, meta, where, index, seq, lock=lock, metrics=metrics, origin=origin)
     store.notices.extend(notes if writable else [f"{n} (in memory; the files were not changed)" for n in notes])
     return store
 

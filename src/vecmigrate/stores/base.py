@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import apsw
 import numpy as np
 
-from .. import target as tgt
+from .. import changelog, target as tgt
 from ..codec import VectorError, check_vector, invalid_rows
 from ..db import atomic, sql
 from ..embedders import embed, model_of, query_embedder
@@ -31,8 +31,9 @@ class StoreBase(ABC):
     backend = "base"
 
     def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: Generation, *,
-                 lock: TargetLock | None = None, metrics: bool = False) -> None:
+                 lock: TargetLock | None = None, metrics: bool = False, origin: str = changelog.STORE) -> None:
         self.conn = conn
+        self.origin = origin
         self.meta = meta
         self.where = where
         self.settings: IndexSettings = tgt.settings_of(meta)
@@ -53,6 +54,7 @@ class StoreBase(ABC):
         drops weaker hits; `mmr_lambda` in [0, 1] re-ranks for diversity (1 = pure relevance);
         `exact` asks USearch for brute force."""
         started = time.perf_counter()
+        self._catch_up()
         if k < 1:
             raise UsageError(f"-k must be a positive integer, got {k}")
         if mmr_lambda is not None and not 0.0 <= mmr_lambda <= 1.0:
@@ -197,40 +199,53 @@ class StoreBase(ABC):
         if len(set(ids)) != len(ids):
             raise UsageError("store_batch: the same pattern id appears twice in one batch")
         with atomic(self.conn):
+            self._catch_up()  # others' writes first: within this transaction nobody else writes
             keys, replaced, _ = tgt.assign_keys(self.conn, ids, tgt.next_key(self.conn))
-            tgt.write_patterns(self.conn, keys, patterns, vectors, replaced)
+            tgt.write_patterns(self.conn, keys, patterns, vectors, replaced, self.origin)
+            seq = changelog.position(self.conn)
         self._index_put(keys, vectors, replaced)
+        self._applied(seq)
         return keys
 
     def delete(self, pattern_id: str) -> bool:
         self._require_writable()
         with atomic(self.conn):
+            self._catch_up()
             row = self.conn.execute("SELECT key FROM patterns WHERE id = ?", (pattern_id,)).fetchall()
             if not row:
                 return False
             key = row[0][0]
-            self.conn.execute("DELETE FROM patterns WHERE key = ?", (key,))
-            self.conn.execute(sql("delete_vectors"), {"keys": json.dumps([key])})
-            self.conn.execute(sql("mark_index_pending"), {"keys": json.dumps([key])})
+            tgt.delete_patterns(self.conn, [key], self.origin)
+            seq = changelog.position(self.conn)
         self._index_drop([key])
+        self._applied(seq)
         return True
 
     def record_usage(self, pattern_id: str, *, when_ms: int | None = None) -> bool:
         self._require_writable()
         when_ms = int(time.time() * 1000) if when_ms is None else int(when_ms)
         with atomic(self.conn):
-            self.conn.execute("UPDATE patterns SET usage_count = coalesce(usage_count, 0) + 1, last_used = ?"
-                              " WHERE id = ?", (when_ms, pattern_id))
-            return self.conn.changes() == 1
+            row = self.conn.execute("UPDATE patterns SET usage_count = coalesce(usage_count, 0) + 1, last_used = ?"
+                                    " WHERE id = ? RETURNING key", (when_ms, pattern_id)).fetchall()
+            if row:
+                changelog.append(self.conn, [row[0][0]], [pattern_id], changelog.USAGE, self.origin)
+            return bool(row)
 
     def clear(self) -> None:
         self._require_writable()
         with atomic(self.conn):
+            self._catch_up()
             keys = [r[0] for r in self.conn.execute("SELECT key FROM patterns")]
-            self.conn.execute("DELETE FROM patterns")
-            self.conn.execute("DELETE FROM patterns_vec")
-            self.conn.execute(sql("mark_index_pending"), {"keys": json.dumps(keys)})
+            tgt.delete_patterns(self.conn, keys, self.origin)
+            seq = changelog.position(self.conn)
         self._index_drop(keys)
+        self._applied(seq)
+
+    def _catch_up(self) -> None:
+        """Bring this store's own index up to the change log (others' writes); nothing for vec0."""
+
+    def _applied(self, seq: int) -> None:
+        """This store's index now reflects the change log up to `seq` (nothing for vec0)."""
 
     def optimize(self) -> None:
         """Compact the index (where there is one) and VACUUM the database."""

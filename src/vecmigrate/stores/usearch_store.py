@@ -12,7 +12,8 @@ from usearch.index import Index
 
 from ..db import atomic
 from ..errors import UsageError
-from ..target import save_checked_index
+from .. import changelog
+from ..target import catch_up, save_checked_index
 from .base import FILTER_COLUMNS, StoreBase, l2_from_l2sq, oversample
 from ..index_file import rebuild_from_mirror, remove_keys
 
@@ -22,9 +23,10 @@ EXACT_SUBSET = 4096  # at most this many matching keys: score them exactly
 class USearchStore(StoreBase):
     backend = "usearch"
 
-    def __init__(self, conn, meta, where, index: Index, **kwargs) -> None:
+    def __init__(self, conn, meta, where, index: Index, seq: int = 0, **kwargs) -> None:
         super().__init__(conn, meta, where, **kwargs)
         self.index = index
+        self.seq = seq  # the change-log position the in-memory index reflects
         self._dirty = False  # the in-memory index holds writes the file does not
 
     def search_id(self, pattern_id: str, **kwargs):
@@ -90,6 +92,7 @@ class USearchStore(StoreBase):
 
     def search_batch(self, vectors: np.ndarray, *, k: int = 10) -> list[list]:
         """One USearch call on all cores for every query, one SQL statement for all payloads."""
+        self._catch_up()
         queries = np.asarray(vectors, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.settings.dimension:
             raise UsageError(f"queries have shape {queries.shape}, expected (n, {self.settings.dimension})")
@@ -119,17 +122,32 @@ class USearchStore(StoreBase):
         remove_keys(self.index, keys)
         self._dirty = True
 
+    def _catch_up(self) -> None:
+        """Replay the changes other stores and processes logged since this index last looked
+        (one indexed lookup when there are none)."""
+        seq = catch_up(self.conn, self.index, self.seq, self.settings.dimension)
+        if seq != self.seq:
+            self.seq = seq
+            self._dirty = True
+
+    def _applied(self, seq: int) -> None:
+        self.seq = seq
+
     def build_index(self) -> None:
         """Rebuild from the vec0 mirror (which also compacts removed slots) and save."""
         self._require_writable()
-        self.index = rebuild_from_mirror(self.conn, self.settings)
+        with atomic(self.conn):
+            self.index = rebuild_from_mirror(self.conn, self.settings)
+            self.seq = changelog.position(self.conn)
         self.flush(force=True)
 
     def flush(self, *, force: bool = False) -> None:
-        """Save the index crash-safely and clear the pending keys it now holds."""
+        """Save the index crash-safely with the change-log position it holds (first catching up
+        with other writers, inside the transaction that records it)."""
         if self.writable and (self._dirty or force):
             with atomic(self.conn):
-                save_checked_index(self.conn, self.index, self.where)
+                self._catch_up()
+                save_checked_index(self.conn, self.index, self.where, self.seq)
             self._dirty = False
 
     def _memory_bytes(self) -> int:
