@@ -259,7 +259,7 @@ def test_rows_with_any_rowid_or_column_names_are_all_migrated(tmp_path, target, 
     _, report = cli.json("verify", "--target", target, "--source", source)
     assert report["ok"], report
     _, again = cli.json("migrate", "--source", source, "--target", target, *GENERIC)  # never stuck
-    assert again["migrated_count"] == len(ids)
+    assert again["unchanged"] == len(ids) and again["migrated_count"] == 0  # incremental: nothing to redo
 
 
 def test_a_run_killed_among_negative_rowids_resumes_to_every_row(tmp_path, target, cli):
@@ -384,7 +384,7 @@ def test_hostile_values_are_quarantined_and_history_copied_byte_for_byte(hostile
     assert src.execute(query).fetchall() == dst.execute(query).fetchall()
     assert dst.execute(query).fetchall()[-1][1:] == ("text", "FFFE41")
     out, again = cli.json("migrate", "--target", target, *args)  # the same command is never stuck
-    assert out.exit_code == 3 and again["migrated_count"] + len(again["quarantined"]) == 50
+    assert out.exit_code == 3 and again["unchanged"] + len(again["quarantined"]) == 50 and again["migrated_count"] == 0
 
 
 def test_strict_writes_no_generation_for_hostile_values(hostile_source, target, make_source):
@@ -557,7 +557,7 @@ def test_backups_and_targets_are_never_wider_than_the_source(make_source, target
     assert now == original  # and the process's umask was given back
     wide = make_source("legacy-qe", 10, name="wide.db")
     os.chmod(wide, 0o644)
-    Migrator(wide, target).migrate(backup=False)  # the next generation copies the 0600 rows: it stays 0600
+    Migrator(wide, target).migrate(backup=False, namespace="wide")  # the next generation copies the 0600 rows: it stays 0600
     assert (target / "gen-000002" / "patterns.sqlite").stat().st_mode & 0o777 == 0o600
 
 

@@ -22,13 +22,20 @@ ROWS, BATCH = 600, 100
 
 @pytest.fixture
 def sources(make_source, tmp_path):
-    """A full source, and an older smaller copy already migrated into the target (generation 1)."""
+    """A full source, and `older(action)`: runs `action(path)` while the source's file holds an
+    older, smaller state of itself (the same file: a target keeps each source's lineage)."""
     full = make_source("agentdb-adapter", ROWS, seed=5)
-    older = tmp_path / "older.db"
-    shutil.copyfile(full, older)
-    conn = apsw.Connection(str(older))
-    conn.execute("DELETE FROM patterns WHERE rowid > 250")
-    conn.close()
+
+    def older(action):
+        saved = tmp_path / "full.saved"
+        shutil.copyfile(full, saved)
+        conn = apsw.Connection(str(full))
+        conn.execute("DELETE FROM patterns WHERE rowid > 250")
+        conn.close()
+        try:
+            return action(full)
+        finally:
+            shutil.copyfile(saved, full)
     return full, older
 
 
@@ -54,7 +61,7 @@ def test_io_faults_leave_the_live_target_as_it_was_and_a_rerun_completes(sources
     full, older = sources
     expected = reference_state(full, tmp_path)
     if existing:
-        Migrator(older, target).migrate(dimension=DIM, batch_size=BATCH, backup=False)
+        older(lambda path: Migrator(path, target).migrate(dimension=DIM, batch_size=BATCH, backup=False))
     before, source_hash = live_files(target), sha256(full)
     vfs = faulty_vfs(**fault)
     with pytest.raises(TargetError, match=r"cannot write the target .*(IOError|FullError)"):
@@ -71,8 +78,8 @@ def test_io_faults_leave_the_live_target_as_it_was_and_a_rerun_completes(sources
 def test_a_file_size_limit_stands_in_for_a_full_disk(sources, target, tmp_path):
     full, older = sources
     expected = reference_state(full, tmp_path)
-    assert run_vecmigrate("migrate", "--source", older, "--target", target, "--dimension", DIM,
-                          "--no-backup").returncode == 0
+    assert older(lambda path: run_vecmigrate("migrate", "--source", path, "--target", target, "--dimension", DIM,
+                                             "--no-backup")).returncode == 0
     before, source_hash = live_files(target), sha256(full)
     limit = os.path.getsize(target / "patterns.sqlite") + 64 * 1024
 
@@ -93,7 +100,7 @@ def test_a_file_size_limit_stands_in_for_a_full_disk(sources, target, tmp_path):
 @pytest.mark.parametrize("damage", ["truncated", "random"])
 def test_broken_sources_fail_cleanly_and_change_nothing(sources, target, cli, damage):
     full, older = sources
-    Migrator(older, target).migrate(dimension=DIM, backup=False)
+    older(lambda path: Migrator(path, target).migrate(dimension=DIM, backup=False))
     before = live_files(target)
     broken = full.with_name(f"{damage}.db")
     data = full.read_bytes()
@@ -144,5 +151,5 @@ def test_a_concurrent_writer_does_not_break_the_snapshot(make_source, target):
     assert result.source_rows_added == 3
     assert not status(target).migration_complete
     again = Migrator(source, target).migrate(backup=False)
-    assert again.migrated_count == 503 and status(target).migration_complete
+    assert (again.inserted, again.unchanged) == (3, 500) and status(target).migration_complete
     writer.close()

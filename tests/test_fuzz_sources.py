@@ -419,7 +419,7 @@ def check_migration(outcome: Outcome, case: Case, source_rows: int, what: str) -
         f"errors={payload.get('errors')!r} migrated={payload.get('migrated_count')} "
         f"quarantined={len(payload.get('quarantined') or [])} source rows={source_rows}")
     quarantined = payload["quarantined"]
-    accounted = payload["migrated_count"] + payload["skipped_count"] + len(quarantined)
+    accounted = payload["migrated_count"] + payload["skipped_count"] + payload["unchanged"] + len(quarantined)
     assert accounted == source_rows, (
         f"{what}: rows not accounted for: migrated {payload['migrated_count']} + skipped {payload['skipped_count']} "
         f"+ quarantined {len(quarantined)} != {source_rows} source rows (total_patterns={payload['total_patterns']})")

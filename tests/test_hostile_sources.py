@@ -146,7 +146,7 @@ def test_unknown_vectors_from_two_sources_are_said_to_share_an_index(cli, tmp_pa
     first = rl.reasoningbank_model(tmp_path / "a" / "model.db")
     migrate(cli, first.path, target)
     second = rl.reasoningbank_model(tmp_path / "b" / "model.db")
-    result, payload = migrate(cli, second.path, target)
+    result, payload = migrate(cli, second.path, target, "--namespace", "b")  # the same ids: kept apart
     assert result.exit_code == 0
     assert any("unknown model from another source" in n for n in payload["notes"])
     alone = tmp_path / "alone.vecdb"

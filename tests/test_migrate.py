@@ -204,7 +204,8 @@ def test_rerun_updates_in_place_without_duplicates(make_source, target):
     conn.close()
     result = Migrator(source, target).migrate(backup=False)
     after = target_rows(target)
-    assert result.migrated_count == 80 and len(after) == 80
+    assert (result.migrated_count, result.updated, result.unchanged, result.inserted) == (1, 1, 79, 0)
+    assert len(after) == 80
     assert {r["id"]: r["key"] for r in after.values()} == keys_before
     assert after["adapter-000003"]["type"] == "changed" and after["adapter-000003"]["vtype"] == "changed"
     conn = open_db(target / "patterns.sqlite")

@@ -4,6 +4,7 @@ uninterrupted run. Real subprocesses, real kills."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,18 +77,19 @@ def test_killed_first_migration_resumes_to_the_same_result(reference, tmp_path, 
 def test_killed_remigration_leaves_the_live_generation_untouched(reference, tmp_path):
     source, reference_state = reference
     target = tmp_path / "t.vecdb"
-    copy = tmp_path / "changed.db"
+    copy = tmp_path / "source.db"  # the same source file, first in an older state with fewer rows
     conn = apsw.Connection(str(copy))
     with conn.backup("main", apsw.Connection(str(source)), "main") as b:
         b.step()
     conn.execute("DELETE FROM patterns WHERE rowid > 600")
     conn.close()
     assert run_vecmigrate(*migrate_args(copy, target)).returncode == 0
+    shutil.copyfile(source, copy)
     before = live_files(target)
-    killed = run_vecmigrate(*migrate_args(source, target), env_extra={"VECMIGRATE_CRASH_AT": "batch-committed:8"})
+    killed = run_vecmigrate(*migrate_args(copy, target), env_extra={"VECMIGRATE_CRASH_AT": "batch-committed:8"})
     assert killed.returncode == -signal.SIGKILL
     assert live_files(target) == before  # the live target is as it was
-    resumed = run_vecmigrate(*migrate_args(source, target))
+    resumed = run_vecmigrate(*migrate_args(copy, target))
     assert resumed.returncode == 0, resumed.stderr
     assert_equal_to_reference(target, reference_state)
 

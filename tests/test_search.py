@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import apsw
 import numpy as np
 import pytest
 
@@ -151,6 +152,9 @@ def test_an_untrusted_index_is_rebuilt_from_vec0_and_a_migration_saves_a_good_on
         assert store.notices and "rebuilt from the vec0 mirror" in store.notices[0]
         assert store.search_id("adapter-000123", k=1)[0].id == "adapter-000123"
         assert len(store.index) == 300
+    conn = apsw.Connection(str(source))  # the next migration (there is something to migrate) saves a good one
+    conn.execute("UPDATE patterns SET type = 'changed' WHERE id = 'adapter-000007'")
+    conn.close()
     Migrator(source, target).migrate(backup=False)
     with open_store(target, "usearch") as store:
         assert store.notices == []

@@ -22,6 +22,7 @@ class PreparedBatch:
     """The outcome of mapping one source batch: good rows with vectors, and quarantined rows."""
 
     patterns: list[Pattern] = field(default_factory=list)
+    rowids: list[int] = field(default_factory=list)    # the source row of each pattern
     vectors: np.ndarray | None = None
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     last_rowid: int = 0
@@ -87,6 +88,7 @@ def prepare_batch(batch: list[SourceRow], variant: Variant, dimension: int, embe
         seen.add(pattern.id)
         good.append(i)
         prepared.patterns.append(pattern)
+        prepared.rowids.append(row.rowid)
         prepared.models[pattern.embedding_model] += 1
     prepared.vectors = np.ascontiguousarray(vectors[good])
     return prepared

@@ -151,12 +151,17 @@ def migrate(
     source_float64: Annotated[bool, typer.Option("--source-float64", help="Blobs of 8 x dimension bytes are float64: convert them to float32.")] = False,
     keep_generations: Annotated[int, typer.Option("--keep-generations", help="Generations kept for rollback (the live one included); older ones are pruned.")] = DEFAULT_KEEP_GENERATIONS,
     checkpoint_seconds: Annotated[float, typer.Option("--checkpoint-seconds", help="Save the USearch index this often while migrating, so a resume re-adds little.")] = DEFAULT_CHECKPOINT_SECONDS,
+    keep_deleted: Annotated[bool, typer.Option("--keep-deleted", help="Keep patterns whose source rows were deleted since the target last read the source.")] = False,
+    on_conflict: Annotated[str, typer.Option("--on-conflict", help="A pattern written through a store since the source last wrote it, and changed (or deleted) in the source too: 'fail' refuses and lists them, 'source' takes the source's values, 'target' keeps the store's.")] = "fail",
+    namespace: Annotated[Optional[str], typer.Option("--namespace", help="Store this source's pattern ids as NAME/id, apart from another source's same ids.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Migrate a source database into a target store (USearch index + sqlite-vec tables).
 
     The migration builds a new generation beside the live one and makes it live at the end;
-    a killed run is resumed by running the same command again. Exit codes: 0 done; 1 failed
+    a killed run is resumed by running the same command again. Run again over a source the
+    target holds, it is incremental: only new and changed rows are mapped, embedded and
+    indexed, and patterns whose source rows are gone are deleted. Exit codes: 0 done; 1 failed
     with the target unchanged; 2 usage error; 3 done but some rows were quarantined (listed).
     """
     mapping = generic_mapping(table, id_column, text_columns, embedding_column, embedding_table, embedding_key, kind)
@@ -165,7 +170,8 @@ def migrate(
                              embedder=embedder,
                              metric=metric, dtype=dtype, connectivity=connectivity, expansion_add=expansion_add,
                              expansion_search=expansion_search, keep_generations=keep_generations,
-                             checkpoint_seconds=checkpoint_seconds)
+                             checkpoint_seconds=checkpoint_seconds, keep_deleted=keep_deleted,
+                             on_conflict=on_conflict, namespace=namespace)
     log = (lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False)) if verbose and not as_json else None
     with progress_bar(enabled=not as_json, label="validating" if dry_run else "migrating") as on_progress:
         result = commands.migrate(source, target, options, on_progress=on_progress, log=log)
@@ -225,7 +231,14 @@ def show_migration(result) -> None:
     verb = "would migrate" if result.dry_run else "migrated"
     table.add_row("layout", f"{result.schema} (table{'s' if len(result.tables) > 1 else ''} {result.source_table})")
     table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns"
-                  + (f" ({result.skipped_count} committed before a resume)" if result.skipped_count else ""))
+                  + (f" ({result.skipped_count} committed before a resume)"
+                     if result.skipped_count and not result.unchanged else ""))
+    if not result.dry_run:
+        table.add_row("changes", f"{result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged, "
+                      f"{result.deleted} deleted" + (f" ({result.kept_deleted} kept: --keep-deleted)"
+                                                     if result.kept_deleted else ""))
+    if result.conflicts:
+        table.add_row("conflicts", f"{len(result.conflicts)} (--on-conflict)")
     table.add_row("quarantined", str(len(result.quarantined)))
     table.add_row("embeddings generated", f"{result.generated_embeddings} ({result.embedder})")
     if result.model:
@@ -245,6 +258,9 @@ def show_migration(result) -> None:
     out.print(table)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
+    for conflict in result.conflicts[:50]:
+        err.print(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
+                  f"{conflict['what']}; {conflict['resolution']}", highlight=False, markup=False)
     for row in result.quarantined[:50]:
         err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False, markup=False)
     if len(result.quarantined) > 50:

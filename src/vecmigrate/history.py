@@ -21,19 +21,26 @@ def history_counts(conn: apsw.Connection, names: Iterable[str]) -> dict[str, int
 
 
 def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[str, int],
-                 chunk: int = 5000) -> None:
+                 names: dict[str, str] | None = None, chunk: int = 5000) -> None:
     """Copy history tables verbatim (DDL and rows) from the source snapshot into the target
     (in the caller's transaction); an earlier copy is replaced. Text travels as its bytes and is
-    stored as text again, so text that is not valid UTF-8 is copied as it is, never decoded."""
+    stored as text again, so text that is not valid UTF-8 is copied as it is, never decoded.
+    `names` gives a table another name in the target (another source's history has its name)."""
     for name in tables:
         ddl = source.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
                              (name,)).fetchall()[0][0]
         # pragma_table_info lists the stored columns only (generated ones cannot be inserted)
         columns = [r[0] for r in source.execute("SELECT name FROM pragma_table_info(?)", (name,))]
         column_list = ", ".join(quote_identifier(c) for c in columns)
-        target.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
-        target.execute(ddl)
-        insert = (f"INSERT INTO {quote_identifier(name)} ({column_list}) VALUES "
+        into = (names or {}).get(name, name)
+        target.execute(f"DROP TABLE IF EXISTS {quote_identifier(into)}")
+        if into == name:
+            target.execute(ddl)
+        else:  # the columns and their declared types, under the new name
+            declared = source.execute("SELECT name, type FROM pragma_table_info(?)", (name,)).fetchall()
+            target.execute(f"CREATE TABLE {quote_identifier(into)} ("
+                           + ", ".join(f"{quote_identifier(c)} {t}" for c, t in declared) + ")")
+        insert = (f"INSERT INTO {quote_identifier(into)} ({column_list}) VALUES "
                   f"({', '.join('CASE WHEN ? THEN CAST(? AS TEXT) ELSE ? END' for _ in columns)})")
         select = ", ".join(f"typeof({c}) = 'text', CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
                            for c in map(quote_identifier, columns))

@@ -23,10 +23,26 @@ def start_run(conn: apsw.Connection, *, source: str, source_table: str, schema: 
 
 
 def record_batch(conn: apsw.Connection, run_id: int, batch_no: int, last_source_rowid: int, written: int,
-                 quarantined: int, source_table: str = "") -> None:
+                 quarantined: int, source_table: str = "", *, inserted: int | None = None, unchanged: int = 0) -> None:
+    """`written` rows became patterns (`inserted` of them new), `unchanged` were already there as
+    they are, `quarantined` were refused."""
     conn.execute("INSERT INTO vecmigrate_batches(run_id, batch_no, last_source_rowid, written, quarantined,"
-                 " committed_at, source_table) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (run_id, batch_no, last_source_rowid, written, quarantined, now_ms(), source_table))
+                 " committed_at, source_table, inserted, unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (run_id, batch_no, last_source_rowid, written, quarantined, now_ms(), source_table,
+                  written if inserted is None else inserted, unchanged))
+
+
+def record_deleted(conn: apsw.Connection, run_id: int, deleted: int) -> None:
+    conn.execute("UPDATE vecmigrate_runs SET deleted = deleted + ? WHERE run_id = ?", (deleted, run_id))
+
+
+def counts(conn: apsw.Connection, run_id: int) -> dict[str, int]:
+    """What a run did: inserted, updated, unchanged, quarantined, deleted."""
+    row = conn.execute("SELECT coalesce(sum(inserted), 0), coalesce(sum(written - inserted), 0), "
+                       "coalesce(sum(unchanged), 0), coalesce(sum(quarantined), 0), "
+                       "(SELECT deleted FROM vecmigrate_runs WHERE run_id = ?) FROM vecmigrate_batches WHERE run_id = ?",
+                       (run_id, run_id)).fetchall()[0]
+    return dict(zip(("inserted", "updated", "unchanged", "quarantined", "deleted"), [v or 0 for v in row]))
 
 
 def finish_run(conn: apsw.Connection, run_id: int) -> None:
@@ -73,7 +89,7 @@ def resume_point(conn: apsw.Connection, run_id: int) -> tuple[dict[str, int], in
     """({source table: last committed rowid}, batches committed, rows they covered) of a run."""
     after = dict(conn.execute("SELECT source_table, max(last_source_rowid) FROM vecmigrate_batches WHERE run_id = ?"
                               " GROUP BY source_table", (run_id,)).fetchall())
-    row = conn.execute("SELECT count(*), coalesce(sum(written + quarantined), 0)"
+    row = conn.execute("SELECT count(*), coalesce(sum(written + quarantined + unchanged), 0)"
                        " FROM vecmigrate_batches WHERE run_id = ?", (run_id,)).fetchall()[0]
     return after, row[0], row[1]
 

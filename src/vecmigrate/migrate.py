@@ -17,7 +17,7 @@ import contextlib
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -40,6 +40,8 @@ from .models import MigrationResult, Pattern, QuarantinedRow, Validation
 from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension, label_check, plausible_sizes
 from .sources import GenericMapping, Plan, SourceReader, detect
 from .index_file import DTYPES, METRICS, IndexSettings, new_index
+from .lineage import RULES, Applied, Applier, ConflictError, Diff, find_source, history_names, mark_synced, \
+    register_source, scan, source_identity
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]
@@ -72,6 +74,9 @@ class MigrateOptions:
     checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
     mapping: GenericMapping | None = None   # a table nobody listed (--id-column, --text-columns, ...)
     pattern_embedder: Callable[[Pattern], Any] | None = None  # the guide's generateEmbedding(pattern)
+    keep_deleted: bool = False          # keep patterns whose source rows are gone
+    on_conflict: str = "fail"           # a store wrote a pattern the source changed too: source | target | fail
+    namespace: str | None = None        # prefix this source's ids ("NS/id") to keep them apart from another's
 
     def check(self) -> None:
         positive = {"--batch-size": self.batch_size, "--dimension": self.dimension,
@@ -94,6 +99,10 @@ class MigrateOptions:
             raise UsageError("give embedder or pattern_embedder, not both")
         if self.pattern_embedder is not None and not callable(self.pattern_embedder):
             raise UsageError("pattern_embedder must be a callable taking a Pattern")
+        if self.on_conflict not in RULES:
+            raise UsageError(f"--on-conflict must be one of {', '.join(RULES)}, got {self.on_conflict!r}")
+        if self.namespace is not None and (not self.namespace or "/" in self.namespace):
+            raise UsageError(f"--namespace must be a non-empty name without '/', got {self.namespace!r}")
         if self.mapping is not None and self.table is not None and self.table != self.mapping.table:
             raise UsageError(f"--table {self.table} and the mapping's table {self.mapping.table} differ")
 
@@ -127,6 +136,7 @@ class Job:
     after: dict[str, int] = field(default_factory=dict)  # resume point: last committed rowid per source table read
     next_batch: int = 1
     skipped: int = 0            # rows an earlier attempt of this run already committed
+    source_id: int = 0          # the source's id in this target
 
 
 @dataclass
@@ -143,6 +153,10 @@ class Run:
     history: dict[str, int]
     notes: list[str]
     source_state: dict[str, Any] = field(default_factory=dict)  # db.source_state before the snapshot
+    diff: Diff | None = None    # what changed since the target last read this source (None: all rows are new)
+    snapshot_at: int = 0        # epoch ms of the snapshot
+    conflicts: list = field(default_factory=list)  # settled by --on-conflict, for the result
+    kept_deleted: int = 0
 
     @property
     def conn(self) -> apsw.Connection:
@@ -268,7 +282,28 @@ class Migrator:
             self.log(note)
         history = history_counts(readers[0].conn, plan.history_tables)
         return Run(plan=plan, readers=readers, total=total, settings=settings, policy=policy, embedder=embedder,
-                   history=history, notes=notes, source_state=state)
+                   history=history, notes=notes, source_state=state, diff=self._diff(readers, plan, options),
+                   snapshot_at=ledger.now_ms())
+
+    def _diff(self, readers: list[SourceReader], plan: Plan, options: MigrateOptions) -> Diff | None:
+        """What changed in the source since the live generation last read it (None when it never did)."""
+        live = self.layout.current()
+        if live is None:
+            return None
+        conn = open_target(live.db, readonly=True)
+        try:
+            known = find_source(conn, self.source.resolve(), plan.tables)
+            if known is None:
+                return None
+            identity = source_identity(plan, options.mapping.to_dict() if options.mapping else None, options.namespace)
+            if json.loads(known["identity"]) != identity:
+                register_source(conn, self.source.resolve(), plan, identity)  # raises, naming both
+            diff = scan(readers, conn, known["source_id"])
+        finally:
+            conn.close()
+        self.log(f"source rows: {diff.new} new, {diff.modified} changed, {diff.unchanged} unchanged, "
+                 f"{diff.deleted} gone")
+        return diff
 
     def _run(self, run: Run, options: MigrateOptions, started: float) -> MigrationResult:
         if options.dry_run or options.strict:
@@ -282,10 +317,30 @@ class Migrator:
                                     quarantined=quarantined, generated=generated, backup=None, run_id=None,
                                     generation=None, validation=Validation(True, True, {"dry_run": True}),
                                     models=models)
+        if run.diff is not None and run.diff.empty and self._swapped is None:
+            return self._nothing_changed(run, options, started)
         backup = backup_source(run.conn, self.source) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
         return self._write(run, options, backup, started)
+
+    def _nothing_changed(self, run: Run, options: MigrateOptions, started: float) -> MigrationResult:
+        """The target already holds this source as it is: no generation is built (it would equal
+        the live one and cost a rollback step)."""
+        live = self.layout.current()
+        self._say(f"nothing changed in the source since the target last read it: generation {live.number} stays live")
+        conn = open_target(live.db, readonly=True)
+        try:
+            known = find_source(conn, self.source.resolve(), run.plan.tables)
+            still = _still_quarantined(conn, known["source_id"], None)
+            models = Counter(tgt.vectors_by_model(conn))
+            count = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
+        finally:
+            conn.close()
+        validation = Validation(True, True, {"unchanged": True, "patterns_count": count})
+        return self._result(options, run, started, migrated=0, skipped=0, quarantined=still,
+                            generated=0, backup=None, run_id=None, generation=live.number, validation=validation,
+                            models=models, counts={"unchanged": run.diff.unchanged - len(still)})
 
     def _recorded_settings(self) -> tuple[IndexSettings | None, dict[str, str] | None]:
         if not self.layout.exists():
@@ -375,13 +430,17 @@ class Migrator:
         try:
             try:
                 generated, validation = self._fill(job, run, options)
-            except SourceError:
+            except (SourceError, ConflictError):
                 # the source cannot be read to the end: a resume would meet the same rows
                 # (or, once the file is mended, start over), so the partial generation goes
                 job.conn.close()
                 remove_generation(job.generation)
                 raise
             quarantined, models = _run_outcome(job.conn, job.run_id)
+            counts = ledger.counts(job.conn, job.run_id)
+            still = _still_quarantined(job.conn, job.source_id, job.run_id)
+            quarantined += still
+            counts["unchanged"] -= len(still)
         finally:
             job.conn.close()  # on failure the BUILDING generation stays: the same command resumes it
         if failed_checks(validation):
@@ -395,7 +454,7 @@ class Migrator:
         return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
                             skipped=job.skipped, quarantined=quarantined, generated=generated, backup=backup,
                             run_id=job.run_id, generation=job.generation.number, validation=validation,
-                            rows_added=self._rows_added_since(run), pruned=pruned, models=models)
+                            rows_added=self._rows_added_since(run), pruned=pruned, models=models, counts=counts)
 
     def _finished_by_a_killed_attempt(self, run: Run, options: MigrateOptions, backup: Path | None,
                                       started: float) -> MigrationResult | None:
@@ -415,16 +474,18 @@ class Migrator:
             validation = validate_target(conn, last["run_id"], int(tgt.read_meta(conn).get("index_count") or 0),
                                          run.total)
             quarantined, models = _run_outcome(conn, last["run_id"])
+            counts = ledger.counts(conn, last["run_id"])
         finally:
             conn.close()
         self._say(f"generation {live.number} of this migration was already live (an earlier attempt was killed "
                   f"just after making it live): finished, not migrated again")
         pruned = self._prune(options)
-        done = validation.integrity_checks["written_this_run"] + validation.integrity_checks["quarantined_this_run"]
+        done = sum(validation.integrity_checks[k] for k in ("written_this_run", "quarantined_this_run",
+                                                           "unchanged_this_run"))
         return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
                             skipped=done, quarantined=quarantined, generated=0, backup=backup,
                             run_id=last["run_id"], generation=live.number, validation=validation,
-                            rows_added=self._rows_added_since(run), pruned=pruned, models=models)
+                            rows_added=self._rows_added_since(run), pruned=pruned, models=models, counts=counts)
 
     def _prune(self, options: MigrateOptions) -> list[int]:
         """Prune after a swap: what goes wrong is said, not raised (the new generation is live,
@@ -462,13 +523,18 @@ class Migrator:
                 if run.policy.unverified:
                     tgt.write_meta(conn, {"model_unverified": run.policy.unverified})
                 run_id = ledger.start_run(conn, total_rows=run.total, **identity)
+                source_id = self._register(conn, run, options)
             generation.record_building_run(run_id)
         except BaseException:
             remove_generation(generation)
             drop_empty_target(self.layout)
             raise
         self.log(f"building generation {generation.number}")
-        return Job(generation=generation, conn=conn, run_id=run_id, fresh_index=fresh)
+        return Job(generation=generation, conn=conn, run_id=run_id, fresh_index=fresh, source_id=source_id)
+
+    def _register(self, conn: apsw.Connection, run: Run, options: MigrateOptions) -> int:
+        identity = source_identity(run.plan, options.mapping.to_dict() if options.mapping else None, options.namespace)
+        return register_source(conn, self.source.resolve(), run.plan, identity)
 
     def _resumable(self, generation: Generation, identity: dict[str, Any]) -> tuple[Job | None, str]:
         """A Job continuing the run an interrupted generation was built for, if it is this run
@@ -494,8 +560,12 @@ class Migrator:
             return None, "it read another source or ran with other options"
         after, batches, done = ledger.resume_point(conn, run["run_id"])
         self.log(f"resuming generation {generation.number} ({done} rows committed by an earlier attempt)")
+        known = find_source(conn, Path(identity["source"]), identity["source_table"].split(","))
+        if known is None:
+            conn.close()
+            return None, "it was killed before it recorded its source"
         return Job(generation=generation, conn=conn, run_id=run["run_id"], fresh_index=False,
-                   after=after, next_batch=batches + 1, skipped=done), ""
+                   after=after, next_batch=batches + 1, skipped=done, source_id=known["source_id"]), ""
 
     def _fill(self, job: Job, run: Run, options: MigrateOptions) -> tuple[int, Validation]:
         conn = job.conn
@@ -506,12 +576,16 @@ class Migrator:
             for note in notes:
                 self.log(note)
         feeder = IndexFeeder(index)
+        applier = Applier(conn, job.source_id, rule=options.on_conflict, origin=changelog.MIGRATE,
+                          namespace=options.namespace)
         try:
-            generated = self._write_batches(job, feeder, run, options)
+            generated = self._write_batches(job, feeder, run, options, applier)
+            self._remove_gone(job, feeder, run, options, applier)
         finally:
             feeder.close()
         with atomic(conn):
-            copy_history(run.conn, conn, run.history)
+            copy_history(run.conn, conn, run.history, history_names(conn, job.source_id, run.history))
+            mark_synced(conn, job.source_id, run.source_state, run.snapshot_at)
             seq = changelog.position(conn)
             tgt.save_checked_index(conn, index, job.generation, seq)
             tgt.write_meta(conn, {"live_seq": str(seq)})  # the writes after it are the ones a rollback would lose
@@ -519,11 +593,11 @@ class Migrator:
         crash_point("run-finished")
         return generated, validate_target(conn, job.run_id, len(index), run.total)
 
-    def _write_batches(self, job: Job, feeder: IndexFeeder, run: Run, options: MigrateOptions) -> int:
+    def _write_batches(self, job: Job, feeder: IndexFeeder, run: Run, options: MigrateOptions,
+                       applier: Applier) -> int:
         conn = job.conn
         generated = 0
         done = job.skipped
-        key = tgt.next_key(conn)
         last_checkpoint = time.monotonic()
         batch_no = job.next_batch
         self.on_progress(done, run.total)
@@ -531,18 +605,24 @@ class Migrator:
         for reader in run.readers:
             after = job.after.get(reader.table)  # None: from the first row (rowids may be 0 or negative)
             seen |= reader.accepted_ids(after, ledger.quarantined_rowids(conn, job.run_id, reader.table))
+            changed = run.diff.changed.get(reader.table, set()) if run.diff is not None else None
             for batch in reader.batches(options.batch_size, after_rowid=after):
-                prepared = self._prepare(run, reader, batch, seen, options)
+                rows = batch if changed is None else [r for r in batch if r.rowid in changed]
+                prepared = self._prepare(run, reader, rows, seen, options)
+                patterns = [applier.named(p) for p in prepared.patterns]
                 with atomic(conn):
-                    keys, replaced, key = tgt.assign_keys(conn, [p.id for p in prepared.patterns], key)
-                    tgt.write_patterns(conn, keys, prepared.patterns, prepared.vectors, replaced, changelog.MIGRATE)
-                    if prepared.quarantined:
-                        ledger.record_quarantine(conn, job.run_id, reader.table, prepared.quarantined)
-                    ledger.record_batch(conn, job.run_id, batch_no, prepared.last_rowid, len(keys),
-                                        len(prepared.quarantined), reader.table)
+                    applied = applier.apply(reader, {r.rowid: r for r in rows}, patterns, prepared.rowids,
+                                            prepared.vectors, prepared.quarantined)
+                    if applied.quarantined:
+                        ledger.record_quarantine(conn, job.run_id, reader.table, applied.quarantined)
+                    ledger.record_batch(conn, job.run_id, batch_no, batch[-1].rowid,
+                                        applied.inserted + applied.updated, len(applied.quarantined), reader.table,
+                                        inserted=applied.inserted, unchanged=len(batch) - len(rows) + applied.unchanged)
+                    ledger.record_deleted(conn, job.run_id, applied.deleted)
                 crash_point("batch-committed")
+                run.conflicts += applied.conflicts
                 batch_no += 1
-                feeder.put(keys, prepared.vectors, replaced)
+                self._feed(feeder, applied)
                 generated += prepared.generated
                 done += len(batch)
                 self.on_progress(done, run.total)
@@ -553,6 +633,28 @@ class Migrator:
                                                "checkpoint-temp-written")
                     last_checkpoint = time.monotonic()
         return generated
+
+    @staticmethod
+    def _feed(feeder: IndexFeeder, applied: Applied) -> None:
+        vectors = applied.vectors[0] if applied.vectors else None
+        feeder.put(applied.keys, vectors, applied.removed)
+
+    def _remove_gone(self, job: Job, feeder: IndexFeeder, run: Run, options: MigrateOptions,
+                     applier: Applier) -> None:
+        """Patterns whose source rows are gone leave the new generation (after every batch, so a
+        resumed run removes them too; removing twice finds nothing)."""
+        if run.diff is None:
+            return
+        for reader in run.readers:
+            gone = run.diff.gone.get(reader.table, [])
+            if not gone:
+                continue
+            with atomic(job.conn):
+                applied = applier.remove_gone(reader.table, gone, options.keep_deleted)
+                ledger.record_deleted(job.conn, job.run_id, applied.deleted)
+            run.conflicts += applied.conflicts
+            run.kept_deleted += applied.kept_deleted
+            self._feed(feeder, applied)
 
     def _rows_added_since(self, run: Run) -> int:
         """Rows another process added to the source after this run's snapshot: said, not lost
@@ -574,7 +676,8 @@ class Migrator:
     def _result(self, options: MigrateOptions, run: Run, started: float, *, migrated: int, skipped: int,
                 quarantined: list[QuarantinedRow], generated: int, backup: Path | None, run_id: int | None,
                 generation: int | None, validation: Validation, rows_added: int = 0, pruned: list[int] | None = None,
-                models: Counter | None = None) -> MigrationResult:
+                models: Counter | None = None, counts: dict[str, int] | None = None) -> MigrationResult:
+        counts = counts or {}
         embedder = run.embedder.spec if run.embedder is not None else (run.policy.to_meta()["embedder"] or "none")
         return MigrationResult(
             total_patterns=run.total, migrated_count=migrated, skipped_count=skipped, quarantined=quarantined,
@@ -585,7 +688,9 @@ class Migrator:
             generated_embeddings=generated, run_id=run_id, generation=generation, source_rows_added=rows_added,
             pruned_generations=pruned or [], errors=failed_checks(validation), model=run.policy.model,
             vector_models=dict(models or {}), tables=list(run.plan.tables),
-            notes=[*run.notes, *self._events])
+            notes=[*run.notes, *self._events], inserted=counts.get("inserted", 0), updated=counts.get("updated", 0),
+            unchanged=counts.get("unchanged", 0), deleted=counts.get("deleted", 0), kept_deleted=run.kept_deleted,
+            conflicts=[asdict(c) for c in run.conflicts])
 
 
 def _run_outcome(conn: apsw.Connection, run_id: int) -> tuple[list[QuarantinedRow], Counter]:
@@ -596,11 +701,22 @@ def _run_outcome(conn: apsw.Connection, run_id: int) -> tuple[list[QuarantinedRo
     return quarantined, Counter(tgt.vectors_by_model(conn))
 
 
+def _still_quarantined(conn: apsw.Connection, source_id: int, run_id: int | None) -> list[QuarantinedRow]:
+    """Rows of the source quarantined by an earlier run and unchanged since (not read again)."""
+    return [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in conn.execute(
+        "SELECT coalesce(q.pattern_id, 'rowid:' || q.source_rowid), q.reason, q.source_rowid FROM quarantine q"
+        " JOIN vecmigrate_lineage l ON l.source_table = q.source_table AND l.source_rowid = q.source_rowid"
+        " WHERE l.source_id = ? AND l.key IS NULL AND q.run_id IS NOT ? AND q.qid = (SELECT max(qid) FROM"
+        " quarantine q2 WHERE q2.source_table = q.source_table AND q2.source_rowid = q.source_rowid)"
+        " AND NOT EXISTS (SELECT 1 FROM quarantine q3 WHERE q3.run_id IS ? AND q3.source_table = q.source_table"
+        " AND q3.source_rowid = q.source_rowid) ORDER BY q.qid", (source_id, run_id, run_id))]
+
+
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:
     """Checks after a run: integrity, equal counts in patterns / vec0 / USearch, every row accounted."""
-    written, quarantined = conn.execute(
-        "SELECT coalesce(sum(written), 0), coalesce(sum(quarantined), 0) FROM vecmigrate_batches WHERE run_id = ?",
-        (run_id,)).fetchall()[0]
+    written, quarantined, unchanged = conn.execute(
+        "SELECT coalesce(sum(written), 0), coalesce(sum(quarantined), 0), coalesce(sum(unchanged), 0)"
+        " FROM vecmigrate_batches WHERE run_id = ?", (run_id,)).fetchall()[0]
     integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
     patterns = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
     vectors = tgt.vector_count(conn)
@@ -608,10 +724,10 @@ def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total:
                            "(SELECT 1 FROM patterns_vec v WHERE v.rowid = p.key)").fetchall()[0][0]
     checks = {"integrity_check": integrity, "patterns_count": patterns, "vector_count": vectors,
               "index_count": index_count, "patterns_without_vector": orphans,
-              "written_this_run": written, "quarantined_this_run": quarantined,
-              "all_rows_accounted": written + quarantined == total}
+              "written_this_run": written, "quarantined_this_run": quarantined, "unchanged_this_run": unchanged,
+              "all_rows_accounted": written + quarantined + unchanged == total}
     valid = (integrity == "ok" and patterns == vectors == index_count and orphans == 0
-             and written + quarantined == total)
+             and written + quarantined + unchanged == total)
     return Validation(source_valid=True, target_valid=valid, integrity_checks=checks)
 
 
@@ -629,7 +745,7 @@ def failed_checks(validation: Validation) -> list[str]:
     if checks["patterns_without_vector"]:
         errors.append(f"{checks['patterns_without_vector']} pattern rows have no vector")
     if not checks["all_rows_accounted"]:
-        errors.append("written + quarantined rows of this run differ from the source row count")
+        errors.append("written + quarantined + unchanged rows of this run differ from the source row count")
     return errors
 
 
@@ -641,6 +757,8 @@ def _run_identity(source: Path, run: Run, options: MigrateOptions) -> dict[str, 
                         "embedder": run.embedder.spec if run.embedder is not None else None,
                         "model": run.policy.model,
                         "mapping": options.mapping.to_dict() if options.mapping else None,
+                        "namespace": options.namespace, "on_conflict": options.on_conflict,
+                        "keep_deleted": options.keep_deleted,
                         "source_state": run.source_state, **run.settings.to_meta()}}
 
 

@@ -81,6 +81,12 @@ class MigrationResult:
     vector_models: dict[str, int] = field(default_factory=dict)  # the target's vectors by the model that made them
     tables: list[str] = field(default_factory=list)  # the source tables read
     notes: list[str] = field(default_factory=list)   # disagreements and tables left out, for people
+    inserted: int = 0                      # patterns new in the target
+    updated: int = 0                       # patterns whose source rows changed
+    unchanged: int = 0                     # source rows the target already held as they are
+    deleted: int = 0                       # patterns whose source rows are gone
+    kept_deleted: int = 0                  # ... kept by --keep-deleted
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # store writes the source also changed
 
     @property
     def exit_code(self) -> int:

@@ -50,6 +50,7 @@ def open_store(target: str | Path, backend: str = "usearch", *, writable: bool =
         raise
     store = USearchStore(conn, meta, where, index, seq, lock=lock, metrics=metrics, origin=origin)
     store.notices.extend(notes if writable else [f"{n} (in memory; the files were not changed)" for n in notes])
+    store._dirty = writable and bool(notes)  # a writer saves the index it had to repair
     return store
 
 

@@ -1,0 +1,422 @@
+"""Where each pattern came from, and what changed in its source since.
+
+A target records each source it was fed from (`vecmigrate_sources`: path, layout, tables,
+identity) and every source row it read (`vecmigrate_lineage`: source, table, rowid, a hash
+of the row's values, the pattern it became or NULL when it was quarantined, and the
+change-log seq of the last write from the source).
+
+`scan` compares a source snapshot with that record: rows new or changed (by hash), unchanged,
+and gone. `Applier` applies what `scan` found, batch by batch, in the caller's transaction,
+for `migrate` (into a new generation) and `sync` (into the live one), never overwriting
+silently:
+- a pattern of another source with the same id is refused (or kept apart with a namespace);
+- a pattern written through a store since the source last wrote it is a conflict, settled by
+  the rule (`source` overwrites it, `target` keeps it, `fail` refuses), and listed. A write
+  that left the pattern equal to what the source now says is no conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import apsw
+import numpy as np
+
+from . import changelog, target as tgt
+from .db import quote_identifier, reading_source
+from .errors import TargetError, UsageError
+from .ledger import now_ms
+from .models import Pattern, SourceRow
+from .sources import Plan, SourceReader
+
+RULES = ("source", "target", "fail")
+MAX_LISTED = 20
+
+
+class ConflictError(TargetError):
+    """Writes made through a store would be overwritten, or two sources share pattern ids."""
+
+    def __init__(self, message: str, conflicts: list["Conflict"]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
+class Conflict:
+    id: str
+    source_table: str
+    source_rowid: int
+    what: str                 # what happened on each side
+    resolution: str = ""      # what the rule did
+
+
+def row_hash(row: SourceRow) -> str:
+    """A hash of a source row's values (names, types and bytes: 1 and 1.0 and '1' differ)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(row.values):
+        value = row.values[name]
+        digest.update(name.encode("utf-8", "surrogatepass") + b"\0")
+        if value is None:
+            digest.update(b"n")
+        elif isinstance(value, bool) or isinstance(value, int):
+            digest.update(b"i" + str(int(value)).encode())
+        elif isinstance(value, float):
+            digest.update(b"f" + struct.pack("<d", value))
+        elif isinstance(value, str):
+            digest.update(b"t" + value.encode("utf-8", "surrogatepass"))
+        else:
+            digest.update(b"b" + bytes(value))
+        digest.update(b"\1")
+    return digest.hexdigest()
+
+
+# -- sources ------------------------------------------------------------------------------
+def source_identity(plan: Plan, mapping: dict | None, namespace: str | None) -> dict[str, Any]:
+    return {"mapping": mapping, "namespace": namespace}
+
+
+def find_source(conn: apsw.Connection, path: Path, tables: list[str]) -> dict[str, Any] | None:
+    cursor = conn.execute("SELECT * FROM vecmigrate_sources WHERE path = ? AND tables = ?",
+                          (str(path), ",".join(tables)))
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.getdescription()], row))
+
+
+def sources(conn: apsw.Connection) -> list[dict[str, Any]]:
+    cursor = conn.execute("SELECT s.*, (SELECT count(key) FROM vecmigrate_lineage l WHERE l.source_id = s.source_id)"
+                          " AS patterns FROM vecmigrate_sources s ORDER BY source_id")
+    names = [d[0] for d in cursor.getdescription()]
+    return [dict(zip(names, r)) for r in cursor]
+
+
+def register_source(conn: apsw.Connection, path: Path, plan: Plan, identity: dict[str, Any]) -> int:
+    """The source's id in this target, recorded now if it is new (in the caller's transaction).
+    A source fed before with another namespace or mapping is refused: its patterns would
+    change ids."""
+    known = find_source(conn, path, plan.tables)
+    if known is not None:
+        if json.loads(known["identity"]) != identity:
+            was = json.loads(known["identity"])
+            raise UsageError(f"{path} (tables {','.join(plan.tables)}) was fed into this target with "
+                             f"namespace {was.get('namespace')!r} and mapping {was.get('mapping')}; this run asks for "
+                             f"namespace {identity.get('namespace')!r} and mapping {identity.get('mapping')}: "
+                             f"use the same, or a new --target")
+        return known["source_id"]
+    conn.execute("INSERT INTO vecmigrate_sources(path, layout, tables, identity, first_at) VALUES (?, ?, ?, ?, ?)",
+                 (str(path), plan.layout, ",".join(plan.tables), json.dumps(identity, sort_keys=True), now_ms()))
+    return conn.last_insert_rowid()
+
+
+def mark_synced(conn: apsw.Connection, source_id: int, state: dict[str, Any], snapshot_at: int) -> None:
+    conn.execute("UPDATE vecmigrate_sources SET synced_at = ?, snapshot_at = ?, state = ? WHERE source_id = ?",
+                 (now_ms(), snapshot_at, json.dumps(state, sort_keys=True), source_id))
+
+
+def history_names(conn: apsw.Connection, source_id: int, tables: Iterable[str]) -> dict[str, str]:
+    """Where each history table of this source goes: its own name, unless another source's
+    history already has that name (then `<name>__source<id>`). Recorded in vecmigrate_sources."""
+    taken: set[str] = set()
+    mine: dict[str, str] = {}
+    for sid, history in conn.execute("SELECT source_id, history FROM vecmigrate_sources"):
+        names = json.loads(history or "{}")
+        if sid == source_id:
+            mine = names
+        else:
+            taken |= set(names.values())
+    chosen = {t: mine.get(t) or (t if t not in taken else f"{t}__source{source_id}") for t in tables}
+    conn.execute("UPDATE vecmigrate_sources SET history = ? WHERE source_id = ?",
+                 (json.dumps({**mine, **chosen}, sort_keys=True), source_id))
+    return chosen
+
+
+# -- what changed --------------------------------------------------------------------------
+@dataclass
+class Diff:
+    """What a source snapshot holds that the target's lineage does not say (per table)."""
+
+    changed: dict[str, set[int]] = field(default_factory=dict)   # rowids new or changed
+    gone: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)  # (rowid, key) no longer there
+    new: int = 0
+    modified: int = 0
+    unchanged: int = 0
+
+    @property
+    def deleted(self) -> int:
+        return sum(1 for rows in self.gone.values() for _, key in rows if key is not None)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.changed.values()) and not any(self.gone.values())
+
+
+def lineage_of(conn: apsw.Connection, source_id: int, table: str) -> dict[int, tuple[int | None, str]]:
+    return {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT source_rowid, key, row_hash FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ?",
+        (source_id, table))}
+
+
+def scan(readers: list[SourceReader], conn: apsw.Connection, source_id: int, batch_size: int = 5000) -> Diff:
+    """Compare every row of the snapshot with the lineage `conn`'s target records for the source."""
+    diff = Diff()
+    with changelog.reading(conn):
+        for reader in readers:
+            known = lineage_of(conn, source_id, reader.table)
+            changed: set[int] = set()
+            for batch in reader.batches(batch_size):
+                for row in batch:
+                    was = known.pop(row.rowid, None)
+                    if was is not None and was[1] == row_hash(row):
+                        diff.unchanged += 1
+                        continue
+                    changed.add(row.rowid)
+                    if was is None:
+                        diff.new += 1
+                    else:
+                        diff.modified += 1
+            diff.changed[reader.table] = changed
+            diff.gone[reader.table] = sorted((rowid, key) for rowid, (key, _) in known.items())
+    return diff
+
+
+def still_there(reader: SourceReader, rowid: int) -> bool:
+    rowid_sql = reader._columns()[0].removeprefix("p.")
+    with reading_source(reader.conn, f"table {reader.table}"):
+        return bool(reader.conn.execute(f"SELECT 1 FROM {quote_identifier(reader.table)} WHERE {rowid_sql} = ?",
+                                        (rowid,)).fetchall())
+
+
+# -- applying it ---------------------------------------------------------------------------
+@dataclass
+class Applied:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    kept_deleted: int = 0
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)        # written (for the index)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)     # keys whose old vectors go (replaced or deleted)
+
+    def add(self, other: "Applied") -> None:
+        for name in ("inserted", "updated", "unchanged", "deleted", "kept_deleted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.quarantined += other.quarantined
+        self.conflicts += other.conflicts
+
+
+class Applier:
+    """Writes what changed in one source into one target connection (in the caller's
+    transactions), keeping lineage and the change log."""
+
+    def __init__(self, conn: apsw.Connection, source_id: int, *, rule: str, origin: str,
+                 namespace: str | None = None) -> None:
+        if rule not in RULES:
+            raise UsageError(f"--on-conflict must be one of {', '.join(RULES)}, got {rule!r}")
+        self.conn = conn
+        self.source_id = source_id
+        self.rule = rule
+        self.origin = origin
+        self.namespace = namespace
+
+    def named(self, pattern: Pattern) -> Pattern:
+        if not self.namespace:
+            return pattern
+        from dataclasses import replace
+        return replace(pattern, id=f"{self.namespace}/{pattern.id}",
+                       metadata={**pattern.metadata, "sourceId": pattern.metadata.get("sourceId", pattern.id)})
+
+    def apply(self, reader: SourceReader, rows: dict[int, SourceRow], patterns: list[Pattern], rowids: list[int],
+              vectors: np.ndarray, quarantined: list[dict[str, Any]]) -> Applied:
+        """One prepared batch: `patterns[i]` (vector `vectors[i]`) came from source row
+        `rowids[i]`; `quarantined` rows are recorded in the lineage with no pattern."""
+        conn, table = self.conn, reader.table
+        done = Applied()
+        ids = [p.id for p in patterns]
+        held = self._held(table, rowids)          # rowid -> key this source row made before
+        by_id = tgt.existing_keys(conn, ids)      # id -> key already in the target
+        owners = self._owners(list(by_id.values()))  # key -> (source_id, table, rowid) of its lineage
+        write: list[int] = []
+        removed: list[int] = []
+        hashes: dict[int, str] = {}
+        synced_only: list[int] = []               # rows whose pattern is already what the source says
+        for i, (pattern, rowid) in enumerate(zip(patterns, rowids)):
+            hashes[rowid] = row_hash(rows[rowid])
+            old_key = held.get(rowid)
+            key = by_id.get(pattern.id)
+            owner = owners.get(key) if key is not None else None
+            if key is not None and owner is not None and owner[0] != self.source_id:
+                raise ConflictError(
+                    f"pattern id {pattern.id!r} (source row {table}:{rowid}) is already in the target from another "
+                    f"source ({self._source_name(owner[0])}); vecmigrate never overwrites one source's patterns with "
+                    f"another's: pass --namespace NAME to keep this source's ids apart",
+                    [Conflict(pattern.id, table, rowid, "held by another source")])
+            if key is not None and owner is not None and (owner[1], owner[2]) != (table, rowid):
+                if owner[1] != table or still_there(reader, owner[2]):
+                    quarantined.append(_duplicate(rows[rowid], pattern, owner))
+                    continue
+                # the row that made this id is gone: this row (the same id, moved) takes the pattern over
+                conn.execute("DELETE FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND "
+                             "source_rowid = ?", owner)
+            if key is not None and self._dirty(key, owner):
+                if self._same(key, pattern, vectors[i]):
+                    synced_only.append(i)
+                    continue
+                what = ("changed in the source and written through a store since" if owner is not None
+                        else "written through a store, and now also in the source")
+                if self.rule == "fail":
+                    done.conflicts.append(Conflict(pattern.id, table, rowid, what, "refused"))
+                    continue
+                if self.rule == "target":
+                    done.conflicts.append(Conflict(pattern.id, table, rowid, what, "kept the target's"))
+                    self._lineage(table, rowid, key, hashes[rowid], keep_seq=True)
+                    continue
+                done.conflicts.append(Conflict(pattern.id, table, rowid, what, "took the source's"))
+            if old_key is not None and old_key != key and self._exists(old_key):
+                # the row now makes another id: its old pattern goes
+                tgt.delete_patterns(conn, [old_key], self.origin)
+                removed.append(old_key)
+            write.append(i)
+            if key is None:
+                done.inserted += 1
+            else:
+                done.updated += 1
+        if done.conflicts and self.rule == "fail":
+            raise _refusal(done.conflicts)
+        if write:
+            chosen = [patterns[i] for i in write]
+            keys, replaced, _ = tgt.assign_keys(conn, [p.id for p in chosen], tgt.next_key(conn))
+            tgt.write_patterns(conn, keys, chosen, vectors[write], replaced, self.origin)
+            done.keys, done.vectors, done.removed = keys, [vectors[write]], removed + replaced
+            seq = changelog.position(conn)
+            for key, i in zip(keys, write):
+                self._lineage(table, rowids[i], key, hashes[rowids[i]], seq=seq)
+        for i in synced_only:
+            key = by_id[patterns[i].id]
+            self._lineage(table, rowids[i], key, hashes[rowids[i]], seq=changelog.position(conn))
+            done.unchanged += 1
+        bad_rowids = [e["source_rowid"] for e in quarantined]
+        stale = [k for r, k in self._held(table, bad_rowids).items() if self._exists(k)]
+        if stale:  # rows that made a pattern and are now quarantined: the stale pattern goes too
+            tgt.delete_patterns(conn, stale, self.origin)
+            done.removed += stale
+            done.deleted += len(stale)
+        for rowid in bad_rowids:
+            self._lineage(table, rowid, None, row_hash(rows[rowid]) if rowid in rows else "")
+        done.quarantined = quarantined
+        return done
+
+    def remove_gone(self, table: str, gone: list[tuple[int, int | None]], keep: bool) -> Applied:
+        """Patterns whose source rows are gone: deleted (unless `keep`), lineage dropped."""
+        conn = self.conn
+        done = Applied()
+        doomed: list[int] = []
+        dropped: list[int] = []
+        for rowid, key in gone:
+            if key is None or not self._exists(key):
+                dropped.append(rowid)
+                continue
+            if keep:
+                done.kept_deleted += 1
+                continue
+            if self._dirty(key, (self.source_id, table, rowid)):
+                pattern_id = conn.execute("SELECT id FROM patterns WHERE key = ?", (key,)).fetchall()[0][0]
+                what = "deleted in the source, written through a store since"
+                if self.rule == "fail":
+                    done.conflicts.append(Conflict(pattern_id, table, rowid, what, "refused"))
+                    continue
+                if self.rule == "target":  # the store's pattern stays, as a pattern of no source
+                    done.conflicts.append(Conflict(pattern_id, table, rowid, what, "kept the target's"))
+                    dropped.append(rowid)
+                    continue
+                done.conflicts.append(Conflict(pattern_id, table, rowid, what, "took the source's"))
+            doomed.append(key)
+            dropped.append(rowid)
+        if done.conflicts and self.rule == "fail":
+            raise _refusal(done.conflicts)
+        tgt.delete_patterns(conn, doomed, self.origin)
+        conn.executemany("DELETE FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND source_rowid = ?",
+                         [(self.source_id, table, r) for r in dropped])
+        done.deleted = len(doomed)
+        done.removed = doomed
+        return done
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _held(self, table: str, rowids: list[int]) -> dict[int, int]:
+        if not rowids:
+            return {}
+        return {r[0]: r[1] for r in self.conn.execute(
+            "SELECT source_rowid, key FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND "
+            "source_rowid IN (SELECT value FROM json_each(?)) AND key IS NOT NULL",
+            (self.source_id, table, json.dumps(rowids)))}
+
+    def _owners(self, keys: list[int]) -> dict[int, tuple[int, str, int]]:
+        if not keys:
+            return {}
+        return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT key, source_id, source_table, source_rowid FROM vecmigrate_lineage"
+            " WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))}
+
+    def _dirty(self, key: int, owner: tuple[int, str, int] | None) -> bool:
+        """Was the pattern written by someone other than this source since the source wrote it?
+        A pattern of no source counts only when a store (not an upgrade) ever wrote it."""
+        if owner is None:
+            return bool(self.conn.execute(
+                "SELECT 1 FROM vecmigrate_changes WHERE key = ? AND origin NOT IN ('upgrade', 'migrate') LIMIT 1",
+                (key,)).fetchall())
+        synced = self.conn.execute("SELECT synced_seq FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ?"
+                                   " AND source_rowid = ?", owner).fetchall()
+        return bool(self.conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? LIMIT 1",
+                                      (key, synced[0][0] if synced else 0)).fetchall())
+
+    def _same(self, key: int, pattern: Pattern, vector: np.ndarray) -> bool:
+        cursor = self.conn.execute("SELECT p.*, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key"
+                                   " WHERE p.key = ?", (key,))
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        names = [d[0] for d in cursor.getdescription()]
+        stored = dict(zip(names, row))
+        wanted = tgt._pattern_row(key, pattern)
+        return (all(stored.get(name) == value for name, value in wanted.items())
+                and stored["embedding"] == np.asarray(vector, dtype="<f4").tobytes())
+
+    def _exists(self, key: int) -> bool:
+        return bool(self.conn.execute("SELECT 1 FROM patterns WHERE key = ?", (key,)).fetchall())
+
+    def _lineage(self, table: str, rowid: int, key: int | None, digest: str, *, seq: int = 0,
+                 keep_seq: bool = False) -> None:
+        if keep_seq:
+            self.conn.execute("UPDATE vecmigrate_lineage SET row_hash = ?, key = ? WHERE source_id = ? AND "
+                              "source_table = ? AND source_rowid = ?", (digest, key, self.source_id, table, rowid))
+            if self.conn.changes():
+                return
+        self.conn.execute("INSERT INTO vecmigrate_lineage(source_id, source_table, source_rowid, key, row_hash, "
+                          "synced_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET key = excluded.key, "
+                          "row_hash = excluded.row_hash, synced_seq = excluded.synced_seq",
+                          (self.source_id, table, rowid, key, digest, seq))
+
+    def _source_name(self, source_id: int) -> str:
+        row = self.conn.execute("SELECT path, tables FROM vecmigrate_sources WHERE source_id = ?",
+                                (source_id,)).fetchall()
+        return f"{row[0][0]} ({row[0][1]})" if row else f"source {source_id}"
+
+
+def _duplicate(row: SourceRow, pattern: Pattern, owner: tuple[int, str, int]) -> dict[str, Any]:
+    from .batch import quarantine_entry
+    return quarantine_entry(row, pattern, f"duplicate id {pattern.id!r} (source row {owner[1]}:{owner[2]} has it)")
+
+
+def _refusal(conflicts: list[Conflict]) -> ConflictError:
+    listed = "; ".join(f"{c.id} ({c.source_table}:{c.source_rowid}: {c.what})" for c in conflicts[:MAX_LISTED])
+    more = f" and {len(conflicts) - MAX_LISTED} more" if len(conflicts) > MAX_LISTED else ""
+    return ConflictError(f"{len(conflicts)} pattern(s) were written through a store since the source last wrote "
+                         f"them, and the source changed them too: {listed}{more}. Nothing was written; choose "
+                         f"--on-conflict source (the source's values win) or target (the store's writes stay)",
+                         conflicts)
