@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -180,6 +181,69 @@ def migrate(
     else:
         show_migration(result)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@handle_errors
+def sync(
+    source: Annotated[Path, typer.Option("--source", readable=False, help="The source database the application keeps writing.")] = Path(DEFAULT_SOURCE),
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    follow: Annotated[bool, typer.Option("--follow", help="Repeat a pass every --interval seconds until Ctrl-C (a clean stop, exit 0).")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between passes with --follow.")] = 2.0,
+    on_conflict: Annotated[str, typer.Option("--on-conflict", help="A pattern written through a store since the source last wrote it, and changed (or deleted) in the source too: 'fail' refuses the pass and lists them, 'source' takes the source's values, 'target' keeps the store's.")] = "fail",
+    keep_deleted: Annotated[bool, typer.Option("--keep-deleted", help="Keep patterns whose source rows were deleted.")] = False,
+    table: Annotated[Optional[str], typer.Option("--table", help="Read only this table (default: what the target recorded for this source).")] = None,
+    namespace: Annotated[Optional[str], typer.Option("--namespace", help="The source's namespace (default: the one recorded for it).")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="For rows without a stored embedding: as for migrate (default: the target's).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows read per batch (each pass commits once).")] = 1000,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step on stderr.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply what changed in the source (new, changed and deleted rows) to the live target, in
+    place, while the application and pattern stores in other processes keep writing it.
+
+    One transaction per pass, through the change log. A source file unchanged since the last
+    pass is not read. The target must hold the source already (`vecmigrate migrate` first);
+    the mapping, tables and namespace it recorded for the source are used. Exit codes: 0 done
+    (or stopped with Ctrl-C); 1 failed with the target unchanged by that pass (a conflict
+    under --on-conflict fail, an unreadable source); 2 usage error; 3 done but rows were
+    quarantined.
+    """
+    options = MigrateOptions(batch_size=batch_size, table=table, namespace=namespace, embedder=embedder,
+                             on_conflict=on_conflict, keep_deleted=keep_deleted)
+    log = (lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False)) if verbose else None
+    passes = commands.sync(source, target, options, follow=follow, interval=interval, log=log,
+                           on_pass=show_pass if follow else None)
+    last = passes[-1] if passes else None
+    quarantined = sum(len(p.quarantined) for p in passes)
+    if as_json:
+        total = {k: sum(getattr(p, k) for p in passes) for k in ("inserted", "updated", "unchanged", "deleted")}
+        emit_json({**(last.to_dict() if last else {}), "passes": len(passes), "totals": total,
+                   "quarantined": [q for p in passes for q in p.quarantined],
+                   "conflicts": [c for p in passes for c in p.conflicts]})
+    elif not follow and last is not None:
+        show_pass(last)
+    raise typer.Exit(3 if quarantined else 0)
+
+
+def show_pass(result) -> None:
+    """One line per pass, on stderr (stdout stays for --json)."""
+    when = time.strftime("%H:%M:%S", time.localtime(result.applied_at / 1000))
+    if not result.read:
+        line = f"{when} in step: the source is unchanged since the last pass (change log at {result.seq})"
+    else:
+        line = (f"{when} applied {result.changes} change(s): {result.inserted} inserted, {result.updated} updated, "
+                f"{result.deleted} deleted, {result.unchanged} unchanged; lag {result.lag_ms / 1000:.2f} s; "
+                f"change log at {result.seq}")
+        if result.kept_deleted:
+            line += f"; {result.kept_deleted} deleted rows kept (--keep-deleted)"
+    err.print(line, highlight=False, markup=False)
+    for conflict in result.conflicts:
+        err.print(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
+                  f"{conflict['what']}; {conflict['resolution']}", highlight=False, markup=False)
+    for row in result.quarantined[:50]:
+        err.print(f"quarantined {row['id']} (source rowid {row['source_rowid']}): {row['reason']}",
+                  highlight=False, markup=False)
 
 
 def generic_mapping(table: Optional[str], id_column: Optional[str], text_columns: Optional[str],

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from .bench import BenchReport, bench as _bench
 from .errors import UsageError
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, LogCallback, MigrateOptions, Migrator, ProgressCallback
-from .models import MigrationResult, ReconcileReport, RollbackResult, SearchResult, SqlResult, Status, VerifyReport
+from .models import MigrationResult, SyncPass, ReconcileReport, RollbackResult, SearchResult, SqlResult, Status, VerifyReport
 from .reconcile import reconcile as _reconcile
 from .verify import verify as _verify
 from .query import run_sql
@@ -21,6 +21,18 @@ def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TA
             options: MigrateOptions | None = None, *, on_progress: ProgressCallback | None = None,
             log: LogCallback | None = None) -> MigrationResult:
     return Migrator(source, target, on_progress=on_progress, log=log).migrate(options or MigrateOptions())
+
+
+def sync(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET,
+         options: MigrateOptions | None = None, *, follow: bool = False, interval: float = 2.0,
+         log: LogCallback | None = None, on_pass=None, passes: int | None = None) -> list[SyncPass]:
+    """One pass, or with `follow` passes every `interval` seconds until Ctrl-C (or `passes`)."""
+    from .sync import Syncer
+    syncer = Syncer(source, target, options, log=log)
+    with syncer.session():
+        if not follow:
+            return [syncer.sync_once()]
+        return syncer.follow(interval, on_pass or (lambda result: None), passes=passes)
 
 
 def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:

@@ -141,6 +141,42 @@ class RollbackResult:
         return asdict(self)
 
 
+@dataclass
+class SyncPass:
+    """One `sync` pass: what it found changed in the source and applied to the live target."""
+
+    source: str
+    target: str
+    generation: int                # the live generation it wrote
+    snapshot_at: int               # epoch ms of the source snapshot the target now reflects
+    applied_at: int                # epoch ms when this pass committed (or found nothing to do)
+    duration_ms: int
+    seq: int                       # the target's change-log position after the pass
+    read: bool                     # False: the source file had not changed since the last pass
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    kept_deleted: int = 0
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> int:
+        """Source changes this pass applied (they were what the target was behind by)."""
+        return self.inserted + self.updated + self.deleted
+
+    @property
+    def lag_ms(self) -> int:
+        """How old, when this pass ended, the source state the target reflects was."""
+        return max(0, self.applied_at - self.snapshot_at) if self.read else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "changes": self.changes, "lag_ms": self.lag_ms}
+
+
 @dataclass(frozen=True)
 class SearchHit:
     key: int

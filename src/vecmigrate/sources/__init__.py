@@ -144,7 +144,7 @@ def plan_of_run(conn: apsw.Connection, run: dict) -> Plan:
     mapping = options.get("mapping")
     generic = None
     if mapping:
-        generic = GenericMapping(**{k: tuple(v) if isinstance(v, list) else v for k, v in mapping.items()})
+        generic = GenericMapping.from_dict(mapping)
     return detect(conn, options.get("table"), generic, layout=run.get("schema"), survey_rest=False)
 
 

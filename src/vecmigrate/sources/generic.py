@@ -102,6 +102,11 @@ class GenericMapping:
             own.add(self.embedding_column)
         return own
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "GenericMapping":
+        """The mapping `to_dict` recorded (lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 

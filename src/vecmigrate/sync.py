@@ -1,0 +1,194 @@
+"""`sync`: apply what changed in a source to the live target, in place, while the application
+keeps writing both.
+
+Each pass reads one snapshot of the source, finds the rows new, changed and gone since the
+target last read it (lineage.scan), maps and embeds the new and changed ones, then applies all
+of it in one transaction of the live generation through the change log, beside pattern stores
+writing the same target in other processes (they share the target; a migrate or rollback
+waits for none of them and is refused while they are there). A pass over a source whose file
+has not changed since the last one reads nothing. `follow` repeats passes until stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from . import changelog, ledger, target as tgt
+from .db import atomic, open_source_snapshot, source_state
+from .errors import SourceError, UsageError
+from .generations import Layout
+from .history import copy_history
+from .lineage import (Applied, Applier, find_source, history_names, mark_synced, register_source, source_identity,
+                      sources)
+from .lock import TargetLock
+from .migrate import MigrateOptions, Migrator, Run
+from .models import SyncPass
+from .sources import GenericMapping, SourceReader, detect
+
+SYNC_RUN = 0  # the run id sync passes record their quarantined rows under
+
+
+class Syncer:
+    """Keeps one target in step with one source. `sync_once` is one pass; `follow` repeats."""
+
+    def __init__(self, source: str | Path, target: str | Path, options: MigrateOptions | None = None, *,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.source = Path(source)
+        self.target = Path(target)
+        self.options = replace(options or MigrateOptions(), backup=False, dry_run=False)
+        self.options.check()
+        self.log = log or (lambda message: None)
+        self.migrator = Migrator(self.source, self.target, log=self.log)
+
+    @contextlib.contextmanager
+    def session(self):
+        """The target shared with other writers, for one or many passes."""
+        self.migrator._check_apart()
+        if not Layout(self.target).exists():
+            raise UsageError(f"no vecmigrate target at {self.target}: run `vecmigrate migrate --source {self.source} "
+                             f"--target {self.target}` first (sync keeps an existing target in step)")
+        with TargetLock(self.target, shared=True):
+            self._recall()
+            yield
+
+    def _recall(self) -> None:
+        """Take the tables, mapping and namespace the target recorded for this source, unless
+        they were given (a source fed under several of them must be told which)."""
+        if self.options.table is not None or self.options.mapping is not None:
+            return
+        _, conn, _ = tgt.open_existing(self.target, readonly=True)
+        try:
+            fed = [s for s in sources(conn) if s["path"] == str(self.source.resolve())
+                   and (self.options.namespace is None
+                        or json.loads(s["identity"]).get("namespace") == self.options.namespace)]
+        finally:
+            conn.close()
+        if not fed:
+            return
+        if len(fed) > 1:
+            raise UsageError(f"{self.source} was fed into {self.target} in {len(fed)} ways (tables "
+                             f"{'; '.join(s['tables'] for s in fed)}): pass --table to say which to sync")
+        identity = json.loads(fed[0]["identity"])
+        mapping = identity.get("mapping")
+        tables = fed[0]["tables"].split(",")
+        self.options = replace(
+            self.options, namespace=identity.get("namespace"),
+            mapping=GenericMapping.from_dict(mapping) if mapping else None,
+            table=tables[0] if mapping or len(tables) == 1 and self._default_tables() != tables else None)
+        self.options.check()
+
+    def _default_tables(self) -> list[str]:
+        with open_source_snapshot(self.source) as conn:
+            return detect(conn, None, None, survey_rest=False).tables
+
+    def sync_once(self) -> SyncPass:
+        """One pass (call inside `session()`)."""
+        started = time.time()
+        state = source_state(self.source)
+        where, conn, _ = tgt.open_existing(self.target, readonly=False)
+        try:
+            with open_source_snapshot(self.source) as source_conn:
+                plan = detect(source_conn, self.options.table, self.options.mapping)
+                known = find_source(conn, self.source.resolve(), plan.tables)
+                if known is not None and known["state"] and _same_state(known["state"], state):
+                    return SyncPass(source=str(self.source), target=str(self.target), generation=where.number,
+                                    snapshot_at=known["snapshot_at"] or 0, applied_at=int(time.time() * 1000),
+                                    duration_ms=int((time.time() - started) * 1000), seq=changelog.position(conn),
+                                    read=False)
+                readers = [SourceReader(source_conn, part) for part in plan.parts]
+                with contextlib.ExitStack() as stack:
+                    for reader in readers:
+                        stack.enter_context(reader)
+                    snapshot_at = int(time.time() * 1000)
+                    run = self.migrator._plan_run(plan, readers, self.options, state)
+                    prepared = self._prepare(run)
+                    done = self._apply(conn, run, prepared, snapshot_at)
+                    applied_at = int(time.time() * 1000)
+                    return SyncPass(
+                        source=str(self.source), target=str(self.target), generation=where.number,
+                        snapshot_at=snapshot_at, applied_at=applied_at, duration_ms=int((time.time() - started) * 1000),
+                        seq=changelog.position(conn), read=True, rows=run.total, inserted=done.inserted,
+                        updated=done.updated, unchanged=done.unchanged, deleted=done.deleted,
+                        kept_deleted=done.kept_deleted,
+                        quarantined=[{"id": q["pattern_id"] or f"rowid:{q['source_rowid']}", "reason": q["reason"],
+                                      "source_rowid": q["source_rowid"]} for q in done.quarantined],
+                        conflicts=[c.__dict__ for c in done.conflicts], notes=list(run.notes))
+        finally:
+            conn.close()
+
+    def _prepare(self, run: Run) -> list[tuple[SourceReader, dict, object, int]]:
+        """Map and embed the new and changed rows before the write transaction (embedding can be
+        slow; other writers wait for none of it)."""
+        prepared = []
+        seen: set[str] = set()
+        for reader in run.readers:
+            changed = run.diff.changed.get(reader.table, set()) if run.diff is not None else None
+            for batch in reader.batches(self.options.batch_size):
+                rows = batch if changed is None else [r for r in batch if r.rowid in changed]
+                if rows:
+                    batch_ready = self.migrator._prepare(run, reader, rows, seen, self.options)
+                    prepared.append((reader, {r.rowid: r for r in rows}, batch_ready, len(batch) - len(rows)))
+                else:
+                    prepared.append((reader, {}, None, len(batch)))
+        return prepared
+
+    def _apply(self, conn, run: Run, prepared, snapshot_at: int) -> Applied:
+        done = Applied()
+        identity = source_identity(run.plan, self.options.mapping.to_dict() if self.options.mapping else None,
+                                   self.options.namespace)
+        with atomic(conn):
+            source_id = register_source(conn, self.source.resolve(), run.plan, identity)
+            applier = Applier(conn, source_id, rule=self.options.on_conflict,
+                              origin=changelog.sync_origin(str(self.source.resolve())), namespace=self.options.namespace)
+            for reader, rows, ready, skipped in prepared:
+                done.unchanged += skipped
+                if ready is None:
+                    continue
+                patterns = [applier.named(p) for p in ready.patterns]
+                applied = applier.apply(reader, rows, patterns, ready.rowids, ready.vectors, ready.quarantined)
+                if applied.quarantined:
+                    ledger.record_quarantine(conn, SYNC_RUN, reader.table, applied.quarantined)
+                done.add(applied)
+            for reader in run.readers:
+                gone = run.diff.gone.get(reader.table, []) if run.diff is not None else []
+                if gone:
+                    done.add(applier.remove_gone(reader.table, gone, self.options.keep_deleted))
+            copy_history(run.conn, conn, run.history, history_names(conn, source_id, run.history))
+            mark_synced(conn, source_id, run.source_state, snapshot_at)
+        return done
+
+    def follow(self, interval: float, on_pass: Callable[[SyncPass], None], *,
+               passes: int | None = None) -> list[SyncPass]:
+        """Passes every `interval` seconds until Ctrl-C (or `passes` passes); a pass the source
+        cannot give right now (locked, mid-write) is said and tried again at the next one."""
+        if interval <= 0:
+            raise UsageError(f"--interval must be a positive number of seconds, got {interval}")
+        done: list[SyncPass] = []
+        try:
+            while passes is None or len(done) < passes:
+                began = time.monotonic()
+                try:
+                    done.append(self.sync_once())
+                    on_pass(done[-1])
+                except SourceError as exc:  # e.g. the application holds a write lock right now
+                    self.log(f"this pass could not read the source ({exc}); trying again in {interval:g} s")
+                time.sleep(max(0.0, interval - (time.monotonic() - began)))
+        except KeyboardInterrupt:
+            self.log("stopped (Ctrl-C); every pass applied is committed")
+        return done
+
+
+def _same_state(recorded: str, now: dict) -> bool:
+    return json.loads(recorded) == json.loads(json.dumps(now))
+
+
+def sync(source: str | Path, target: str | Path, options: MigrateOptions | None = None, **overrides) -> SyncPass:
+    """One pass: `sync(source, target, on_conflict="target")`."""
+    syncer = Syncer(source, target, replace(options or MigrateOptions(), **overrides))
+    with syncer.session():
+        return syncer.sync_once()
