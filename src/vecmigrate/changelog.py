@@ -78,6 +78,8 @@ def reading(conn: apsw.Connection) -> Iterator[apsw.Connection]:
 
 
 def describe_writes(writes: dict[str, int]) -> str:
-    """'12 (9 from store, 3 from sync /data/a.db)'."""
+    """'1 write (from store)', '12 writes (9 from store, 3 from sync /data/a.db)'."""
     total = sum(writes.values())
-    return f"{total} (" + ", ".join(f"{n} from {origin}" for origin, n in writes.items()) + ")"
+    if len(writes) == 1:
+        return f"{total} write{'s' if total != 1 else ''} (from {next(iter(writes))})"
+    return f"{total} writes (" + ", ".join(f"{n} from {origin}" for origin, n in writes.items()) + ")"

@@ -383,14 +383,18 @@ def status(
 @handle_errors
 def rollback(
     target: TargetOpt = Path(DEFAULT_TARGET),
+    keep_writes: Annotated[bool, typer.Option("--keep-writes", help="Replay the writes made since the live generation went live (stores, sync) onto the restored one.")] = False,
+    discard_writes: Annotated[bool, typer.Option("--discard-writes", help="Drop the writes made since the live generation went live.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Undo the last migration: make the previous generation live again (byte-identical files).
 
     Atomic and crash-safe; a second rollback steps one generation further back; rolling back
-    the first migration removes the target. With nothing to roll back: exit 1.
+    the first migration removes the target. With nothing to roll back: exit 1. When stores or
+    `sync` wrote the live generation since it went live, it refuses (exit 1, saying how many
+    writes and from where) unless --keep-writes or --discard-writes says what to do with them.
     """
-    result = commands.rollback(target)
+    result = commands.rollback(target, keep_writes=keep_writes, discard_writes=discard_writes)
     if as_json:
         emit_json(result.to_dict())
         return

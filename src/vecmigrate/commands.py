@@ -39,8 +39,9 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     return _status(target, source)
 
 
-def rollback(target: str | Path = DEFAULT_TARGET) -> RollbackResult:
-    return _rollback(target)
+def rollback(target: str | Path = DEFAULT_TARGET, *, keep_writes: bool = False,
+             discard_writes: bool = False) -> RollbackResult:
+    return _rollback(target, keep_writes=keep_writes, discard_writes=discard_writes)
 
 
 def bench(target: str | Path = DEFAULT_TARGET, **options: Any) -> BenchReport:

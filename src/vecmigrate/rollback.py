@@ -3,14 +3,23 @@ touched since), or remove the target when the live generation is its first migra
 
 Atomic and finished, never repeated: the rollback's intent is written first, then one symlink
 rename makes the restored generation live; a killed rollback is completed by the next command.
-A rollback never guesses: when the generation to restore is no longer kept, nothing changes."""
+A rollback never guesses: when the generation to restore is no longer kept, nothing changes.
+
+Nor does it drop writes silently: changes logged in the live generation after it went live
+(store writes, sync passes) make it refuse, saying how many and from where, unless told to
+discard them or to keep them (replayed onto the restored generation, by pattern id, in one
+transaction, before the swap)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from .errors import TargetError
+import numpy as np
+
+from . import changelog, target as tgt
+from .db import atomic, open_target
+from .errors import TargetError, UsageError
 from .faults import crash_point
 from .generations import Layout, RollbackIntent, check_root, finish_rollback, read_intent, recover, remove_generation, write_intent
 from .lock import TargetLock
@@ -21,7 +30,13 @@ class NothingToRollBack(TargetError):
     """The target has no migration to undo (the target is unchanged)."""
 
 
-def rollback(target: str | Path) -> RollbackResult:
+class WritesWouldBeLost(TargetError):
+    """The live generation holds writes made since it went live (the target is unchanged)."""
+
+
+def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: bool = False) -> RollbackResult:
+    if keep_writes and discard_writes:
+        raise UsageError("give --keep-writes or --discard-writes, not both")
     layout = Layout(Path(target))
     check_root(layout.root)
     if not layout.root.is_dir():
@@ -44,6 +59,24 @@ def rollback(target: str | Path) -> RollbackResult:
         if current is None:
             raise NothingToRollBack(f"nothing to roll back: {layout.root} has no migrated generation")
         intent = RollbackIntent(undo=current.number, restore=_restore_point(layout, current))
+        writes = _writes_since_live(current)
+        if writes and not (keep_writes or discard_writes):
+            raise WritesWouldBeLost(
+                f"generation {current.number} of {layout.root} took {changelog.describe_writes(writes)} since "
+                f"it went live; rolling back would lose them: pass --keep-writes to replay them onto "
+                f"{'generation ' + str(intent.restore) if intent.restore else 'nothing (there is no earlier generation)'}"
+                f", or --discard-writes to drop them; the target is unchanged")
+        if writes and keep_writes:
+            if intent.restore is None:
+                raise WritesWouldBeLost(f"generation {current.number} was the first migration of {layout.root}: there "
+                                        f"is no earlier generation to keep its {sum(writes.values())} write(s) in; "
+                                        f"the target is unchanged")
+            kept = _replay(current, layout.generation(intent.restore))
+            notes.append(f"kept {changelog.describe_writes(writes)}: {kept} pattern(s) replayed onto "
+                         f"generation {intent.restore}")
+        elif writes:
+            notes.append(f"discarded {changelog.describe_writes(writes)} made since generation "
+                         f"{current.number} went live (--discard-writes)")
         # An interrupted migration was building on top of the generation being undone: drop it.
         for building in [g for g in layout.newer_than_current() if g.building]:
             remove_generation(building)
@@ -51,6 +84,42 @@ def rollback(target: str | Path) -> RollbackResult:
         crash_point("rollback-marked")
         finish_rollback(layout, intent)
     return _result(layout, intent, notes, started)
+
+
+def _writes_since_live(generation) -> dict[str, int]:
+    conn = open_target(generation.db, readonly=True)
+    try:
+        return changelog.writes_since(conn, int(tgt.read_meta(conn).get("live_seq") or 0))
+    finally:
+        conn.close()
+
+
+def _replay(live, restored) -> int:
+    """Bring every pattern changed in `live` since it went live into `restored` as it is in
+    `live` now (written, or deleted), in one transaction of `restored`, logged as 'rollback'."""
+    source = open_target(live.db, readonly=True)
+    dest = open_target(restored.db)
+    try:
+        ids = changelog.changed_ids_since(source, int(tgt.read_meta(source).get("live_seq") or 0))
+        with atomic(dest):
+            gone: list[int] = []
+            for pattern_id in ids:
+                cursor = source.execute("SELECT p.*, v.embedding FROM patterns p JOIN patterns_vec v"
+                                        " ON v.rowid = p.key WHERE p.id = ?", (pattern_id,))
+                row = cursor.fetchone()
+                if row is None:
+                    gone += [r[0] for r in dest.execute("SELECT key FROM patterns WHERE id = ?", (pattern_id,))]
+                    continue
+                values = dict(zip([d[0] for d in cursor.getdescription()], row))
+                vector = np.frombuffer(values.pop("embedding"), dtype="<f4").reshape(1, -1)
+                pattern = tgt.pattern_from_row(values)
+                keys, replaced, _ = tgt.assign_keys(dest, [pattern_id], tgt.next_key(dest))
+                tgt.write_patterns(dest, keys, [pattern], vector, replaced, changelog.ROLLBACK)
+            tgt.delete_patterns(dest, gone, changelog.ROLLBACK)
+    finally:
+        source.close()
+        dest.close()
+    return len(ids)
 
 
 def _restore_point(layout: Layout, current) -> int | None:

@@ -216,6 +216,13 @@ def _pattern_row(key: int, p: Pattern) -> dict:
             "kind": p.kind or "pattern", "embedding_model": p.embedding_model}
 
 
+def pattern_from_row(values: dict) -> Pattern:
+    """The Pattern a `patterns` row holds (its key and extra columns left out)."""
+    fields = {k: v for k, v in values.items() if k in Pattern.__dataclass_fields__}
+    fields["metadata"] = json.loads(fields.get("metadata") or "{}")
+    return Pattern(**fields)
+
+
 def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation, seq: int,
                        crash_point_name: str = "index-temp-written") -> str:
     """Save the index crash-safely and record its checksum, count and the change-log position
