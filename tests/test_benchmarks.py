@@ -50,3 +50,15 @@ def test_minilm_embedder_smoke():
     assert out.returncode == 0, out.stderr
     figures = json.loads((BENCH / "results" / "minilm_embedder-60.json").read_text())
     assert figures["min_cosine"] >= 0.999 and figures["texts_per_s"] > 0 and figures["rows_per_s"] > 0
+
+
+def test_live_migration_smoke(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCH / "live_migration.py"), "--size", "1500", "--dimension", "32",
+                          "--seconds", "2", "--interval", "0.5", "--smoke", "--workdir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads((BENCH / "results" / "live_migration-1500.json").read_text())
+    assert figures["unchanged_report"] == {"inserted": 0, "updated": 0, "unchanged": 1500, "deleted": 0}
+    assert figures["changed_report"] == {"inserted": 5, "updated": 5, "unchanged": 1490, "deleted": 5}
+    assert figures["shared_lost"] == 0 and figures["shared_reader_saw"] == figures["shared_writes"] > 0
+    assert figures["follow_latency_max_s"] < 0.5 + 1.0

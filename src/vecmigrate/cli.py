@@ -212,8 +212,8 @@ def sync(
     options = MigrateOptions(batch_size=batch_size, table=table, namespace=namespace, embedder=embedder,
                              on_conflict=on_conflict, keep_deleted=keep_deleted)
     log = (lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False)) if verbose else None
-    passes = commands.sync(source, target, options, follow=follow, interval=interval, log=log,
-                           on_pass=show_pass if follow else None)
+    on_pass = (lambda result: show_pass(result, quiet=not verbose)) if follow else None
+    passes = commands.sync(source, target, options, follow=follow, interval=interval, log=log, on_pass=on_pass)
     last = passes[-1] if passes else None
     quarantined = sum(len(p.quarantined) for p in passes)
     if as_json:
@@ -226,9 +226,11 @@ def sync(
     raise typer.Exit(3 if quarantined else 0)
 
 
-def show_pass(result) -> None:
-    """One line per pass, on stderr (stdout stays for --json)."""
+def show_pass(result, *, quiet: bool = False) -> None:
+    """One line per pass, on stderr (stdout stays for --json); `quiet`: only passes that changed something."""
     when = time.strftime("%H:%M:%S", time.localtime(result.applied_at / 1000))
+    if quiet and not (result.changes or result.conflicts or result.quarantined):
+        return
     if not result.read:
         line = f"{when} in step: the source is unchanged since the last pass (change log at {result.seq})"
     else:
@@ -369,6 +371,18 @@ def status(
     table.add_row("generation", "none" if result.generation is None else str(result.generation))
     table.add_row("generations", "\n".join(f"{g['generation']}: {g['state']}" for g in result.generations) or "none")
     table.add_row("backups", "\n".join(result.backups) or "none")
+    for fed in result.sources:
+        step = ("file gone" if fed["in_step"] is None else "in step" if fed["in_step"]
+                else f"behind: changed since the last pass ({fed['behind_seconds']:.0f} s)")
+        table.add_row("fed from", f"{fed['path']} ({fed['layout']}, {fed['tables']}"
+                      + (f", namespace {fed['namespace']}" if fed["namespace"] else "")
+                      + f"): {fed['patterns']} patterns, last read {fed['snapshot_at']}, {step}")
+    if result.change_log:
+        log = result.change_log
+        table.add_row("change log", f"at {log['position']} (index file at {log['index_seq']}, "
+                      f"live since {log['live_seq']})")
+        since = result.writes_since_live
+        table.add_row("writes since live", ", ".join(f"{n} from {o}" for o, n in since.items()) if since else "none")
     written = result.versions.get("written_by") or {}
     if written:
         table.add_row("written by", ", ".join(f"{k} {v}" for k, v in written.items() if v and k != "embedder"))

@@ -276,6 +276,7 @@ class Applier:
                 if self.rule == "target":
                     done.conflicts.append(Conflict(pattern.id, table, rowid, what, "kept the target's"))
                     self._lineage(table, rowid, key, hashes[rowid], keep_seq=True)
+                    done.unchanged += 1  # (the target's pattern stays as it is)
                     continue
                 done.conflicts.append(Conflict(pattern.id, table, rowid, what, "took the source's"))
             if old_key is not None and old_key != key and self._exists(old_key):

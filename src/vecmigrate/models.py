@@ -123,6 +123,9 @@ class Status:
     kinds: dict[str, int] = field(default_factory=dict)          # patterns by kind
     notes: list[str] = field(default_factory=list)               # what the last migration reported
     versions: dict[str, Any] = field(default_factory=dict)       # created_by / written_by: what shaped it
+    sources: list[dict[str, Any]] = field(default_factory=list)  # each source fed in, with its sync state
+    change_log: dict[str, Any] = field(default_factory=dict)     # position, index file's seq, live since
+    writes_since_live: dict[str, int] = field(default_factory=dict)  # by origin: what a rollback would lose
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +139,8 @@ class RollbackResult:
     target_removed: bool
     duration_ms: float
     notes: list[str]
+    writes_kept: dict[str, int] = field(default_factory=dict)       # writes since live, replayed (--keep-writes)
+    writes_discarded: dict[str, int] = field(default_factory=dict)  # ... dropped (--discard-writes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -53,7 +53,7 @@ def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: b
                                         f"would restore generation {intent.restore}, which is no longer there; "
                                         f"generation {intent.undo} stays live, unchanged")
             notes.append(f"finished an interrupted rollback of generation {intent.undo}")
-            return _result(layout, intent, notes, started)
+            return _result(layout, intent, notes, started, {}, {})
         notes += recover(layout)
         current = layout.current()
         if current is None:
@@ -83,7 +83,7 @@ def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: b
         write_intent(layout, intent)
         crash_point("rollback-marked")
         finish_rollback(layout, intent)
-    return _result(layout, intent, notes, started)
+    return _result(layout, intent, notes, started, writes if keep_writes else {}, writes if discard_writes else {})
 
 
 def _writes_since_live(generation) -> dict[str, int]:
@@ -146,7 +146,8 @@ def _restore_point(layout: Layout, current) -> int | None:
     return parent
 
 
-def _result(layout: Layout, intent: RollbackIntent, notes: list[str], started: float) -> RollbackResult:
+def _result(layout: Layout, intent: RollbackIntent, notes: list[str], started: float, kept: dict[str, int],
+            discarded: dict[str, int]) -> RollbackResult:
     return RollbackResult(rolled_back=intent.undo, now_at=intent.restore, target_removed=intent.restore is None,
                           duration_ms=round((time.perf_counter() - started) * 1000, 3), notes=notes,
-                          target=str(layout.root))
+                          target=str(layout.root), writes_kept=kept, writes_discarded=discarded)

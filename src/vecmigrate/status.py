@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import ledger, target as tgt, versions
+from . import changelog, ledger, lineage, target as tgt, versions
 from .backup import list_backups
-from .db import open_source_snapshot, open_target
+from .db import open_source_snapshot, open_target, source_state
 from .embedders import query_spec
 from .generations import Layout, read_intent
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
@@ -26,6 +27,9 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     target_count = 0
     vector_models: dict[str, int] = {}
     kinds: dict[str, int] = {}
+    fed: list[dict] = []
+    change_log: dict = {}
+    since_live: dict[str, int] = {}
     if current is not None and current.db.exists():
         conn = open_target(current.db, readonly=True)
         try:
@@ -39,6 +43,12 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
                 target_ids = {r[0] for r in conn.execute("SELECT id FROM patterns")}
                 quarantined_rowids = {(r[0], r[1]) for r in conn.execute(
                     "SELECT source_table, source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
+            if meta.get("schema_version") == tgt.SCHEMA_VERSION:
+                fed = _sources(conn)
+                position = changelog.position(conn)
+                change_log = {"position": position, "index_seq": int(meta.get("index_seq") or 0),
+                              "live_seq": int(meta.get("live_seq") or 0)}
+                since_live = changelog.writes_since(conn, change_log["live_seq"])
             if meta:
                 target_count = conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
                 vector_models = tgt.vectors_by_model(conn)
@@ -70,7 +80,32 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
         embedder=query_spec(meta)[0] if meta else None, last_run=run, model=meta.get("model"), vector_models=vector_models,
         kinds=kinds, notes=notes,
-        versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)})
+        versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)},
+        sources=fed, change_log=change_log, writes_since_live=since_live)
+
+
+def _sources(conn) -> list[dict]:
+    """Each source fed into the target, and whether the target is in step with its file now
+    (its state — size, mtime, change counters — as the last pass read it)."""
+    out = []
+    now = time.time()
+    for fed in lineage.sources(conn):
+        path = Path(fed["path"])
+        recorded = json.loads(fed["state"]) if fed["state"] else None
+        if not path.exists():
+            in_step, behind = None, None
+        else:
+            in_step = recorded == json.loads(json.dumps(source_state(path)))
+            behind = 0.0 if in_step else round(now - (fed["snapshot_at"] or 0) / 1000, 1)
+        out.append({"path": fed["path"], "layout": fed["layout"], "tables": fed["tables"], "patterns": fed["patterns"],
+                    "namespace": json.loads(fed["identity"]).get("namespace"),
+                    "history": json.loads(fed["history"] or "{}"), "synced_at": _iso(fed["synced_at"]),
+                    "snapshot_at": _iso(fed["snapshot_at"]), "in_step": in_step, "behind_seconds": behind})
+    return out
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds")
 
 
 def _versions(text: str) -> dict[str, str]:

@@ -164,23 +164,47 @@ class Syncer:
 
     def follow(self, interval: float, on_pass: Callable[[SyncPass], None], *,
                passes: int | None = None) -> list[SyncPass]:
-        """Passes every `interval` seconds until Ctrl-C (or `passes` passes); a pass the source
-        cannot give right now (locked, mid-write) is said and tried again at the next one."""
+        """Passes every `interval` seconds until Ctrl-C (or `passes` passes). Ctrl-C lets the
+        pass under way finish and be reported (a second Ctrl-C abandons it: its transaction
+        rolls back). A pass the source cannot give right now (locked, mid-write) is said and
+        tried again at the next one."""
         if interval <= 0:
             raise UsageError(f"--interval must be a positive number of seconds, got {interval}")
         done: list[SyncPass] = []
-        try:
-            while passes is None or len(done) < passes:
+        with _stop_on_ctrl_c() as stopped:
+            while not stopped() and (passes is None or len(done) < passes):
                 began = time.monotonic()
                 try:
                     done.append(self.sync_once())
                     on_pass(done[-1])
                 except SourceError as exc:  # e.g. the application holds a write lock right now
                     self.log(f"this pass could not read the source ({exc}); trying again in {interval:g} s")
-                time.sleep(max(0.0, interval - (time.monotonic() - began)))
-        except KeyboardInterrupt:
+                while not stopped() and time.monotonic() - began < interval:
+                    time.sleep(min(0.05, interval))
+        if stopped():
             self.log("stopped (Ctrl-C); every pass applied is committed")
         return done
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c():
+    """A first SIGINT asks to stop after the current pass; a second one interrupts."""
+    import signal
+    import threading
+    asked: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def ask(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+    previous = signal.signal(signal.SIGINT, ask)
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _same_state(recorded: str, now: dict) -> bool:

@@ -12,7 +12,7 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
-from . import changelog, ledger, target as tgt
+from . import changelog, ledger, lineage, target as tgt
 from .db import open_source_snapshot
 from .embedders import load_embedder, spec_for_model, unavailable
 from .errors import RowRejected
@@ -146,17 +146,28 @@ def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None
     target_vectors = {r[0]: r[1] for r in conn.execute(
         "SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key")}
     missing, differing, compared, rows, counted = [], [], 0, 0, 0
+    stale: list[str] = []  # source rows changed or deleted since the target last read them
     with open_source_snapshot(source) as src:
         plan = plan_of_run(src, run) if run else detect(src)
+        fed = lineage.find_source(conn, source.resolve(), plan.tables)
+        namespace = json.loads(fed["identity"]).get("namespace") if fed else None
         for part in plan.parts:
+            known = lineage.lineage_of(conn, fed["source_id"], part.table) if fed else {}
+            quarantined |= {(part.table, rowid) for rowid, (key, _) in known.items() if key is None}
             with SourceReader(src, part) as reader:
                 counted += reader.count()  # every row is read, whatever its rowid: checked, not assumed
                 for batch in reader.batches(5000):
                     for row in batch:
                         rows += 1
+                        was = known.pop(row.rowid, None)
+                        if was is not None and was[1] != lineage.row_hash(row):
+                            stale.append(f"{part.table} row {row.rowid} changed in the source since the target "
+                                         f"last read it (run `vecmigrate sync` or `migrate`)")
                         if (part.table, row.rowid) in quarantined or row.defect:
                             continue
                         pattern_id = _target_id(part, row.values)
+                        if namespace and pattern_id is not None:
+                            pattern_id = f"{namespace}/{pattern_id}"
                         if pattern_id not in target_vectors:
                             missing.append(f"{part.table} row {row.rowid} (id {pattern_id!r}) is not in the target")
                             continue
@@ -168,8 +179,13 @@ def _against_source(checks: Checks, conn: apsw.Connection, source: Path) -> None
                             compared += 1
                             if blob != target_vectors[pattern_id] and not _same_as_float64(blob, target_vectors[pattern_id]):
                                 differing.append(f"id {pattern_id!r}: stored embedding differs from the source's")
+            held = [rowid for rowid, (key, _) in known.items() if key is not None and conn.execute(
+                "SELECT 1 FROM patterns WHERE key = ?", (key,)).fetchall()]
+            stale += [f"{part.table} row {rowid} was deleted from the source; its pattern is still in the target"
+                      for rowid in held]
     if rows != counted:
         missing.insert(0, f"read {rows} of the {counted} source rows")
+    checks.add("source_rows_current", not stale, stale, stale=len(stale), lineage=fed is not None)
     checks.add("source_ids", not missing, missing, missing=len(missing), source_rows=counted,
                tables=",".join(plan.tables))
     checks.add("source_embeddings", not differing, differing, compared=compared)
