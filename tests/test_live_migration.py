@@ -353,3 +353,36 @@ def test_a_live_fleet_migrates_without_losing_a_write(make_source, tmp_path, cli
     with open_store(target) as store:  # a fresh reader: its index replays the log to the same state
         assert len(store.index) == len(held)
         assert store.search_id("agent-b-3", k=1)[0].id == "agent-b-3"
+
+
+# -- targets made before the change log -----------------------------------------------------
+def as_schema_2(target) -> None:
+    """Turn a target back into what an earlier vecmigrate (target schema 2) made."""
+    from vecmigrate.db import open_target
+    conn = open_target(Layout(target).current().db)
+    conn.execute("DROP TABLE vecmigrate_changes; DROP TABLE vecmigrate_sources; DROP TABLE vecmigrate_lineage;"
+                 "CREATE TABLE vecmigrate_index_pending (key INTEGER PRIMARY KEY);"
+                 "ALTER TABLE vecmigrate_batches DROP COLUMN inserted; ALTER TABLE vecmigrate_batches DROP COLUMN unchanged;"
+                 "ALTER TABLE vecmigrate_runs DROP COLUMN deleted;"
+                 "UPDATE vecmigrate_meta SET value = '2' WHERE key = 'schema_version';"
+                 "DELETE FROM vecmigrate_meta WHERE key IN ('index_seq', 'live_seq')")
+    conn.close()
+
+
+def test_a_target_of_an_earlier_vecmigrate_is_upgraded_by_its_next_writer(make_source, tmp_path, cli):
+    source = make_source("legacy-qe", 30)
+    by_migrate, by_store = tmp_path / "a.vecdb", tmp_path / "b.vecdb"
+    for target in (by_migrate, by_store):
+        Migrator(source, target).migrate(dimension=DIM, backup=False)
+        as_schema_2(target)
+    out = cli("search", "--target", by_migrate, "--id", "pattern-000003")
+    assert out.exit_code == 1 and "earlier vecmigrate" in out.stderr and "Traceback" not in out.stderr
+    legacy_app(source, ("UPDATE patterns SET name = 'after the upgrade' WHERE rowid = 4", ()))
+    _, result = cli.json("migrate", "--source", source, "--target", by_migrate, "--no-backup")
+    assert result["generation"] == 2 and result["updated"] + result["unchanged"] == 30
+    _, report = cli.json("verify", "--target", by_migrate, "--source", source)
+    assert report["ok"], report
+    with open_store(by_store, writable=True) as store:  # a writable store upgrades in place
+        store.store(Pattern(id="new", content="x"), unit(4))
+    with open_store(by_store) as reader:
+        assert reader.search(unit(4), k=1)[0].id == "new" and reader.count() == 31

@@ -292,6 +292,8 @@ class Migrator:
             return None
         conn = open_target(live.db, readonly=True)
         try:
+            if tgt.read_meta(conn).get("schema_version") != tgt.SCHEMA_VERSION:
+                return None  # a target of an earlier vecmigrate: no lineage yet, every row is read
             known = find_source(conn, self.source.resolve(), plan.tables)
             if known is None:
                 return None
@@ -345,7 +347,7 @@ class Migrator:
     def _recorded_settings(self) -> tuple[IndexSettings | None, dict[str, str] | None]:
         if not self.layout.exists():
             return None, None
-        _, conn, meta = tgt.open_existing(self.layout.root, readonly=True)
+        _, conn, meta = tgt.open_existing(self.layout.root, readonly=True, older_ok=True)
         try:
             meta = {**meta, "__patterns": conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0],
                     "__fed_from": sorted({(r[0], r[1]) for r in conn.execute(
@@ -508,6 +510,8 @@ class Migrator:
         try:
             conn = open_target(generation.db)
             fresh = "dimension" not in tgt.read_meta(conn)
+            if not fresh:
+                tgt.upgrade_if_older(conn)  # the copy of a live generation an earlier vecmigrate made
             with atomic(conn):
                 if fresh:
                     tgt.create_schema(conn, run.settings, run.policy.to_meta()["embedder"], run.policy.model)

@@ -101,6 +101,7 @@ def _replay(live, restored) -> int:
     dest = open_target(restored.db)
     try:
         ids = changelog.changed_ids_since(source, int(tgt.read_meta(source).get("live_seq") or 0))
+        tgt.upgrade_if_older(dest)
         with atomic(dest):
             gone: list[int] = []
             for pattern_id in ids:

@@ -78,8 +78,11 @@ def create_schema(conn: apsw.Connection, settings: IndexSettings, embedder: str,
                       **versions.record(conn, embedder or None, created=True)})
 
 
-def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generation, apsw.Connection, dict]:
+def open_existing(target: str | Path, *, readonly: bool = True, older_ok: bool = False
+                  ) -> tuple[Generation, apsw.Connection, dict]:
     """Open the live generation of a target; its meta must say it is a vecmigrate store.
+    A writer upgrades a target of schema 2; a reader refuses one unless `older_ok` (it then
+    reads only what schema 2 has: settings, patterns, runs).
 
     The generation is resolved once, so the database and index opened belong together even
     if a migration or rollback switches generations meanwhile."""
@@ -103,6 +106,8 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
         raise
     if meta.get("schema_version") == "2" and not readonly:
         meta = upgrade_from_2(conn, meta)
+    if meta.get("schema_version") == "2" and older_ok:
+        return generation, conn, meta
     if meta.get("schema_version") != SCHEMA_VERSION:
         conn.close()
         if meta.get("schema_version") == "2":
@@ -113,6 +118,13 @@ def open_existing(target: str | Path, *, readonly: bool = True) -> tuple[Generat
                           f"{meta.get('schema_version', '?')}, this version reads {SCHEMA_VERSION}): "
                           f"migrate the source again into a new --target")
     return generation, conn, meta
+
+
+def upgrade_if_older(conn: apsw.Connection) -> None:
+    """Upgrade a generation's database of schema 2 (a writer about to write it)."""
+    meta = read_meta(conn)
+    if meta.get("schema_version") == "2":
+        upgrade_from_2(conn, meta)
 
 
 def upgrade_from_2(conn: apsw.Connection, meta: dict[str, str]) -> dict[str, str]:
