@@ -25,7 +25,7 @@ from vecmigrate.generations import Layout
 from vecmigrate.migrate import Migrator
 from vecmigrate.models import Pattern
 from vecmigrate.status import status
-from vecmigrate.stores import DualWriteStore, open_store
+from vecmigrate.stores import open_store
 
 
 def legacy_app(path, *statements: tuple[str, tuple]) -> None:
@@ -204,6 +204,53 @@ def test_a_store_write_the_source_also_changed_is_settled_by_the_rule(make_sourc
     assert "only the source" in target_ids(target)["pattern-000005"]
 
 
+def _qe_v3_changes(path, vector: bytes) -> dict:
+    conn = sqlite3.connect(str(path))
+    ids = [r[0] for r in conn.execute("SELECT pattern_id FROM qe_pattern_embeddings ORDER BY rowid LIMIT 3")]
+    conn.close()
+    legacy_app(path, ("UPDATE qe_pattern_embeddings SET embedding = ? WHERE pattern_id = ?", (vector, ids[0])),
+               ("DELETE FROM qe_pattern_embeddings WHERE pattern_id = ?", (ids[1],)),
+               ("DELETE FROM qe_patterns WHERE id = ?", (ids[1],)),
+               ("INSERT INTO qe_patterns(id, pattern_type, qe_domain, domain, name) VALUES"
+                " ('pattern-new', 'test-template', 'test-generation', 'api', 'brand new')", ()),
+               ("INSERT INTO qe_pattern_embeddings(pattern_id, embedding, dimension, model) VALUES"
+                " ('pattern-new', ?, 384, 'all-MiniLM-L6-v2')", (vector,)))
+    return {"changed": ids[0], "deleted": ids[1], "inserted": "pattern-new"}
+
+
+def _reasoningbank_model_changes(path, vector: bytes) -> dict:
+    legacy_app(path, ("UPDATE pattern_embeddings SET embedding = ? WHERE pattern_id = 1", (vector,)),
+               ("DELETE FROM pattern_embeddings WHERE pattern_id = 2", ()),
+               ("DELETE FROM patterns WHERE id = 2", ()),
+               ("INSERT INTO patterns(id, problem, solution, domain) VALUES (1000, 'p', 's', 'coding')", ()),
+               ("INSERT INTO pattern_embeddings(pattern_id, embedding) VALUES (1000, ?)", (vector,)))
+    return {"changed": "1", "deleted": "2", "inserted": "1000"}
+
+
+@pytest.mark.parametrize("layout, build, dimension, change", [
+    ("qe-v3", rl.qe_v3, 384, _qe_v3_changes),
+    ("reasoningbank-model", rl.reasoningbank_model, 128, _reasoningbank_model_changes)])
+def test_side_table_vectors_changed_deleted_and_added_follow_on_real_layouts(tmp_path, cli, layout, build,
+                                                                            dimension, change):
+    """Real layouts keep vectors in a side table: a vector replaced there, a pattern and its
+    vector deleted, and a new pair inserted by the application, all follow through sync."""
+    fixture = build(tmp_path / "source.db")
+    target = tmp_path / "t.vecdb"
+    out, first = cli.json("migrate", "--source", fixture.path, "--target", target, "--no-backup")
+    assert out.exit_code in (0, 3) and first["schema"] == layout
+    vector = unit(9) if dimension == DIM else np.random.default_rng(9).standard_normal(dimension).astype("<f4")
+    ids = change(fixture.path, vector.tobytes())
+    _, synced = cli.json("sync", "--source", fixture.path, "--target", target)
+    assert (synced["inserted"], synced["updated"], synced["deleted"]) == (1, 1, 1), synced
+    conn = open_db(target / "patterns.sqlite")
+    stored = dict(conn.execute("SELECT p.id, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key"))
+    conn.close()
+    assert stored[ids["changed"]] == vector.tobytes() and stored[ids["inserted"]] == vector.tobytes()
+    assert ids["deleted"] not in stored
+    _, report = cli.json("verify", "--target", target, "--source", fixture.path)
+    assert report["ok"], report["differences"]
+
+
 # -- 4. sync ----------------------------------------------------------------------------------
 def test_sync_applies_the_diff_in_place_in_one_pass(make_source, target, cli):
     source = make_source("legacy-qe", 50)
@@ -283,7 +330,7 @@ def test_rollback_discard_writes_drops_them(make_source, target, cli):
 WRITER = textwrap.dedent("""
     import sys, numpy as np
     from vecmigrate.models import Pattern
-    from vecmigrate.stores import DualWriteStore, open_store
+    from vecmigrate.stores import open_store
     target, secondary, name, dim = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     rng = np.random.default_rng(abs(hash(name)) % 1000)
     store = DualWriteStore(open_store(target, writable=True, origin=name),
@@ -362,7 +409,8 @@ def as_schema_2(target) -> None:
     conn = open_target(Layout(target).current().db)
     conn.execute("DROP TABLE vecmigrate_changes; DROP TABLE vecmigrate_sources; DROP TABLE vecmigrate_lineage;"
                  "CREATE TABLE vecmigrate_index_pending (key INTEGER PRIMARY KEY);"
-                 "ALTER TABLE vecmigrate_batches DROP COLUMN inserted; ALTER TABLE vecmigrate_batches DROP COLUMN unchanged;"
+                 "ALTER TABLE vecmigrate_batches DROP COLUMN inserted;"
+                 "ALTER TABLE vecmigrate_batches DROP COLUMN unchanged;"
                  "ALTER TABLE vecmigrate_runs DROP COLUMN deleted;"
                  "UPDATE vecmigrate_meta SET value = '2' WHERE key = 'schema_version';"
                  "DELETE FROM vecmigrate_meta WHERE key IN ('index_seq', 'live_seq')")

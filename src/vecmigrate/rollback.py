@@ -64,8 +64,8 @@ def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: b
             raise WritesWouldBeLost(
                 f"generation {current.number} of {layout.root} took {changelog.describe_writes(writes)} since "
                 f"it went live; rolling back would lose them: pass --keep-writes to replay them onto "
-                f"{'generation ' + str(intent.restore) if intent.restore else 'nothing (there is no earlier generation)'}"
-                f", or --discard-writes to drop them; the target is unchanged")
+                + (f"generation {intent.restore}" if intent.restore else "nothing (there is no earlier generation)")
+                + ", or --discard-writes to drop them; the target is unchanged")
         if writes and keep_writes:
             if intent.restore is None:
                 raise WritesWouldBeLost(f"generation {current.number} was the first migration of {layout.root}: there "

@@ -143,8 +143,8 @@ class Syncer:
                                    self.options.namespace)
         with atomic(conn):
             source_id = register_source(conn, self.source.resolve(), run.plan, identity)
-            applier = Applier(conn, source_id, rule=self.options.on_conflict,
-                              origin=changelog.sync_origin(str(self.source.resolve())), namespace=self.options.namespace)
+            applier = Applier(conn, source_id, rule=self.options.on_conflict, namespace=self.options.namespace,
+                              origin=changelog.sync_origin(str(self.source.resolve())))
             for reader, rows, ready, skipped in prepared:
                 done.unchanged += skipped
                 if ready is None:
