@@ -330,7 +330,7 @@ def test_rollback_discard_writes_drops_them(make_source, target, cli):
 WRITER = textwrap.dedent("""
     import sys, numpy as np
     from vecmigrate.models import Pattern
-    from vecmigrate.stores import open_store
+    from vecmigrate.stores import DualWriteStore, open_store
     target, secondary, name, dim = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     rng = np.random.default_rng(abs(hash(name)) % 1000)
     store = DualWriteStore(open_store(target, writable=True, origin=name),

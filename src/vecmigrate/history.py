@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator
 
 import apsw
 
@@ -20,32 +21,55 @@ def history_counts(conn: apsw.Connection, names: Iterable[str]) -> dict[str, int
                 for name in wanted}
 
 
-def copy_history(source: apsw.Connection, target: apsw.Connection, tables: dict[str, int],
-                 names: dict[str, str] | None = None, chunk: int = 5000) -> None:
-    """Copy history tables verbatim (DDL and rows) from the source snapshot into the target
-    (in the caller's transaction); an earlier copy is replaced. Text travels as its bytes and is
-    stored as text again, so text that is not valid UTF-8 is copied as it is, never decoded.
-    `names` gives a table another name in the target (another source's history has its name)."""
+@dataclass
+class HistoryTable:
+    """One history table read from a source: its DDL, columns and rows (text as bytes)."""
+
+    name: str
+    ddl: str
+    declared: list[tuple[str, str]]   # stored columns and their declared types
+    rows: Iterable[tuple]             # per column: (is text, value as bytes or as is)
+
+
+def read_history(source: apsw.Connection, tables: Iterable[str]) -> list[HistoryTable]:
+    """The history tables as rows in memory (so the source's snapshot can end before the
+    target's transaction: `sync` holds no read lock on the application's file meanwhile)."""
+    return [replace(t, rows=list(t.rows)) for t in _history_tables(source, tables)]
+
+
+def _history_tables(source: apsw.Connection, tables: Iterable[str]) -> Iterator[HistoryTable]:
     for name in tables:
         ddl = source.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
                              (name,)).fetchall()[0][0]
         # pragma_table_info lists the stored columns only (generated ones cannot be inserted)
-        columns = [r[0] for r in source.execute("SELECT name FROM pragma_table_info(?)", (name,))]
+        declared = [(r[0], r[1]) for r in source.execute("SELECT name, type FROM pragma_table_info(?)", (name,))]
+        select = ", ".join(f"typeof({c}) = 'text', CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
+                           for c in (quote_identifier(c) for c, _ in declared))
+        yield HistoryTable(name, ddl, declared, source.execute(f"SELECT {select} FROM {quote_identifier(name)}"))
+
+
+def copy_history(source: apsw.Connection | list[HistoryTable], target: apsw.Connection, tables: Iterable[str],
+                 names: dict[str, str] | None = None, chunk: int = 5000) -> None:
+    """Copy history tables verbatim (DDL and rows) from the source snapshot (or what
+    `read_history` read from it) into the target (in the caller's transaction); an earlier copy
+    is replaced. Text travels as its bytes and is stored as text again, so text that is not
+    valid UTF-8 is copied as it is, never decoded. `names` gives a table another name in the
+    target (another source's history has its name)."""
+    read = source if isinstance(source, list) else _history_tables(source, tables)
+    for table in read:
+        columns = [c for c, _ in table.declared]
         column_list = ", ".join(quote_identifier(c) for c in columns)
-        into = (names or {}).get(name, name)
+        into = (names or {}).get(table.name, table.name)
         target.execute(f"DROP TABLE IF EXISTS {quote_identifier(into)}")
-        if into == name:
-            target.execute(ddl)
+        if into == table.name:
+            target.execute(table.ddl)
         else:  # the columns and their declared types, under the new name
-            declared = source.execute("SELECT name, type FROM pragma_table_info(?)", (name,)).fetchall()
             target.execute(f"CREATE TABLE {quote_identifier(into)} ("
-                           + ", ".join(f"{quote_identifier(c)} {t}" for c, t in declared) + ")")
+                           + ", ".join(f"{quote_identifier(c)} {t}" for c, t in table.declared) + ")")
         insert = (f"INSERT INTO {quote_identifier(into)} ({column_list}) VALUES "
                   f"({', '.join('CASE WHEN ? THEN CAST(? AS TEXT) ELSE ? END' for _ in columns)})")
-        select = ", ".join(f"typeof({c}) = 'text', CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
-                           for c in map(quote_identifier, columns))
         rows: list[tuple] = []
-        for raw in source.execute(f"SELECT {select} FROM {quote_identifier(name)}"):
+        for raw in table.rows:
             row = tuple(v for i in range(0, len(raw), 2) for v in (raw[i], raw[i + 1], raw[i + 1]))
             rows.append(row)
             if len(rows) >= chunk:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,7 +28,6 @@ import apsw
 import numpy as np
 
 from . import changelog, target as tgt
-from .db import quote_identifier, reading_source
 from .errors import TargetError, UsageError
 from .ledger import now_ms
 from .models import Pattern, SourceRow
@@ -56,23 +55,13 @@ class Conflict:
 
 
 def row_hash(row: SourceRow) -> str:
-    """A hash of a source row's values (names, types and bytes: 1 and 1.0 and '1' differ)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name in sorted(row.values):
-        value = row.values[name]
-        digest.update(name.encode("utf-8", "surrogatepass") + b"\0")
-        if value is None:
-            digest.update(b"n")
-        elif isinstance(value, bool) or isinstance(value, int):
-            digest.update(b"i" + str(int(value)).encode())
-        elif isinstance(value, float):
-            digest.update(b"f" + struct.pack("<d", value))
-        elif isinstance(value, str):
-            digest.update(b"t" + value.encode("utf-8", "surrogatepass"))
-        else:
-            digest.update(b"b" + bytes(value))
-        digest.update(b"\1")
-    return digest.hexdigest()
+    """A hash of a source row's values in column order (types count: 1, 1.0 and '1' differ)."""
+    return values_hash(tuple(row.values.values()))
+
+
+def values_hash(values: tuple) -> str:
+    """Values are what SQLite gives (None, int, float, str, bytes): their pickle is exact."""
+    return hashlib.blake2b(pickle.dumps(values, protocol=4), digest_size=16).hexdigest()
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -140,6 +129,7 @@ class Diff:
     """What a source snapshot holds that the target's lineage does not say (per table)."""
 
     changed: dict[str, set[int]] = field(default_factory=dict)   # rowids new or changed
+    rows: dict[str, dict[int, SourceRow]] | None = None  # those rows, when kept (few enough)
     gone: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)  # (rowid, key) no longer there
     new: int = 0
     modified: int = 0
@@ -160,34 +150,56 @@ def lineage_of(conn: apsw.Connection, source_id: int, table: str) -> dict[int, t
         (source_id, table))}
 
 
-def scan(readers: list[SourceReader], conn: apsw.Connection, source_id: int, batch_size: int = 5000) -> Diff:
-    """Compare every row of the snapshot with the lineage `conn`'s target records for the source."""
-    diff = Diff()
+KEEP_ROWS = 20_000  # changed rows a scan keeps for a sync pass (more: the pass reads them again)
+
+
+def scan(readers: list[SourceReader], conn: apsw.Connection, source_id: int, batch_size: int = 5000, *,
+         keep_rows: bool = False) -> Diff:
+    """Compare every row of the snapshot with the lineage `conn`'s target records for the source.
+    `keep_rows`: keep the changed rows read (up to KEEP_ROWS), so they need not be read again."""
+    diff = Diff(rows={} if keep_rows else None)
     with changelog.reading(conn):
         for reader in readers:
             known = lineage_of(conn, source_id, reader.table)
-            changed: set[int] = set()
-            for batch in reader.batches(batch_size):
-                for row in batch:
-                    was = known.pop(row.rowid, None)
-                    if was is not None and was[1] == row_hash(row):
-                        diff.unchanged += 1
-                        continue
-                    changed.add(row.rowid)
-                    if was is None:
-                        diff.new += 1
-                    else:
-                        diff.modified += 1
+            try:
+                found = _scan_table(reader, reader.raw_rows(), dict(known), diff)
+            except UnicodeDecodeError:  # text that is not UTF-8: read row by row (slower, exact)
+                rows = ((row.rowid, row) for batch in reader.batches(batch_size) for row in batch)
+                found = _scan_table(reader, rows, dict(known), diff)
+            changed, left, counts = found
+            diff.new, diff.modified, diff.unchanged = (diff.new + counts[0], diff.modified + counts[1],
+                                                      diff.unchanged + counts[2])
             diff.changed[reader.table] = changed
-            diff.gone[reader.table] = sorted((rowid, key) for rowid, (key, _) in known.items())
+            diff.gone[reader.table] = sorted((rowid, key) for rowid, (key, _) in left.items())
     return diff
 
 
-def still_there(reader: SourceReader, rowid: int) -> bool:
-    rowid_sql = reader._columns()[0].removeprefix("p.")
-    with reading_source(reader.conn, f"table {reader.table}"):
-        return bool(reader.conn.execute(f"SELECT 1 FROM {quote_identifier(reader.table)} WHERE {rowid_sql} = ?",
-                                        (rowid,)).fetchall())
+def _scan_table(reader: SourceReader, rows, known: dict, diff: Diff) -> tuple[set[int], dict, tuple[int, int, int]]:
+    """(changed rowids, lineage rows not seen, (new, modified, unchanged)); keeps changed rows in `diff.rows`."""
+    changed: set[int] = set()
+    new = modified = unchanged = 0
+    kept = sum(len(r) for r in diff.rows.values()) if diff.rows is not None else 0
+    if diff.rows is not None:
+        diff.rows.pop(reader.table, None)
+    for rowid, values in rows:
+        row = values if isinstance(values, SourceRow) else None
+        digest = row_hash(row) if row is not None else values_hash(values)
+        was = known.pop(rowid, None)
+        if was is not None and was[1] == digest:
+            unchanged += 1
+            continue
+        changed.add(rowid)
+        if diff.rows is not None:
+            kept += 1
+            if kept > KEEP_ROWS:
+                diff.rows = None
+            else:
+                diff.rows.setdefault(reader.table, {})[rowid] = row or reader.make_row(rowid, values)
+        if was is None:
+            new += 1
+        else:
+            modified += 1
+    return changed, known, (new, modified, unchanged)
 
 
 # -- applying it ---------------------------------------------------------------------------
@@ -216,7 +228,7 @@ class Applier:
     transactions), keeping lineage and the change log."""
 
     def __init__(self, conn: apsw.Connection, source_id: int, *, rule: str, origin: str,
-                 namespace: str | None = None) -> None:
+                 namespace: str | None = None, diff: Diff | None = None) -> None:
         if rule not in RULES:
             raise UsageError(f"--on-conflict must be one of {', '.join(RULES)}, got {rule!r}")
         self.conn = conn
@@ -224,6 +236,8 @@ class Applier:
         self.rule = rule
         self.origin = origin
         self.namespace = namespace
+        # source rows the target held that the snapshot no longer has (None: the target held none)
+        self.gone = {t: {rowid for rowid, _ in rows} for t, rows in diff.gone.items()} if diff else {}
 
     def named(self, pattern: Pattern) -> Pattern:
         if not self.namespace:
@@ -232,11 +246,11 @@ class Applier:
         return replace(pattern, id=f"{self.namespace}/{pattern.id}",
                        metadata={**pattern.metadata, "sourceId": pattern.metadata.get("sourceId", pattern.id)})
 
-    def apply(self, reader: SourceReader, rows: dict[int, SourceRow], patterns: list[Pattern], rowids: list[int],
+    def apply(self, table: str, rows: dict[int, SourceRow], patterns: list[Pattern], rowids: list[int],
               vectors: np.ndarray, quarantined: list[dict[str, Any]]) -> Applied:
-        """One prepared batch: `patterns[i]` (vector `vectors[i]`) came from source row
-        `rowids[i]`; `quarantined` rows are recorded in the lineage with no pattern."""
-        conn, table = self.conn, reader.table
+        """One prepared batch of source table `table`: `patterns[i]` (vector `vectors[i]`) came
+        from source row `rowids[i]`; `quarantined` rows are recorded in the lineage with no pattern."""
+        conn = self.conn
         done = Applied()
         ids = [p.id for p in patterns]
         held = self._held(table, rowids)          # rowid -> key this source row made before
@@ -258,7 +272,7 @@ class Applier:
                     f"another's: pass --namespace NAME to keep this source's ids apart",
                     [Conflict(pattern.id, table, rowid, "held by another source")])
             if key is not None and owner is not None and (owner[1], owner[2]) != (table, rowid):
-                if owner[1] != table or still_there(reader, owner[2]):
+                if owner[1] != table or owner[2] not in self.gone.get(table, ()):  # that row is still there
                     quarantined.append(_duplicate(rows[rowid], pattern, owner))
                     continue
                 # the row that made this id is gone: this row (the same id, moved) takes the pattern over

@@ -236,13 +236,21 @@ class Migrator:
 
     # -- the run -----------------------------------------------------------------------
     def _plan_run(self, plan: Plan, readers: list[SourceReader], options: MigrateOptions,
-                  state: dict[str, Any]) -> Run:
+                  state: dict[str, Any], *, earlier: Run | None = None, keep_rows: bool = False) -> Run:
+        """What this run reads and decides. `earlier`: a run over the same source by this process
+        (a sync pass before this one), whose settings, policy and embedder still hold: the source
+        is not surveyed again. `keep_rows`: the diff keeps the changed rows it read."""
+        total = sum(r.count() for r in readers)
+        if earlier is not None:
+            return replace(earlier, plan=plan, readers=readers, total=total, source_state=state,
+                           history=history_counts(readers[0].conn, plan.history_tables), conflicts=[],
+                           diff=self._diff(readers, plan, options, keep_rows), snapshot_at=ledger.now_ms(),
+                           kept_deleted=0)
         probe = load_vec(apsw.Connection(":memory:"))
         try:
             versions.check_installed(probe)  # before anything is written, the backup included
         finally:
             probe.close()
-        total = sum(r.count() for r in readers)
         recorded, recorded_meta = self._recorded_settings()
         found = census(readers, plan)
         notes = list(plan.notes)
@@ -269,7 +277,7 @@ class Migrator:
                         recorded_unverified=(recorded_meta or {}).get("model_unverified") if recorded_model else None)
         notes += policy.notes
         embedder = None
-        if policy.generate_with is not None and (found.missing or not found.stored):
+        if policy.generate_with is not None and (found.missing or not found.stored or keep_rows):
             embedder = load_embedder(policy.generate_with, settings.dimension,
                                      takes_patterns=options.pattern_embedder is not None,
                                      named_by_user=policy.generate_with is asked)
@@ -282,10 +290,11 @@ class Migrator:
             self.log(note)
         history = history_counts(readers[0].conn, plan.history_tables)
         return Run(plan=plan, readers=readers, total=total, settings=settings, policy=policy, embedder=embedder,
-                   history=history, notes=notes, source_state=state, diff=self._diff(readers, plan, options),
-                   snapshot_at=ledger.now_ms())
+                   history=history, notes=notes, source_state=state,
+                   diff=self._diff(readers, plan, options, keep_rows), snapshot_at=ledger.now_ms())
 
-    def _diff(self, readers: list[SourceReader], plan: Plan, options: MigrateOptions) -> Diff | None:
+    def _diff(self, readers: list[SourceReader], plan: Plan, options: MigrateOptions,
+              keep_rows: bool = False) -> Diff | None:
         """What changed in the source since the live generation last read it (None when it never did)."""
         live = self.layout.current()
         if live is None:
@@ -300,7 +309,7 @@ class Migrator:
             identity = source_identity(plan, options.mapping.to_dict() if options.mapping else None, options.namespace)
             if json.loads(known["identity"]) != identity:
                 register_source(conn, self.source.resolve(), plan, identity)  # raises, naming both
-            diff = scan(readers, conn, known["source_id"])
+            diff = scan(readers, conn, known["source_id"], keep_rows=keep_rows)
         finally:
             conn.close()
         self.log(f"source rows: {diff.new} new, {diff.modified} changed, {diff.unchanged} unchanged, "
@@ -581,7 +590,7 @@ class Migrator:
                 self.log(note)
         feeder = IndexFeeder(index)
         applier = Applier(conn, job.source_id, rule=options.on_conflict, origin=changelog.MIGRATE,
-                          namespace=options.namespace)
+                          namespace=options.namespace, diff=run.diff)
         try:
             generated = self._write_batches(job, feeder, run, options, applier)
             self._remove_gone(job, feeder, run, options, applier)
@@ -615,7 +624,7 @@ class Migrator:
                 prepared = self._prepare(run, reader, rows, seen, options)
                 patterns = [applier.named(p) for p in prepared.patterns]
                 with atomic(conn):
-                    applied = applier.apply(reader, {r.rowid: r for r in rows}, patterns, prepared.rowids,
+                    applied = applier.apply(reader.table, {r.rowid: r for r in rows}, patterns, prepared.rowids,
                                             prepared.vectors, prepared.quarantined)
                     if applied.quarantined:
                         ledger.record_quarantine(conn, job.run_id, reader.table, applied.quarantined)

@@ -22,7 +22,7 @@ from . import changelog, ledger, target as tgt
 from .db import atomic, open_source_snapshot, source_state
 from .errors import SourceError, UsageError
 from .generations import Layout
-from .history import copy_history
+from .history import copy_history, read_history
 from .lineage import (Applied, Applier, find_source, history_names, mark_synced, register_source, source_identity,
                       sources)
 from .lock import TargetLock
@@ -44,6 +44,7 @@ class Syncer:
         self.options.check()
         self.log = log or (lambda message: None)
         self.migrator = Migrator(self.source, self.target, log=self.log)
+        self._earlier: Run | None = None  # the last pass's run: its settings and embedder hold for the next
 
     @contextlib.contextmanager
     def session(self):
@@ -87,7 +88,8 @@ class Syncer:
             return detect(conn, None, None, survey_rest=False).tables
 
     def sync_once(self) -> SyncPass:
-        """One pass (call inside `session()`)."""
+        """One pass (call inside `session()`). The source's snapshot (a read lock on a
+        rollback-journal file) is held only while rows are read, not while the target is written."""
         started = time.time()
         state = source_state(self.source)
         where, conn, _ = tgt.open_existing(self.target, readonly=False)
@@ -105,60 +107,78 @@ class Syncer:
                     for reader in readers:
                         stack.enter_context(reader)
                     snapshot_at = int(time.time() * 1000)
-                    run = self.migrator._plan_run(plan, readers, self.options, state)
-                    prepared = self._prepare(run)
-                    done = self._apply(conn, run, prepared, snapshot_at)
-                    applied_at = int(time.time() * 1000)
-                    return SyncPass(
-                        source=str(self.source), target=str(self.target), generation=where.number,
-                        snapshot_at=snapshot_at, applied_at=applied_at, duration_ms=int((time.time() - started) * 1000),
-                        seq=changelog.position(conn), read=True, rows=run.total, inserted=done.inserted,
-                        updated=done.updated, unchanged=done.unchanged, deleted=done.deleted,
-                        kept_deleted=done.kept_deleted,
-                        quarantined=[{"id": q["pattern_id"] or f"rowid:{q['source_rowid']}", "reason": q["reason"],
-                                      "source_rowid": q["source_rowid"]} for q in done.quarantined],
-                        conflicts=[c.__dict__ for c in done.conflicts], notes=list(run.notes))
+                    run = self.migrator._plan_run(plan, readers, self.options, state, earlier=self._earlier,
+                                                  keep_rows=True)
+                    self._earlier = run
+                    counts = {reader.table: reader.count() for reader in readers}
+                    history = read_history(source_conn, run.history)
+                    kept = run.diff is not None and run.diff.rows is not None
+                    prepared = None if kept else self._prepare_reading(run)
+            if prepared is None:  # the rows the scan kept: mapped and embedded with the source let go
+                prepared = self._prepare_kept(run, counts)
+            done = self._apply(conn, run, prepared, history, snapshot_at)
+            return SyncPass(
+                source=str(self.source), target=str(self.target), generation=where.number,
+                snapshot_at=snapshot_at, applied_at=int(time.time() * 1000),
+                duration_ms=int((time.time() - started) * 1000), seq=changelog.position(conn), read=True,
+                rows=run.total, inserted=done.inserted, updated=done.updated, unchanged=done.unchanged,
+                deleted=done.deleted, kept_deleted=done.kept_deleted,
+                quarantined=[{"id": q["pattern_id"] or f"rowid:{q['source_rowid']}", "reason": q["reason"],
+                              "source_rowid": q["source_rowid"]} for q in done.quarantined],
+                conflicts=[c.__dict__ for c in done.conflicts], notes=list(run.notes))
         finally:
             conn.close()
 
-    def _prepare(self, run: Run) -> list[tuple[SourceReader, dict, object, int]]:
-        """Map and embed the new and changed rows before the write transaction (embedding can be
-        slow; other writers wait for none of it)."""
+    # Each prepared entry: (source table, {rowid: row}, the prepared batch or None, rows unchanged)
+    def _prepare_kept(self, run: Run, counts: dict[str, int]) -> list[tuple[str, dict, object, int]]:
+        """Map and embed the changed rows the scan kept (no source read; other writers of the
+        target wait for none of it either: this is before the write transaction)."""
+        prepared = []
+        seen: set[str] = set()
+        for reader in run.readers:
+            kept = sorted(run.diff.rows.get(reader.table, {}).items())
+            for start in range(0, len(kept), self.options.batch_size):
+                rows = [row for _, row in kept[start:start + self.options.batch_size]]
+                ready = self.migrator._prepare(run, reader, rows, seen, self.options)
+                prepared.append((reader.table, {r.rowid: r for r in rows}, ready, 0))
+            prepared.append((reader.table, {}, None, counts[reader.table] - len(run.diff.changed[reader.table])))
+        return prepared
+
+    def _prepare_reading(self, run: Run) -> list[tuple[str, dict, object, int]]:
+        """Read, map and embed the new and changed rows (too many for the scan to keep, or a
+        source the target does not hold yet)."""
         prepared = []
         seen: set[str] = set()
         for reader in run.readers:
             changed = run.diff.changed.get(reader.table, set()) if run.diff is not None else None
             for batch in reader.batches(self.options.batch_size):
                 rows = batch if changed is None else [r for r in batch if r.rowid in changed]
-                if rows:
-                    batch_ready = self.migrator._prepare(run, reader, rows, seen, self.options)
-                    prepared.append((reader, {r.rowid: r for r in rows}, batch_ready, len(batch) - len(rows)))
-                else:
-                    prepared.append((reader, {}, None, len(batch)))
+                ready = self.migrator._prepare(run, reader, rows, seen, self.options) if rows else None
+                prepared.append((reader.table, {r.rowid: r for r in rows}, ready, len(batch) - len(rows)))
         return prepared
 
-    def _apply(self, conn, run: Run, prepared, snapshot_at: int) -> Applied:
+    def _apply(self, conn, run: Run, prepared, history: list, snapshot_at: int) -> Applied:
         done = Applied()
         identity = source_identity(run.plan, self.options.mapping.to_dict() if self.options.mapping else None,
                                    self.options.namespace)
         with atomic(conn):
             source_id = register_source(conn, self.source.resolve(), run.plan, identity)
             applier = Applier(conn, source_id, rule=self.options.on_conflict, namespace=self.options.namespace,
-                              origin=changelog.sync_origin(str(self.source.resolve())))
-            for reader, rows, ready, skipped in prepared:
-                done.unchanged += skipped
+                              origin=changelog.sync_origin(str(self.source.resolve())), diff=run.diff)
+            for table, rows, ready, unchanged in prepared:
+                done.unchanged += unchanged
                 if ready is None:
                     continue
                 patterns = [applier.named(p) for p in ready.patterns]
-                applied = applier.apply(reader, rows, patterns, ready.rowids, ready.vectors, ready.quarantined)
+                applied = applier.apply(table, rows, patterns, ready.rowids, ready.vectors, ready.quarantined)
                 if applied.quarantined:
-                    ledger.record_quarantine(conn, SYNC_RUN, reader.table, applied.quarantined)
+                    ledger.record_quarantine(conn, SYNC_RUN, table, applied.quarantined)
                 done.add(applied)
-            for reader in run.readers:
-                gone = run.diff.gone.get(reader.table, []) if run.diff is not None else []
+            for table in run.plan.tables:
+                gone = run.diff.gone.get(table, []) if run.diff is not None else []
                 if gone:
-                    done.add(applier.remove_gone(reader.table, gone, self.options.keep_deleted))
-            copy_history(run.conn, conn, run.history, history_names(conn, source_id, run.history))
+                    done.add(applier.remove_gone(table, gone, self.options.keep_deleted))
+            copy_history(history, conn, run.history, history_names(conn, source_id, run.history))
             mark_synced(conn, source_id, run.source_state, snapshot_at)
         return done
 

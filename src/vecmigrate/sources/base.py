@@ -229,6 +229,20 @@ class SourceReader:
         if batch:
             yield batch
 
+    def raw_rows(self) -> Iterator[tuple[int, tuple]]:
+        """(rowid, values in column order) of every row, in rowid order, without building rows:
+        the fast path of a scan. Raises UnicodeDecodeError at text that is not UTF-8 (the caller
+        then reads with `batches`, which handles it)."""
+        _, columns = self._columns()
+        with reading_source(self.conn, f"table {self.table}"):
+            cursor = self.conn.execute(self._select([expr for expr, _ in columns], after=False))
+            for raw in cursor:
+                yield raw[0], raw[1:]
+
+    def make_row(self, rowid: int, values: tuple) -> SourceRow:
+        """The SourceRow of a row `raw_rows` gave."""
+        return self._row(rowid, dict(zip([key for _, key in self._columns()[1]], values)))
+
     def _undecodable_row(self, keys: list[str], expressions: list[str], after: int | None) -> SourceRow | None:
         """The row after `after` read with every value as SQLite stores it (text as bytes)."""
         pairs = [f"typeof({e}), CAST({e} AS BLOB)" for e in expressions]
