@@ -68,8 +68,10 @@ def test_every_example_query_runs_through_vecmigrate_sql(migrated, cli, name):
                                "--param", "type=unit")
     assert result.exit_code == 0, result.stderr
     assert payload["columns"]
-    if name in ("example_knn", "example_runs"):
+    if name in ("example_knn", "example_runs", "example_changes", "example_sources"):
         assert payload["rows"]
+    if name == "example_sources":
+        assert payload["rows"][0][-1].startswith("patterns rowid ")
     if name == "example_knn":
         assert payload["rows"][0][0] == "pattern-000004" and len(payload["rows"]) == 10
     if name == "example_pattern_vector":

@@ -5,7 +5,7 @@ it adds, so while one chunk is being added (on all cores) the main thread reads,
 commits the next batches. Batches are gathered into chunks of `chunk` vectors (fewer, larger
 `add` calls), and operations stay in order: a key's removal always precedes its re-add.
 SQLite stays the system of record: whatever the index has not received when a process dies
-is in `vecmigrate_index_pending` and is re-added at the next open.
+is in the change log after the seq the saved index holds, and is replayed at the next open.
 """
 
 from __future__ import annotations
