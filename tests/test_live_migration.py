@@ -434,3 +434,59 @@ def test_a_target_of_an_earlier_vecmigrate_is_upgraded_by_its_next_writer(make_s
         store.store(Pattern(id="new", content="x"), unit(4))
     with open_store(by_store) as reader:
         assert reader.search(unit(4), k=1)[0].id == "new" and reader.count() == 31
+
+
+# -- kills ----------------------------------------------------------------------------------
+def _state(target) -> dict:
+    conn = open_db(target / "patterns.sqlite")
+    try:
+        rows = dict(conn.execute("SELECT p.id, p.content || hex(v.embedding) FROM patterns p JOIN patterns_vec v"
+                                 " ON v.rowid = p.key").fetchall())
+        counts = conn.execute("SELECT (SELECT count(*) FROM patterns), (SELECT count(*) FROM patterns_vec),"
+                              " (SELECT count(*) FROM vecmigrate_lineage WHERE key IS NOT NULL)").fetchall()[0]
+    finally:
+        conn.close()
+    return {"rows": rows, "counts": counts}
+
+
+def test_a_killed_incremental_migrate_resumes_to_the_uninterrupted_result(make_source, tmp_path, cli):
+    source = make_source("legacy-qe", 600)
+    target, reference = tmp_path / "t.vecdb", tmp_path / "ref.vecdb"
+    for t in (target, reference):
+        Migrator(source, t).migrate(dimension=DIM, backup=False, batch_size=50)
+    legacy_app(source, ("UPDATE patterns SET name = name || ' v2' WHERE rowid % 7 = 0", ()),
+               ("DELETE FROM patterns WHERE rowid % 11 = 0", ()),
+               ("INSERT INTO patterns(id, name, template, category) SELECT id || '-copy', name, template, category"
+                " FROM patterns WHERE rowid % 13 = 0", ()))
+    Migrator(source, reference).migrate(backup=False, batch_size=50)
+    before = tree_digest(Layout(target).current().path)
+    killed = run_vecmigrate("migrate", "--source", source, "--target", target, "--no-backup", "--batch-size", 50,
+                            env_extra={"VECMIGRATE_CRASH_AT": "batch-committed:6"})
+    assert killed.returncode == -signal.SIGKILL
+    assert tree_digest(Layout(target).current().path) == before
+    _, resumed = cli.json("migrate", "--source", source, "--target", target, "--no-backup", "--batch-size", 50)
+    assert resumed["skipped_count"] > 0 and resumed["generation"] == 2
+    assert _state(target) == _state(reference)
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.2])
+def test_a_killed_sync_pass_leaves_the_last_pass_and_the_next_one_finishes(make_source, target, cli, delay):
+    source = make_source("legacy-qe", 3000)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    before = _state(target)
+    legacy_app(source, ("UPDATE patterns SET name = name || ' v2' WHERE rowid % 2 = 0", ()),
+               ("DELETE FROM patterns WHERE rowid % 5 = 0", ()))
+    proc = subprocess.Popen([sys.executable, "-m", "vecmigrate", "sync", "--source", str(source), "--target",
+                             str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    after = _state(target)
+    assert after["counts"][0] == after["counts"][1] == after["counts"][2]
+    if after != before:  # the pass committed before the kill: all of it
+        assert after["counts"][0] == 3000 - 600
+    _, synced = cli.json("sync", "--source", source, "--target", target)
+    _, report = cli.json("verify", "--target", target, "--source", source)
+    assert report["ok"], report["differences"]
+    with open_store(target) as store:
+        assert len(store.index) == store.count() == 2400
