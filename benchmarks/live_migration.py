@@ -73,7 +73,8 @@ def near_existing(store, rng: np.random.Generator) -> np.ndarray:
                              (start,)).fetchall() or store.conn.execute(
         "SELECT id FROM patterns WHERE id LIKE 'adapter-%' ORDER BY id LIMIT 1").fetchall()
     base = store.vector_of(row[0][0])
-    vector = base / np.linalg.norm(base) + rng.standard_normal(base.size).astype("<f4") * 0.05
+    noise = rng.standard_normal(base.size).astype("<f4")
+    vector = base / np.linalg.norm(base) + noise * (0.2 / np.linalg.norm(noise))  # about 11 degrees away
     return (vector / np.linalg.norm(vector)).astype("<f4")
 
 

@@ -199,7 +199,7 @@ def write_patterns(conn: apsw.Connection, keys: list[int], patterns: list[Patter
     (in the caller's transaction). `replaced` keys already exist: their vec0 rows go first
     (vec0 has no upsert)."""
     if replaced:
-        conn.execute(sql("delete_vectors"), {"keys": json.dumps(replaced)})
+        conn.executemany(sql("delete_vectors"), [{"key": k} for k in replaced])
     conn.executemany(sql("upsert_pattern"), [_pattern_row(k, p) for k, p in zip(keys, patterns)])
     conn.executemany(sql("insert_vector"), [
         {"key": k, "embedding": vectors[i].tobytes(), "type": p.type or VEC_PLACEHOLDER,
@@ -216,7 +216,7 @@ def delete_patterns(conn: apsw.Connection, keys: list[int], origin: str) -> None
     ids = dict(conn.execute("SELECT key, id FROM patterns WHERE key IN (SELECT value FROM json_each(?))",
                             (json.dumps(keys),)).fetchall())
     conn.execute("DELETE FROM patterns WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))
-    conn.execute(sql("delete_vectors"), {"keys": json.dumps(keys)})
+    conn.executemany(sql("delete_vectors"), [{"key": k} for k in keys])
     changelog.append(conn, keys, [ids.get(k) for k in keys], changelog.DELETE, origin)
 
 

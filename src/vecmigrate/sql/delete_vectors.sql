@@ -1,2 +1,3 @@
--- Remove the vec0 rows of the given keys (a JSON array), before they are written again.
-DELETE FROM patterns_vec WHERE rowid IN (SELECT value FROM json_each(:keys))
+-- Remove the vec0 row of one key (run once per key: vec0 finds a rowid by equality only;
+-- `rowid IN (...)` would scan every chunk of the table).
+DELETE FROM patterns_vec WHERE rowid = :key
