@@ -438,7 +438,8 @@ def test_a_target_of_an_earlier_vecmigrate_is_upgraded_by_its_next_writer(make_s
 
 # -- kills ----------------------------------------------------------------------------------
 def _state(target) -> dict:
-    conn = open_db(target / "patterns.sqlite")
+    from vecmigrate.db import open_target  # (a killed writer's hot journal is rolled back, as any reader does)
+    conn = open_target(Layout(target).current().db, readonly=True)
     try:
         rows = dict(conn.execute("SELECT p.id, p.content || hex(v.embedding) FROM patterns p JOIN patterns_vec v"
                                  " ON v.rowid = p.key").fetchall())

@@ -219,6 +219,7 @@ def sync(
     if as_json:
         total = {k: sum(getattr(p, k) for p in passes) for k in ("inserted", "updated", "unchanged", "deleted")}
         emit_json({**(last.to_dict() if last else {}), "passes": len(passes), "totals": total,
+                   "refused_passes": sum(1 for p in passes if p.refused),
                    "quarantined": [q for p in passes for q in p.quarantined],
                    "conflicts": [c for p in passes for c in p.conflicts]})
     elif not follow and last is not None:
@@ -229,9 +230,11 @@ def sync(
 def show_pass(result, *, quiet: bool = False) -> None:
     """One line per pass, on stderr (stdout stays for --json); `quiet`: only passes that changed something."""
     when = time.strftime("%H:%M:%S", time.localtime(result.applied_at / 1000))
-    if quiet and not (result.changes or result.conflicts or result.quarantined):
+    if quiet and not (result.changes or result.conflicts or result.quarantined or result.refused):
         return
-    if not result.read:
+    if result.refused:
+        line = f"{when} pass refused, nothing written: {result.refused}"
+    elif not result.read:
         line = f"{when} in step: the source is unchanged since the last pass (change log at {result.seq})"
     else:
         line = (f"{when} applied {result.changes} change(s): {result.inserted} inserted, {result.updated} updated, "
@@ -240,7 +243,7 @@ def show_pass(result, *, quiet: bool = False) -> None:
         if result.kept_deleted:
             line += f"; {result.kept_deleted} deleted rows kept (--keep-deleted)"
     err.print(line, highlight=False, markup=False)
-    for conflict in result.conflicts:
+    for conflict in [] if result.refused else result.conflicts:
         err.print(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
                   f"{conflict['what']}; {conflict['resolution']}", highlight=False, markup=False)
     for row in result.quarantined[:50]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -69,18 +69,24 @@ def source_identity(plan: Plan, mapping: dict | None, namespace: str | None) -> 
     return {"mapping": mapping, "namespace": namespace}
 
 
+SOURCE_COLUMNS = ("source_id", "path", "layout", "tables", "identity", "history", "first_at", "synced_at",
+                  "snapshot_at", "state")
+
+
 def find_source(conn: apsw.Connection, path: Path, tables: list[str]) -> dict[str, Any] | None:
-    cursor = conn.execute("SELECT * FROM vecmigrate_sources WHERE path = ? AND tables = ?",
-                          (str(path), ",".join(tables)))
-    row = cursor.fetchone()
-    return None if row is None else dict(zip([d[0] for d in cursor.getdescription()], row))
+    row = conn.execute(f"SELECT {', '.join(SOURCE_COLUMNS)} FROM vecmigrate_sources WHERE path = ? AND tables = ?",
+                       (str(path), ",".join(tables))).fetchall()
+    return dict(zip(SOURCE_COLUMNS, row[0])) if row else None
 
 
 def sources(conn: apsw.Connection) -> list[dict[str, Any]]:
-    cursor = conn.execute("SELECT s.*, (SELECT count(key) FROM vecmigrate_lineage l WHERE l.source_id = s.source_id)"
-                          " AS patterns FROM vecmigrate_sources s ORDER BY source_id")
-    names = [d[0] for d in cursor.getdescription()]
-    return [dict(zip(names, r)) for r in cursor]
+    """Every source the target was fed from, with its patterns and quarantined rows."""
+    rows = conn.execute(f"SELECT {', '.join('s.' + c for c in SOURCE_COLUMNS)}, "
+                        "(SELECT count(l.key) FROM vecmigrate_lineage l JOIN patterns p ON p.key = l.key"
+                        " WHERE l.source_id = s.source_id), (SELECT count(*) FROM vecmigrate_lineage l"
+                        " WHERE l.source_id = s.source_id AND l.key IS NULL)"
+                        " FROM vecmigrate_sources s ORDER BY s.source_id").fetchall()
+    return [dict(zip((*SOURCE_COLUMNS, "patterns", "quarantined"), r)) for r in rows]
 
 
 def register_source(conn: apsw.Connection, path: Path, plan: Plan, identity: dict[str, Any]) -> int:
@@ -128,9 +134,11 @@ def history_names(conn: apsw.Connection, source_id: int, tables: Iterable[str]) 
 class Diff:
     """What a source snapshot holds that the target's lineage does not say (per table)."""
 
-    changed: dict[str, set[int]] = field(default_factory=dict)   # rowids new or changed
+    changed: dict[str, set[int]] = field(default_factory=dict)   # rowids new or changed (and `retry`)
     rows: dict[str, dict[int, SourceRow]] | None = None  # those rows, when kept (few enough)
     gone: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)  # (rowid, key) no longer there
+    ids: dict[tuple[str, int], str | None] = field(default_factory=dict)  # the id each changed row makes now
+    retry: dict[str, dict[int, SourceRow]] = field(default_factory=dict)  # quarantined rows, unchanged: tried again
     new: int = 0
     modified: int = 0
     unchanged: int = 0
@@ -141,7 +149,9 @@ class Diff:
 
     @property
     def empty(self) -> bool:
-        return not any(self.changed.values()) and not any(self.gone.values())
+        """Nothing new, changed or gone (quarantined rows tried again do not count)."""
+        return (all(rowids <= set(self.retry.get(t, {})) for t, rowids in self.changed.items())
+                and not any(self.gone.values()))
 
 
 def lineage_of(conn: apsw.Connection, source_id: int, table: str) -> dict[int, tuple[int | None, str]]:
@@ -154,18 +164,20 @@ KEEP_ROWS = 20_000  # changed rows a scan keeps for a sync pass (more: the pass 
 
 
 def scan(readers: list[SourceReader], conn: apsw.Connection, source_id: int, batch_size: int = 5000, *,
-         keep_rows: bool = False) -> Diff:
+         keep_rows: bool = False, namespace: str | None = None) -> Diff:
     """Compare every row of the snapshot with the lineage `conn`'s target records for the source.
-    `keep_rows`: keep the changed rows read (up to KEEP_ROWS), so they need not be read again."""
+    `keep_rows`: keep the changed rows read (up to KEEP_ROWS), so they need not be read again.
+    Quarantined rows are tried again (an option may have changed); the id each changed row
+    makes now is worked out (so a pass knows which rows still make an id, in any order)."""
     diff = Diff(rows={} if keep_rows else None)
     with changelog.reading(conn):
         for reader in readers:
             known = lineage_of(conn, source_id, reader.table)
             try:
-                found = _scan_table(reader, reader.raw_rows(), dict(known), diff)
+                found = _scan_table(reader, reader.raw_rows(), dict(known), diff, namespace)
             except UnicodeDecodeError:  # text that is not UTF-8: read row by row (slower, exact)
                 rows = ((row.rowid, row) for batch in reader.batches(batch_size) for row in batch)
-                found = _scan_table(reader, rows, dict(known), diff)
+                found = _scan_table(reader, rows, dict(known), diff, namespace)
             changed, left, counts = found
             diff.new, diff.modified, diff.unchanged = (diff.new + counts[0], diff.modified + counts[1],
                                                       diff.unchanged + counts[2])
@@ -174,32 +186,51 @@ def scan(readers: list[SourceReader], conn: apsw.Connection, source_id: int, bat
     return diff
 
 
-def _scan_table(reader: SourceReader, rows, known: dict, diff: Diff) -> tuple[set[int], dict, tuple[int, int, int]]:
+def _scan_table(reader: SourceReader, rows, known: dict, diff: Diff, namespace: str | None
+                ) -> tuple[set[int], dict, tuple[int, int, int]]:
     """(changed rowids, lineage rows not seen, (new, modified, unchanged)); keeps changed rows in `diff.rows`."""
     changed: set[int] = set()
     new = modified = unchanged = 0
     kept = sum(len(r) for r in diff.rows.values()) if diff.rows is not None else 0
     if diff.rows is not None:
         diff.rows.pop(reader.table, None)
+    diff.retry.pop(reader.table, None)
     for rowid, values in rows:
         row = values if isinstance(values, SourceRow) else None
         digest = row_hash(row) if row is not None else values_hash(values)
         was = known.pop(rowid, None)
-        if was is not None and was[1] == digest:
+        retry = was is not None and was[1] == digest and was[0] is None
+        if was is not None and was[1] == digest and not retry:
             unchanged += 1
             continue
+        row = row or reader.make_row(rowid, values)
         changed.add(rowid)
+        diff.ids[(reader.table, rowid)] = _id_of(reader, row, namespace)
+        if retry:
+            unchanged += 1
+            diff.retry.setdefault(reader.table, {})[rowid] = row
+        elif was is None:
+            new += 1
+        else:
+            modified += 1
         if diff.rows is not None:
             kept += 1
             if kept > KEEP_ROWS:
                 diff.rows = None
             else:
-                diff.rows.setdefault(reader.table, {})[rowid] = row or reader.make_row(rowid, values)
-        if was is None:
-            new += 1
-        else:
-            modified += 1
+                diff.rows.setdefault(reader.table, {})[rowid] = row
     return changed, known, (new, modified, unchanged)
+
+
+def _id_of(reader: SourceReader, row: SourceRow, namespace: str | None) -> str | None:
+    """The pattern id a row makes (None when it cannot be mapped: it will be quarantined)."""
+    if row.defect is not None:
+        return None
+    try:
+        pattern_id = reader.variant.finish(reader.variant.map_row(row.values)).id
+    except Exception:  # noqa: BLE001 - a row the mapping refuses, for any reason: quarantined when applied
+        return None
+    return f"{namespace}/{pattern_id}" if namespace else pattern_id
 
 
 # -- applying it ---------------------------------------------------------------------------
@@ -225,7 +256,13 @@ class Applied:
 
 class Applier:
     """Writes what changed in one source into one target connection (in the caller's
-    transactions), keeping lineage and the change log."""
+    transactions), keeping lineage and the change log.
+
+    A pattern is the source's while a lineage row points at it. A row that now makes another
+    id, or is gone, *releases* its pattern (recorded in `vecmigrate_released`, in the same
+    transaction, so a resumed run still knows); `collect` deletes the released patterns no row
+    took over, once every row is applied. So a row that moved (INSERT OR REPLACE, a table
+    rebuilt with new rowids, two ids swapped) keeps its pattern, whatever order rows come in."""
 
     def __init__(self, conn: apsw.Connection, source_id: int, *, rule: str, origin: str,
                  namespace: str | None = None, diff: Diff | None = None) -> None:
@@ -236,13 +273,13 @@ class Applier:
         self.rule = rule
         self.origin = origin
         self.namespace = namespace
-        # source rows the target held that the snapshot no longer has (None: the target held none)
+        # source rows the target held that the snapshot no longer has, and the ids changed rows make now
         self.gone = {t: {rowid for rowid, _ in rows} for t, rows in diff.gone.items()} if diff else {}
+        self.ids = diff.ids if diff else {}
 
     def named(self, pattern: Pattern) -> Pattern:
         if not self.namespace:
             return pattern
-        from dataclasses import replace
         return replace(pattern, id=f"{self.namespace}/{pattern.id}",
                        metadata={**pattern.metadata, "sourceId": pattern.metadata.get("sourceId", pattern.id)})
 
@@ -252,51 +289,50 @@ class Applier:
         from source row `rowids[i]`; `quarantined` rows are recorded in the lineage with no pattern."""
         conn = self.conn
         done = Applied()
-        ids = [p.id for p in patterns]
-        held = self._held(table, rowids)          # rowid -> key this source row made before
-        by_id = tgt.existing_keys(conn, ids)      # id -> key already in the target
-        owners = self._owners(list(by_id.values()))  # key -> (source_id, table, rowid) of its lineage
+        by_id = tgt.existing_keys(conn, [p.id for p in patterns])      # id -> key already in the target
+        owners = self._owners(list(by_id.values()))                     # key -> its lineage row
+        mine = self._lineage_rows(table, [*rowids, *(e["source_rowid"] for e in quarantined)])
         write: list[int] = []
-        removed: list[int] = []
-        hashes: dict[int, str] = {}
-        synced_only: list[int] = []               # rows whose pattern is already what the source says
+        synced: list[tuple[int, int]] = []   # (i, key): the target already holds what the source says
         for i, (pattern, rowid) in enumerate(zip(patterns, rowids)):
-            hashes[rowid] = row_hash(rows[rowid])
-            old_key = held.get(rowid)
             key = by_id.get(pattern.id)
             owner = owners.get(key) if key is not None else None
-            if key is not None and owner is not None and owner[0] != self.source_id:
+            if owner is not None and owner[0] != self.source_id:
                 raise ConflictError(
                     f"pattern id {pattern.id!r} (source row {table}:{rowid}) is already in the target from another "
                     f"source ({self._source_name(owner[0])}); vecmigrate never overwrites one source's patterns with "
                     f"another's: pass --namespace NAME to keep this source's ids apart",
                     [Conflict(pattern.id, table, rowid, "held by another source")])
-            if key is not None and owner is not None and (owner[1], owner[2]) != (table, rowid):
-                if owner[1] != table or owner[2] not in self.gone.get(table, ()):  # that row is still there
+            if owner is not None and (owner[1], owner[2]) != (table, rowid):
+                if self._still_holds(owner, pattern.id):
                     quarantined.append(_duplicate(rows[rowid], pattern, owner))
                     continue
-                # the row that made this id is gone: this row (the same id, moved) takes the pattern over
-                conn.execute("DELETE FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND "
-                             "source_rowid = ?", owner)
-            if key is not None and self._dirty(key, owner):
-                if self._same(key, pattern, vectors[i]):
-                    synced_only.append(i)
-                    continue
+                self._drop_lineage(owner[1], owner[2])  # that row moved here, or makes another id now
+            before = mine.get(rowid)  # (key, synced_seq) this row made before
+            if key is not None:
+                since = owner[3] if owner is not None else None
                 what = ("changed in the source and written through a store since" if owner is not None
                         else "written through a store, and now also in the source")
+            elif before is not None and before[0] is not None and self._deleted_as(before[0]) == pattern.id:
+                key, since, what = None, before[1], "changed in the source, deleted through a store since"
+            else:
+                since, what = None, ""
+            store_key = key if key is not None else (before[0] if what else None)
+            if what and self._dirty(store_key, since):
+                if key is not None and self._same(key, pattern, vectors[i]):
+                    synced.append((i, key))
+                    continue
                 if self.rule == "fail":
                     done.conflicts.append(Conflict(pattern.id, table, rowid, what, "refused"))
                     continue
                 if self.rule == "target":
                     done.conflicts.append(Conflict(pattern.id, table, rowid, what, "kept the target's"))
-                    self._lineage(table, rowid, key, hashes[rowid], keep_seq=True)
-                    done.unchanged += 1  # (the target's pattern stays as it is)
+                    self._set_lineage(table, rowid, store_key, row_hash(rows[rowid]), keep_seq=True)
+                    done.unchanged += 1  # (the target's pattern, or its absence, stays as it is)
                     continue
                 done.conflicts.append(Conflict(pattern.id, table, rowid, what, "took the source's"))
-            if old_key is not None and old_key != key and self._exists(old_key):
-                # the row now makes another id: its old pattern goes
-                tgt.delete_patterns(conn, [old_key], self.origin)
-                removed.append(old_key)
+            if before is not None and before[0] is not None and before[0] != key:
+                self._release(before[0], before[1])  # this row made another pattern before
             write.append(i)
             if key is None:
                 done.inserted += 1
@@ -308,87 +344,118 @@ class Applier:
             chosen = [patterns[i] for i in write]
             keys, replaced, _ = tgt.assign_keys(conn, [p.id for p in chosen], tgt.next_key(conn))
             tgt.write_patterns(conn, keys, chosen, vectors[write], replaced, self.origin)
-            done.keys, done.vectors, done.removed = keys, [vectors[write]], removed + replaced
+            done.keys, done.vectors, done.removed = keys, [vectors[write]], replaced
             seq = changelog.position(conn)
             for key, i in zip(keys, write):
-                self._lineage(table, rowids[i], key, hashes[rowids[i]], seq=seq)
-        for i in synced_only:
-            key = by_id[patterns[i].id]
-            self._lineage(table, rowids[i], key, hashes[rowids[i]], seq=changelog.position(conn))
+                self._set_lineage(table, rowids[i], key, row_hash(rows[rowids[i]]), seq=seq)
+        for i, key in synced:
+            self._set_lineage(table, rowids[i], key, row_hash(rows[rowids[i]]), seq=changelog.position(conn))
             done.unchanged += 1
-        bad_rowids = [e["source_rowid"] for e in quarantined]
-        stale = [k for r, k in self._held(table, bad_rowids).items() if self._exists(k)]
-        if stale:  # rows that made a pattern and are now quarantined: the stale pattern goes too
-            tgt.delete_patterns(conn, stale, self.origin)
-            done.removed += stale
-            done.deleted += len(stale)
-        for rowid in bad_rowids:
-            self._lineage(table, rowid, None, row_hash(rows[rowid]) if rowid in rows else "")
+        for entry in quarantined:
+            rowid = entry["source_rowid"]
+            before = mine.get(rowid)
+            if before is not None and before[0] is not None:
+                self._release(before[0], before[1])  # it made a pattern; now it makes none
+            self._set_lineage(table, rowid, None, row_hash(rows[rowid]) if rowid in rows else "")
         done.quarantined = quarantined
         return done
 
     def remove_gone(self, table: str, gone: list[tuple[int, int | None]], keep: bool) -> Applied:
-        """Patterns whose source rows are gone: deleted (unless `keep`), lineage dropped."""
+        """Source rows gone from the snapshot: their lineage goes (unless `keep`: --keep-deleted)
+        and their patterns are released. Read from the lineage as it is now: a row that moved
+        in this pass took its pattern over already."""
+        done = Applied()
+        current = self._lineage_rows(table, [rowid for rowid, _ in gone])
+        for rowid, (key, synced_seq) in current.items():
+            if key is not None and keep and self._exists(key):
+                done.kept_deleted += 1
+                continue
+            self._drop_lineage(table, rowid)
+            if key is not None:
+                self._release(key, synced_seq)
+        return done
+
+    def collect(self, keep: bool = False) -> Applied:
+        """Delete the released patterns no source row took over (after every row is applied):
+        a pattern written through a store since is a conflict, settled by the rule. `keep`
+        (--keep-deleted): they stay, as patterns of no source (their row's rowid makes another
+        pattern now, or the row is gone)."""
         conn = self.conn
         done = Applied()
         doomed: list[int] = []
-        dropped: list[int] = []
-        for rowid, key in gone:
-            if key is None or not self._exists(key):
-                dropped.append(rowid)
+        settled: list[int] = []
+        for key, synced_seq in conn.execute("SELECT key, synced_seq FROM vecmigrate_released WHERE source_id = ?",
+                                            (self.source_id,)).fetchall():
+            row = conn.execute("SELECT id FROM patterns WHERE key = ?", (key,)).fetchall()
+            taken = conn.execute("SELECT 1 FROM vecmigrate_lineage WHERE key = ?", (key,)).fetchall()
+            if not row or taken:
+                settled.append(key)
                 continue
             if keep:
                 done.kept_deleted += 1
+                settled.append(key)
                 continue
-            if self._dirty(key, (self.source_id, table, rowid)):
-                pattern_id = conn.execute("SELECT id FROM patterns WHERE key = ?", (key,)).fetchall()[0][0]
-                what = "deleted in the source, written through a store since"
+            if self._dirty(key, synced_seq):
+                what = "its source row is gone or makes another id now; written through a store since"
                 if self.rule == "fail":
-                    done.conflicts.append(Conflict(pattern_id, table, rowid, what, "refused"))
+                    done.conflicts.append(Conflict(row[0][0], "", 0, what, "refused"))
                     continue
                 if self.rule == "target":  # the store's pattern stays, as a pattern of no source
-                    done.conflicts.append(Conflict(pattern_id, table, rowid, what, "kept the target's"))
-                    dropped.append(rowid)
+                    done.conflicts.append(Conflict(row[0][0], "", 0, what, "kept the target's"))
+                    settled.append(key)
                     continue
-                done.conflicts.append(Conflict(pattern_id, table, rowid, what, "took the source's"))
+                done.conflicts.append(Conflict(row[0][0], "", 0, what, "took the source's"))
             doomed.append(key)
-            dropped.append(rowid)
         if done.conflicts and self.rule == "fail":
             raise _refusal(done.conflicts)
         tgt.delete_patterns(conn, doomed, self.origin)
-        conn.executemany("DELETE FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND source_rowid = ?",
-                         [(self.source_id, table, r) for r in dropped])
+        conn.executemany("DELETE FROM vecmigrate_released WHERE source_id = ? AND key = ?",
+                         [(self.source_id, k) for k in [*doomed, *settled]])
         done.deleted = len(doomed)
         done.removed = doomed
         return done
 
     # -- helpers ---------------------------------------------------------------------------
-    def _held(self, table: str, rowids: list[int]) -> dict[int, int]:
+    def _still_holds(self, owner: tuple, pattern_id: str) -> bool:
+        """Does the row that made `pattern_id` still make it (it is there, and unchanged or
+        changed to make the same id)?"""
+        _, table, rowid, _ = owner
+        if rowid in self.gone.get(table, ()):
+            return False
+        return self.ids.get((table, rowid), pattern_id) == pattern_id
+
+    def _lineage_rows(self, table: str, rowids: list[int]) -> dict[int, tuple[int | None, int]]:
         if not rowids:
             return {}
-        return {r[0]: r[1] for r in self.conn.execute(
-            "SELECT source_rowid, key FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND "
-            "source_rowid IN (SELECT value FROM json_each(?)) AND key IS NOT NULL",
-            (self.source_id, table, json.dumps(rowids)))}
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute(
+            "SELECT source_rowid, key, synced_seq FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ?"
+            " AND source_rowid IN (SELECT value FROM json_each(?))", (self.source_id, table, json.dumps(rowids)))}
 
-    def _owners(self, keys: list[int]) -> dict[int, tuple[int, str, int]]:
+    def _owners(self, keys: list[int]) -> dict[int, tuple[int, str, int, int]]:
         if not keys:
             return {}
-        return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute(
-            "SELECT key, source_id, source_table, source_rowid FROM vecmigrate_lineage"
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in self.conn.execute(
+            "SELECT key, source_id, source_table, source_rowid, synced_seq FROM vecmigrate_lineage"
             " WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))}
 
-    def _dirty(self, key: int, owner: tuple[int, str, int] | None) -> bool:
-        """Was the pattern written by someone other than this source since the source wrote it?
-        A pattern of no source counts only when a store (not an upgrade) ever wrote it."""
-        if owner is None:
+    def _dirty(self, key: int, synced_seq: int | None) -> bool:
+        """Did someone other than this source write the pattern since the source last did?
+        (`synced_seq` None: a pattern of no source, which counts when a store ever wrote it.)
+        Usage counts are not writes that conflict: the source's counters win."""
+        if synced_seq is None:
             return bool(self.conn.execute(
-                "SELECT 1 FROM vecmigrate_changes WHERE key = ? AND origin NOT IN ('upgrade', 'migrate') LIMIT 1",
-                (key,)).fetchall())
-        synced = self.conn.execute("SELECT synced_seq FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ?"
-                                   " AND source_rowid = ?", owner).fetchall()
-        return bool(self.conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? LIMIT 1",
-                                      (key, synced[0][0] if synced else 0)).fetchall())
+                "SELECT 1 FROM vecmigrate_changes WHERE key = ? AND op != 'usage' AND origin NOT IN ('upgrade', "
+                "'migrate') LIMIT 1", (key,)).fetchall())
+        return bool(self.conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? AND op != 'usage'"
+                                      " LIMIT 1", (key, synced_seq)).fetchall())
+
+    def _deleted_as(self, key: int) -> str | None:
+        """The id of the pattern `key` was, if it was deleted (None if it is there)."""
+        if self._exists(key):
+            return None
+        row = self.conn.execute("SELECT pattern_id FROM vecmigrate_changes WHERE key = ? ORDER BY seq DESC LIMIT 1",
+                                (key,)).fetchall()
+        return row[0][0] if row else None
 
     def _same(self, key: int, pattern: Pattern, vector: np.ndarray) -> bool:
         cursor = self.conn.execute("SELECT p.*, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key"
@@ -405,8 +472,16 @@ class Applier:
     def _exists(self, key: int) -> bool:
         return bool(self.conn.execute("SELECT 1 FROM patterns WHERE key = ?", (key,)).fetchall())
 
-    def _lineage(self, table: str, rowid: int, key: int | None, digest: str, *, seq: int = 0,
-                 keep_seq: bool = False) -> None:
+    def _release(self, key: int, synced_seq: int) -> None:
+        self.conn.execute("INSERT INTO vecmigrate_released(source_id, key, synced_seq) VALUES (?, ?, ?)"
+                          " ON CONFLICT DO NOTHING", (self.source_id, key, synced_seq))
+
+    def _drop_lineage(self, table: str, rowid: int) -> None:
+        self.conn.execute("DELETE FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND "
+                          "source_rowid = ?", (self.source_id, table, rowid))
+
+    def _set_lineage(self, table: str, rowid: int, key: int | None, digest: str, *, seq: int = 0,
+                     keep_seq: bool = False) -> None:
         if keep_seq:
             self.conn.execute("UPDATE vecmigrate_lineage SET row_hash = ?, key = ? WHERE source_id = ? AND "
                               "source_table = ? AND source_rowid = ?", (digest, key, self.source_id, table, rowid))

@@ -26,7 +26,8 @@ import apsw
 from . import changelog, ledger, target as tgt, versions
 from .backup import backup_source
 from .batch import as_quarantined, prepare_batch
-from .db import atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state
+from .db import (atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state,
+                 table_names)
 from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
 from .errors import SourceError, StrictModeError, TargetError, UsageError, VecmigrateError
 from .faults import crash_point
@@ -309,7 +310,7 @@ class Migrator:
             identity = source_identity(plan, options.mapping.to_dict() if options.mapping else None, options.namespace)
             if json.loads(known["identity"]) != identity:
                 register_source(conn, self.source.resolve(), plan, identity)  # raises, naming both
-            diff = scan(readers, conn, known["source_id"], keep_rows=keep_rows)
+            diff = scan(readers, conn, known["source_id"], keep_rows=keep_rows, namespace=options.namespace)
         finally:
             conn.close()
         self.log(f"source rows: {diff.new} new, {diff.modified} changed, {diff.unchanged} unchanged, "
@@ -328,12 +329,38 @@ class Migrator:
                                     quarantined=quarantined, generated=generated, backup=None, run_id=None,
                                     generation=None, validation=Validation(True, True, {"dry_run": True}),
                                     models=models)
-        if run.diff is not None and run.diff.empty and self._swapped is None:
+        if run.diff is not None and run.diff.empty and self._swapped is None and not self._retries_pass(run, options) \
+                and not self._history_changed(run):
             return self._nothing_changed(run, options, started)
         backup = backup_source(run.conn, self.source) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
         return self._write(run, options, backup, started)
+
+    def _retries_pass(self, run: Run, options: MigrateOptions) -> bool:
+        """Would a quarantined row (unchanged) be migrated now (another --embedder, ...)?"""
+        for reader in run.readers:
+            rows = sorted(run.diff.retry.get(reader.table, {}).items())
+            if rows and self._prepare(run, reader, [r for _, r in rows], set(), options).patterns:
+                return True
+        return False
+
+    def _history_changed(self, run: Run) -> bool:
+        """Do the source's history tables hold other row counts than the target's copies?"""
+        live = self.layout.current()
+        conn = open_target(live.db, readonly=True)
+        try:
+            known = find_source(conn, self.source.resolve(), run.plan.tables)
+            names = json.loads(known["history"] or "{}") if known else {}
+            for table, count in run.history.items():
+                name = names.get(table)
+                if name is None or name not in table_names(conn):
+                    return True
+                if conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()[0][0] != count:
+                    return True
+        finally:
+            conn.close()
+        return False
 
     def _nothing_changed(self, run: Run, options: MigrateOptions, started: float) -> MigrationResult:
         """The target already holds this source as it is: no generation is built (it would equal
@@ -654,20 +681,20 @@ class Migrator:
 
     def _remove_gone(self, job: Job, feeder: IndexFeeder, run: Run, options: MigrateOptions,
                      applier: Applier) -> None:
-        """Patterns whose source rows are gone leave the new generation (after every batch, so a
-        resumed run removes them too; removing twice finds nothing)."""
-        if run.diff is None:
-            return
-        for reader in run.readers:
-            gone = run.diff.gone.get(reader.table, [])
-            if not gone:
-                continue
-            with atomic(job.conn):
-                applied = applier.remove_gone(reader.table, gone, options.keep_deleted)
-                ledger.record_deleted(job.conn, job.run_id, applied.deleted)
-            run.conflicts += applied.conflicts
-            run.kept_deleted += applied.kept_deleted
-            self._feed(feeder, applied)
+        """After every batch (so a resumed run does it too; doing it twice finds nothing): the
+        lineage of rows gone from the source goes, and the patterns no row holds any more are
+        deleted from the new generation."""
+        with atomic(job.conn):
+            done = Applied()
+            for reader in run.readers:
+                gone = run.diff.gone.get(reader.table, []) if run.diff is not None else []
+                done.add(applier.remove_gone(reader.table, gone, options.keep_deleted))
+            collected = applier.collect(options.keep_deleted)
+            done.add(collected)
+            ledger.record_deleted(job.conn, job.run_id, collected.deleted)
+        run.conflicts += done.conflicts
+        run.kept_deleted += done.kept_deleted
+        self._feed(feeder, collected)
 
     def _rows_added_since(self, run: Run) -> int:
         """Rows another process added to the source after this run's snapshot: said, not lost

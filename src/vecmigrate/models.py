@@ -167,6 +167,8 @@ class SyncPass:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    since: int = 0                 # epoch ms of the snapshot the pass before this one read
+    refused: str | None = None     # why this pass wrote nothing (conflicts under --on-conflict fail)
 
     @property
     def changes(self) -> int:
@@ -175,8 +177,9 @@ class SyncPass:
 
     @property
     def lag_ms(self) -> int:
-        """How old, when this pass ended, the source state the target reflects was."""
-        return max(0, self.applied_at - self.snapshot_at) if self.read else 0
+        """How far behind the source the target was at most, for what this pass applied: a change
+        it applied was made after the previous pass's snapshot, and is in the target from now."""
+        return max(0, self.applied_at - (self.since or self.snapshot_at)) if self.changes else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "changes": self.changes, "lag_ms": self.lag_ms}

@@ -20,6 +20,7 @@ import numpy as np
 from . import changelog, target as tgt
 from .db import atomic, open_target
 from .errors import TargetError, UsageError
+from .lineage import SOURCE_COLUMNS
 from .faults import crash_point
 from .generations import Layout, RollbackIntent, check_root, finish_rollback, read_intent, recover, remove_generation, write_intent
 from .lock import TargetLock
@@ -96,7 +97,9 @@ def _writes_since_live(generation) -> dict[str, int]:
 
 def _replay(live, restored) -> int:
     """Bring every pattern changed in `live` since it went live into `restored` as it is in
-    `live` now (written, or deleted), in one transaction of `restored`, logged as 'rollback'."""
+    `live` now (written, or deleted), in one transaction of `restored`, logged as 'rollback'.
+    A replayed pattern keeps its lineage (which source row it came from, and whether a store
+    wrote it since), so the next sync neither takes it for a store's write nor loses one."""
     source = open_target(live.db, readonly=True)
     dest = open_target(restored.db)
     try:
@@ -113,14 +116,41 @@ def _replay(live, restored) -> int:
                     continue
                 values = dict(zip([d[0] for d in cursor.getdescription()], row))
                 vector = np.frombuffer(values.pop("embedding"), dtype="<f4").reshape(1, -1)
+                live_key = values["key"]
                 pattern = tgt.pattern_from_row(values)
                 keys, replaced, _ = tgt.assign_keys(dest, [pattern_id], tgt.next_key(dest))
                 tgt.write_patterns(dest, keys, [pattern], vector, replaced, changelog.ROLLBACK)
+                _carry_lineage(source, dest, live_key, keys[0])
             tgt.delete_patterns(dest, gone, changelog.ROLLBACK)
     finally:
         source.close()
         dest.close()
     return len(ids)
+
+
+def _carry_lineage(source, dest, live_key: int, key: int) -> None:
+    """The lineage of a replayed pattern, from the live generation into the restored one."""
+    for source_id, table, rowid, digest, synced in source.execute(
+            "SELECT source_id, source_table, source_rowid, row_hash, synced_seq FROM vecmigrate_lineage WHERE key = ?",
+            (live_key,)).fetchall():
+        fed = source.execute(f"SELECT {', '.join(SOURCE_COLUMNS)} FROM vecmigrate_sources WHERE source_id = ?",
+                             (source_id,)).fetchall()[0]
+        values = dict(zip(SOURCE_COLUMNS, fed))
+        there = dest.execute("SELECT source_id FROM vecmigrate_sources WHERE path = ? AND tables = ?",
+                             (values["path"], values["tables"])).fetchall()
+        if there:
+            dest_source = there[0][0]
+        else:
+            names = [c for c in SOURCE_COLUMNS if c != "source_id"]
+            dest.execute(f"INSERT INTO vecmigrate_sources({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                         [values[c] for c in names])
+            dest_source = dest.last_insert_rowid()
+        in_step = not source.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? AND op != 'usage'"
+                                     " LIMIT 1", (live_key, synced)).fetchall()
+        dest.execute("INSERT INTO vecmigrate_lineage(source_id, source_table, source_rowid, key, row_hash, synced_seq)"
+                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET key = excluded.key, row_hash ="
+                     " excluded.row_hash, synced_seq = excluded.synced_seq",
+                     (dest_source, table, rowid, key, digest, changelog.position(dest) if in_step else 0))
 
 
 def _restore_point(layout: Layout, current) -> int | None:

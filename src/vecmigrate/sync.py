@@ -23,7 +23,7 @@ from .db import atomic, open_source_snapshot, source_state
 from .errors import SourceError, UsageError
 from .generations import Layout
 from .history import copy_history, read_history
-from .lineage import (Applied, Applier, find_source, history_names, mark_synced, register_source, source_identity,
+from .lineage import (Applied, Applier, ConflictError, find_source, history_names, mark_synced, register_source, source_identity,
                       sources)
 from .lock import TargetLock
 from .migrate import MigrateOptions, Migrator, Run
@@ -62,8 +62,10 @@ class Syncer:
         they were given (a source fed under several of them must be told which)."""
         if self.options.table is not None or self.options.mapping is not None:
             return
-        _, conn, _ = tgt.open_existing(self.target, readonly=True)
+        _, conn, meta = tgt.open_existing(self.target, readonly=True, older_ok=True)
         try:
+            if meta.get("schema_version") != tgt.SCHEMA_VERSION:
+                return  # an earlier vecmigrate's target: no sources recorded (the pass upgrades it)
             fed = [s for s in sources(conn) if s["path"] == str(self.source.resolve())
                    and (self.options.namespace is None
                         or json.loads(s["identity"]).get("namespace") == self.options.namespace)]
@@ -97,6 +99,7 @@ class Syncer:
             with open_source_snapshot(self.source) as source_conn:
                 plan = detect(source_conn, self.options.table, self.options.mapping)
                 known = find_source(conn, self.source.resolve(), plan.tables)
+                since = (known or {}).get("snapshot_at") or 0
                 if known is not None and known["state"] and _same_state(known["state"], state):
                     return SyncPass(source=str(self.source), target=str(self.target), generation=where.number,
                                     snapshot_at=known["snapshot_at"] or 0, applied_at=int(time.time() * 1000),
@@ -125,7 +128,7 @@ class Syncer:
                 deleted=done.deleted, kept_deleted=done.kept_deleted,
                 quarantined=[{"id": q["pattern_id"] or f"rowid:{q['source_rowid']}", "reason": q["reason"],
                               "source_rowid": q["source_rowid"]} for q in done.quarantined],
-                conflicts=[c.__dict__ for c in done.conflicts], notes=list(run.notes))
+                conflicts=[c.__dict__ for c in done.conflicts], notes=list(run.notes), since=since)
         finally:
             conn.close()
 
@@ -176,8 +179,8 @@ class Syncer:
                 done.add(applied)
             for table in run.plan.tables:
                 gone = run.diff.gone.get(table, []) if run.diff is not None else []
-                if gone:
-                    done.add(applier.remove_gone(table, gone, self.options.keep_deleted))
+                done.add(applier.remove_gone(table, gone, self.options.keep_deleted))
+            done.add(applier.collect(self.options.keep_deleted))
             copy_history(history, conn, run.history, history_names(conn, source_id, run.history))
             mark_synced(conn, source_id, run.source_state, snapshot_at)
         return done
@@ -186,8 +189,9 @@ class Syncer:
                passes: int | None = None) -> list[SyncPass]:
         """Passes every `interval` seconds until Ctrl-C (or `passes` passes). Ctrl-C lets the
         pass under way finish and be reported (a second Ctrl-C abandons it: its transaction
-        rolls back). A pass the source cannot give right now (locked, mid-write) is said and
-        tried again at the next one."""
+        rolls back). A pass the source cannot give right now (locked, mid-write), or that
+        conflicts would refuse (--on-conflict fail), writes nothing, is said, and is tried again
+        at the next one."""
         if interval <= 0:
             raise UsageError(f"--interval must be a positive number of seconds, got {interval}")
         done: list[SyncPass] = []
@@ -195,10 +199,18 @@ class Syncer:
             while not stopped() and (passes is None or len(done) < passes):
                 began = time.monotonic()
                 try:
-                    done.append(self.sync_once())
-                    on_pass(done[-1])
+                    result: SyncPass | None = self.sync_once()
                 except SourceError as exc:  # e.g. the application holds a write lock right now
                     self.log(f"this pass could not read the source ({exc}); trying again in {interval:g} s")
+                    result = None
+                except ConflictError as exc:  # said, and tried again: the user settles it meanwhile
+                    now = int(time.time() * 1000)
+                    result = SyncPass(source=str(self.source), target=str(self.target), generation=0,
+                                      snapshot_at=now, applied_at=now, duration_ms=0, seq=0, read=True,
+                                      conflicts=[c.__dict__ for c in exc.conflicts], refused=str(exc))
+                if result is not None:
+                    done.append(result)
+                    on_pass(result)
                 while not stopped() and time.monotonic() - began < interval:
                     time.sleep(min(0.05, interval))
         if stopped():

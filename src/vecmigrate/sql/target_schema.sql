@@ -119,6 +119,15 @@ CREATE TABLE IF NOT EXISTS vecmigrate_lineage (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vecmigrate_lineage_by_key ON vecmigrate_lineage(key);
 
+-- Patterns a source row let go in a run or pass not finished yet (it makes another id now, or
+-- is gone): deleted at its end unless another row of the source took them over.
+CREATE TABLE IF NOT EXISTS vecmigrate_released (
+  source_id  INTEGER NOT NULL,
+  key        INTEGER NOT NULL,
+  synced_seq INTEGER NOT NULL,
+  PRIMARY KEY (source_id, key)
+) WITHOUT ROWID;
+
 -- Dual-write: every failed write to the secondary store (replayed by `vecmigrate reconcile`).
 CREATE TABLE IF NOT EXISTS dual_write_journal (
   jid         INTEGER PRIMARY KEY,
