@@ -68,7 +68,8 @@ def change_one_percent(source: Path, size: int, dimension: int) -> int:
 def near_existing(store, rng: np.random.Generator) -> np.ndarray:
     """A new pattern like the ones there (an existing vector moved a little): what agents write.
     (A random vector far from every cluster is the one thing any HNSW graph reaches poorly.)"""
-    start = f"adapter-{int(rng.integers(0, 10 ** 6)):06d}"
+    top = store.conn.execute("SELECT max(id) FROM patterns WHERE id LIKE 'adapter-%'").fetchall()[0][0]
+    start = f"adapter-{int(rng.integers(0, int(top.split('-')[1]) + 1)):06d}"
     row = store.conn.execute("SELECT id FROM patterns WHERE id >= ? AND id LIKE 'adapter-%' ORDER BY id LIMIT 1",
                              (start,)).fetchall() or store.conn.execute(
         "SELECT id FROM patterns WHERE id LIKE 'adapter-%' ORDER BY id LIMIT 1").fetchall()

@@ -23,6 +23,7 @@ from .errors import SourceError, TargetError, UsageError, VecmigrateError
 from .files import fsync_file
 
 BUSY_TIMEOUT_MS = 5000
+TARGET_BUSY_TIMEOUT_MS = 60_000  # writers of one target wait for each other's transaction (a sync pass)
 MMAP_BYTES = 1 << 30  # readers map target pages: search payload lookups skip read() copies
 
 
@@ -218,6 +219,7 @@ def open_target(path: str | os.PathLike, *, readonly: bool = False) -> apsw.Conn
         # make this safe beside other processes), then the file is read as asked.
         _connect(path, apsw.SQLITE_OPEN_READWRITE, TargetError, "target").close()
         conn = _connect(path, flags, TargetError, "target", vec=True)
+    conn.set_busy_timeout(TARGET_BUSY_TIMEOUT_MS)
     if readonly:  # (a writer gains little from it, and mapped pages would count in its RSS)
         guard_reader(conn)
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import changelog, ledger, lineage, target as tgt, versions
 from .backup import list_backups
-from .db import open_source_snapshot, open_target, source_state
+from .db import open_source_snapshot, open_target, quote_identifier, source_state
 from .embedders import query_spec
 from .generations import Layout, read_intent
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
@@ -66,13 +66,20 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         notes = [f"the source this target was migrated from, {source_path}, is no longer there: "
                  f"coverage is not computed (pass --source to compare with another file)", *notes]
         source_path = None
-    if source_path is not None:
+    quarantined_count = len(quarantined_rowids)
+    known = next((f for f in fed if source_path is not None and f["path"] == str(source_path.resolve())), None)
+    if known is not None:  # the target's lineage of this source says which rows it holds
+        source_count = _source_rows(source_path, known["tables"].split(","))
+        quarantined_count = known["quarantined"]
+        coverage = known["patterns"] / source_count if source_count else 1.0
+        complete = known["patterns"] + known["quarantined"] == source_count  # (in_step says if rows changed since)
+    elif source_path is not None:
         source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
         coverage = migrated / source_count if source_count else 1.0
         complete = bool(run and run["status"] == "complete" and accounted == source_count)
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
-        quarantined_count=len(quarantined_rowids), coverage=coverage, migration_complete=complete,
+        quarantined_count=quarantined_count, coverage=coverage, migration_complete=complete,
         target_db=str(layout.db), index_path=str(layout.index),
         index_count=int(meta["index_count"]) if "index_count" in meta else None,
         generation=current.number if current else None, generations=_generations(layout),
@@ -98,6 +105,7 @@ def _sources(conn) -> list[dict]:
             in_step = recorded == json.loads(json.dumps(source_state(path)))
             behind = 0.0 if in_step else round(now - (fed["snapshot_at"] or 0) / 1000, 1)
         out.append({"path": fed["path"], "layout": fed["layout"], "tables": fed["tables"], "patterns": fed["patterns"],
+                    "quarantined": fed["quarantined"],
                     "namespace": json.loads(fed["identity"]).get("namespace"),
                     "history": json.loads(fed["history"] or "{}"), "synced_at": _iso(fed["synced_at"]),
                     "snapshot_at": _iso(fed["snapshot_at"]), "in_step": in_step, "behind_seconds": behind})
@@ -143,6 +151,11 @@ def _generations(layout: Layout) -> list[dict]:
         out.append({"generation": generation.number, "state": state, "path": str(generation.path),
                     "modified": datetime.fromtimestamp(generation.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")})
     return out
+
+
+def _source_rows(source: Path, tables: list[str]) -> int:
+    with open_source_snapshot(source) as conn:
+        return sum(conn.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0] for t in tables)
 
 
 def _source_accounting(source: Path, run: dict | None, target_ids: set[str],
