@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from figures import save
 from vecmigrate.samples import build_source, clustered_vectors
 from vecmigrate.stores import open_store
 
@@ -218,12 +219,7 @@ def main() -> None:
                "follow_interval_s": args.interval, "follow_latency_max_s": round(max(latencies), 3),
                "follow_latency_median_s": round(float(np.median(latencies)), 3),
                "writers_seconds": args.seconds, **{f"shared_{k}": v for k, v in shared.items()}}
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"live_migration-{args.size}.json").write_text(json.dumps(figures, indent=2))
-    print("| figure | value |\n|---|---|")
-    for name, value in figures.items():
-        print(f"| {name} | {value} |")
+    save(f"live_migration-{args.size}", figures)
     if shared["lost"]:
         raise SystemExit(f"{shared['lost']} writes were lost")
 

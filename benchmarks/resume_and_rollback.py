@@ -16,7 +16,6 @@ Writes benchmarks/results/resume_and_rollback-<size>.json and prints a markdown 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 from vecmigrate import rollback
+from figures import save
 from vecmigrate.samples import build_source, clustered_vectors
 
 
@@ -81,12 +81,7 @@ def main() -> None:
                "full_s": round(full_s, 2), "killed_run_s": round(killed_s, 2), "resume_s": round(resume_s, 2),
                "resume_fraction": round(resume_s / full_s, 3), "rollback_ms": round(rollback_ms, 2),
                "rollback_cli_process_s": round(cli_rollback_s, 3), "rolled_back_generation": rolled.rolled_back}
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"resume_and_rollback-{args.size}.json").write_text(json.dumps(figures, indent=2))
-    print("| figure | value |\n|---|---|")
-    for name, value in figures.items():
-        print(f"| {name} | {value} |")
+    save(f"resume_and_rollback-{args.size}", figures)
 
 
 if __name__ == "__main__":

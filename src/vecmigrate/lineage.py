@@ -30,7 +30,7 @@ import numpy as np
 from . import changelog, target as tgt
 from .errors import TargetError, UsageError
 from .ledger import now_ms
-from .models import Pattern, SourceRow
+from .models import ChangeCounts, Pattern, SourceRow
 from .sources import Plan, SourceReader
 
 RULES = ("source", "target", "fail")
@@ -235,15 +235,10 @@ def _id_of(reader: SourceReader, row: SourceRow, namespace: str | None) -> str |
 
 # -- applying it ---------------------------------------------------------------------------
 @dataclass
-class Applied:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    kept_deleted: int = 0
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
-    keys: list[int] = field(default_factory=list)        # written (for the index)
+class Applied(ChangeCounts):
+    """Counts, plus what the index must be told: keys written (with their vectors) and removed."""
+
+    keys: list[int] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)     # keys whose old vectors go (replaced or deleted)
 

@@ -147,7 +147,20 @@ class RollbackResult:
 
 
 @dataclass
-class SyncPass:
+class ChangeCounts:
+    """What applying a source's changes did (a sync pass, a batch of an incremental run)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    kept_deleted: int = 0          # deleted in the source, kept (--keep-deleted)
+    quarantined: list[Any] = field(default_factory=list)
+    conflicts: list[Any] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class SyncPass(ChangeCounts):
     """One `sync` pass: what it found changed in the source and applied to the live target."""
 
     source: str
@@ -159,13 +172,6 @@ class SyncPass:
     seq: int                       # the target's change-log position after the pass
     read: bool                     # False: the source file had not changed since the last pass
     rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    kept_deleted: int = 0
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     since: int = 0                 # epoch ms of the snapshot the pass before this one read
     refused: str | None = None     # why this pass wrote nothing (conflicts under --on-conflict fail)
