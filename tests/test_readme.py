@@ -22,5 +22,5 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
 def test_readme_shows_the_two_commands_first():
     text = README.read_text()
     assert text.index("make demo") < text.index("## Commands") and "make test" in text
-    for command in ("migrate", "status", "rollback", "search", "verify", "reconcile", "shell", "sql"):
+    for command in ("migrate", "sync", "status", "rollback", "search", "verify", "reconcile", "shell", "sql"):
         assert f"### `vecmigrate {command}`" in text

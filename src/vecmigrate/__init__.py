@@ -9,13 +9,14 @@
 
 from .errors import VecmigrateError
 from .migrate import MigrateOptions, Migrator, migrate
-from .models import MigrationResult, Pattern, RollbackResult, SearchHit, Status
+from .models import MigrationResult, Pattern, RollbackResult, SearchHit, Status, SyncPass
 from .rollback import rollback
 from .sources import GenericMapping
 from .status import status
 from .stores import open_store
+from .sync import Syncer, sync
 
 __version__ = "0.1.0"
-__all__ = ["Migrator", "MigrateOptions", "migrate", "status", "rollback", "open_store", "MigrationResult",
-           "RollbackResult", "Pattern", "GenericMapping",
+__all__ = ["Migrator", "MigrateOptions", "migrate", "sync", "Syncer", "status", "rollback", "open_store",
+           "MigrationResult", "SyncPass", "RollbackResult", "Pattern", "GenericMapping",
            "SearchHit", "Status", "VecmigrateError", "__version__"]
