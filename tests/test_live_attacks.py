@@ -5,10 +5,8 @@ history-only changes, targets with no source, and a follow that meets a conflict
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
-import numpy as np
 import pytest
 
 from conftest import DIM
