@@ -203,3 +203,83 @@ def test_a_status_source_with_a_namespace_counts_its_own_patterns(make_source, t
     Migrator(second, target).migrate(backup=False, namespace="B")
     shown = status(target, second)
     assert (shown.source_count, shown.coverage, shown.migration_complete) == (20, 1.0, True)
+
+
+# -- a second hostile review, of the release-and-collect design ----------------------------
+def _mem_source(tmp_path, rows):
+    source = tmp_path / "mem.db"
+    legacy_app(source, ("CREATE TABLE mem (k TEXT, txt TEXT)", ()),
+               *[("INSERT INTO mem VALUES (?, ?)", row) for row in rows])
+    return source, ["--table", "mem", "--id-column", "k", "--text-columns", "txt", "--dimension", str(DIM)]
+
+
+def _lineage(target) -> dict:
+    _, rows = None, None
+    from vecmigrate.db import open_target
+    from vecmigrate.generations import Layout
+    conn = open_target(Layout(target).current().db, readonly=True)
+    try:
+        return dict(conn.execute("SELECT l.source_rowid, p.id FROM vecmigrate_lineage l LEFT JOIN patterns p"
+                                 " ON p.key = l.key").fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("verb", ["migrate", "sync"])
+def test_an_id_moving_across_batches_is_no_stores_write(make_source, target, tmp_path, cli, verb):
+    source = make_source("legacy-qe", 20)
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    legacy_app(source, ("UPDATE patterns SET description = 'edited' WHERE rowid = 5", ()))
+    cli.json("sync", "--source", source, "--target", target)
+    legacy_app(source, ("UPDATE patterns SET id = 'tmp' WHERE rowid = 5", ()),
+               ("UPDATE patterns SET id = 'pattern-000004' WHERE rowid = 15", ()),
+               ("UPDATE patterns SET id = 'pattern-000014' WHERE rowid = 5", ()))
+    out, result = cli.json(verb, "--source", source, "--target", target, "--batch-size", "1",
+                           *(["--no-backup"] if verb == "migrate" else []))
+    assert out.exit_code == 0 and not result["conflicts"], result
+    synced_equal_to_a_fresh_migration(source, target, tmp_path, cli)
+
+
+def test_keeping_the_targets_write_while_ids_swap_keeps_every_rows_lineage(tmp_path, cli):
+    source, flags = _mem_source(tmp_path, [("X", "alpha beta"), ("Y", "gamma delta"), ("Z", "eps zeta")])
+    target = tmp_path / "t.vecdb"
+    cli.json("migrate", "--source", source, "--target", target, "--no-backup", *flags)
+    with open_store(target, writable=True) as store:
+        store.store(Pattern(id="mem:Y", content="agent wrote Y", kind="mem"), unit(2))
+    legacy_app(source, ("UPDATE mem SET k = 'tmp' WHERE rowid = 1", ()), ("UPDATE mem SET k = 'X' WHERE rowid = 2", ()),
+               ("UPDATE mem SET k = 'Y' WHERE rowid = 1", ()))
+    out, result = cli.json("sync", "--source", source, "--target", target, "--on-conflict", "target")
+    assert out.exit_code == 0 and [c["id"] for c in result["conflicts"]] == ["mem:Y"], result
+    assert _lineage(target) == {1: "mem:Y", 2: "mem:X", 3: "mem:Z"}
+    assert target_ids(target)["mem:Y"] == "agent wrote Y"
+    shown = status(target, source)
+    assert (shown.coverage, shown.migration_complete) == (1.0, True)
+    legacy_app(source, ("UPDATE mem SET txt = 'eps zeta eta' WHERE rowid = 3", ()))  # unrelated
+    out, again = cli.json("sync", "--source", source, "--target", target)
+    assert out.exit_code == 0 and not again["conflicts"], again  # a settled conflict stays settled
+
+
+def test_keeping_the_targets_write_still_lets_the_old_pattern_go(tmp_path, cli):
+    source, flags = _mem_source(tmp_path, [("A", "alpha beta"), ("C", "gamma delta")])
+    target = tmp_path / "t.vecdb"
+    cli.json("migrate", "--source", source, "--target", target, "--no-backup", *flags)
+    with open_store(target, writable=True) as store:
+        store.store(Pattern(id="mem:B", content="agent wrote B", kind="mem"), unit(3))
+    legacy_app(source, ("UPDATE mem SET k = 'B' WHERE k = 'A'", ()))
+    out, result = cli.json("sync", "--source", source, "--target", target, "--on-conflict", "target")
+    assert out.exit_code == 0, result
+    assert set(target_ids(target)) == {"mem:B", "mem:C"}  # A is no more in the source: not kept
+
+
+def test_another_sources_quarantined_row_is_never_listed_as_yours(make_source, target, cli):
+    first = make_source("legacy-qe", 10, name="a.db")
+    second = make_source("legacy-qe", 10, seed=4, name="b.db")
+    Migrator(first, target).migrate(dimension=DIM, backup=False)
+    Migrator(second, target).migrate(backup=False, namespace="nb")
+    legacy_app(second, ("UPDATE patterns SET examples = '[[[' WHERE rowid = 3", ()))
+    _, mine = cli.json("migrate", "--source", second, "--target", target, "--no-backup", "--namespace", "nb")
+    legacy_app(first, ("UPDATE patterns SET examples = '{\"a\": }' WHERE rowid = 3", ()))
+    _, theirs = cli.json("migrate", "--source", first, "--target", target, "--no-backup")
+    assert mine["quarantined"][0]["reason"] != theirs["quarantined"][0]["reason"]
+    _, again = cli.json("migrate", "--source", second, "--target", target, "--no-backup", "--namespace", "nb")
+    assert again["quarantined"] == mine["quarantined"]

@@ -286,6 +286,7 @@ class Applier:
         done = Applied()
         by_id = tgt.existing_keys(conn, [p.id for p in patterns])      # id -> key already in the target
         owners = self._owners(list(by_id.values()))                     # key -> its lineage row
+        released = self._released(list(by_id.values()))                 # key -> synced_seq, let go earlier
         mine = self._lineage_rows(table, [*rowids, *(e["source_rowid"] for e in quarantined)])
         write: list[int] = []
         synced: list[tuple[int, int]] = []   # (i, key): the target already holds what the source says
@@ -303,31 +304,37 @@ class Applier:
                     quarantined.append(_duplicate(rows[rowid], pattern, owner))
                     continue
                 self._drop_lineage(owner[1], owner[2])  # that row moved here, or makes another id now
+                if owner[1] == table:
+                    mine.pop(owner[2], None)
             before = mine.get(rowid)  # (key, synced_seq) this row made before
             if key is not None:
-                since = owner[3] if owner is not None else None
-                what = ("changed in the source and written through a store since" if owner is not None
+                ours = owner is not None or key in released  # this source wrote it (its row moved, or let it go)
+                since = owner[3] if owner is not None else released.get(key)
+                what = ("changed in the source and written through a store since" if ours
                         else "written through a store, and now also in the source")
             elif before is not None and before[0] is not None and self._deleted_as(before[0]) == pattern.id:
                 key, since, what = None, before[1], "changed in the source, deleted through a store since"
             else:
                 since, what = None, ""
             store_key = key if key is not None else (before[0] if what else None)
-            if what and self._dirty(store_key, since):
-                if key is not None and self._same(key, pattern, vectors[i]):
-                    synced.append((i, key))
-                    continue
+            dirty = bool(what) and self._dirty(store_key, since)
+            if key is not None and (dirty or owner is not None or key in released) \
+                    and self._same(key, pattern, vectors[i]):
+                synced.append((i, key))  # the target holds this already (a moved row, a store's equal write)
+                self._took(owners, mine, table, rowid, key, before)
+                continue
+            if dirty:
                 if self.rule == "fail":
                     done.conflicts.append(Conflict(pattern.id, table, rowid, what, "refused"))
                     continue
                 if self.rule == "target":
                     done.conflicts.append(Conflict(pattern.id, table, rowid, what, "kept the target's"))
                     self._set_lineage(table, rowid, store_key, row_hash(rows[rowid]), keep_seq=True)
+                    self._took(owners, mine, table, rowid, store_key, before)
                     done.unchanged += 1  # (the target's pattern, or its absence, stays as it is)
                     continue
                 done.conflicts.append(Conflict(pattern.id, table, rowid, what, "took the source's"))
-            if before is not None and before[0] is not None and before[0] != key:
-                self._release(before[0], before[1])  # this row made another pattern before
+            self._took(owners, mine, table, rowid, key, before)
             write.append(i)
             if key is None:
                 done.inserted += 1
@@ -411,6 +418,23 @@ class Applier:
         return done
 
     # -- helpers ---------------------------------------------------------------------------
+    def _took(self, owners: dict, mine: dict, table: str, rowid: int, key: int | None,
+              before: tuple[int | None, int] | None) -> None:
+        """Row `rowid` holds `key` from now on (what later rows of the batch see): the pattern it
+        held before, if another, is let go."""
+        if before is not None and before[0] is not None and before[0] != key:
+            self._release(before[0], before[1])
+            owners.pop(before[0], None)
+        if key is not None:
+            owners[key] = (self.source_id, table, rowid, before[1] if before is not None else 0)
+        mine[rowid] = (key, before[1] if before is not None else 0)
+
+    def _released(self, keys: list[int]) -> dict[int, int]:
+        if not keys:
+            return {}
+        return dict(self.conn.execute("SELECT key, synced_seq FROM vecmigrate_released WHERE source_id = ? AND key IN"
+                                      " (SELECT value FROM json_each(?))", (self.source_id, json.dumps(keys))).fetchall())
+
     def _still_holds(self, owner: tuple, pattern_id: str) -> bool:
         """Does the row that made `pattern_id` still make it (it is there, and unchanged or
         changed to make the same id)?"""

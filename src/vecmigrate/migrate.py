@@ -742,14 +742,18 @@ def _run_outcome(conn: apsw.Connection, run_id: int) -> tuple[list[QuarantinedRo
 
 
 def _still_quarantined(conn: apsw.Connection, source_id: int, run_id: int | None) -> list[QuarantinedRow]:
-    """Rows of the source quarantined by an earlier run and unchanged since (not read again)."""
+    """Rows of the source quarantined by an earlier run or sync pass and unchanged since (not
+    read again): the newest entry of each row the source's lineage says is quarantined."""
     return [QuarantinedRow(id=r[0], reason=r[1], source_rowid=r[2]) for r in conn.execute(
-        "SELECT coalesce(q.pattern_id, 'rowid:' || q.source_rowid), q.reason, q.source_rowid FROM quarantine q"
+        "WITH mine AS (SELECT run_id FROM vecmigrate_runs r JOIN vecmigrate_sources s ON r.source = s.path"
+        " AND r.source_table = s.tables WHERE s.source_id = :sid UNION SELECT -:sid)"
+        " SELECT coalesce(q.pattern_id, 'rowid:' || q.source_rowid), q.reason, q.source_rowid FROM quarantine q"
         " JOIN vecmigrate_lineage l ON l.source_table = q.source_table AND l.source_rowid = q.source_rowid"
-        " WHERE l.source_id = ? AND l.key IS NULL AND q.run_id IS NOT ? AND q.qid = (SELECT max(qid) FROM"
-        " quarantine q2 WHERE q2.source_table = q.source_table AND q2.source_rowid = q.source_rowid)"
-        " AND NOT EXISTS (SELECT 1 FROM quarantine q3 WHERE q3.run_id IS ? AND q3.source_table = q.source_table"
-        " AND q3.source_rowid = q.source_rowid) ORDER BY q.qid", (source_id, run_id, run_id))]
+        " WHERE l.source_id = :sid AND l.key IS NULL AND q.run_id IN mine AND q.run_id IS NOT :run"
+        " AND q.qid = (SELECT max(qid) FROM quarantine q2 WHERE q2.source_table = q.source_table"
+        " AND q2.source_rowid = q.source_rowid AND q2.run_id IN mine)"
+        " AND NOT EXISTS (SELECT 1 FROM quarantine q3 WHERE q3.run_id IS :run AND q3.source_table = q.source_table"
+        " AND q3.source_rowid = q.source_rowid) ORDER BY q.qid", {"sid": source_id, "run": run_id})]
 
 
 def validate_target(conn: apsw.Connection, run_id: int, index_count: int, total: int) -> Validation:

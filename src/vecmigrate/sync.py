@@ -30,8 +30,6 @@ from .migrate import MigrateOptions, Migrator, Run
 from .models import SyncPass
 from .sources import GenericMapping, SourceReader, detect
 
-SYNC_RUN = 0  # the run id sync passes record their quarantined rows under
-
 
 class Syncer:
     """Keeps one target in step with one source. `sync_once` is one pass; `follow` repeats."""
@@ -174,8 +172,8 @@ class Syncer:
                     continue
                 patterns = [applier.named(p) for p in ready.patterns]
                 applied = applier.apply(table, rows, patterns, ready.rowids, ready.vectors, ready.quarantined)
-                if applied.quarantined:
-                    ledger.record_quarantine(conn, SYNC_RUN, table, applied.quarantined)
+                if applied.quarantined:  # (under the source's own negative run id: sync passes are no runs)
+                    ledger.record_quarantine(conn, -source_id, table, applied.quarantined)
                 done.add(applied)
             for table in run.plan.tables:
                 gone = run.diff.gone.get(table, []) if run.diff is not None else []
