@@ -31,7 +31,7 @@ from . import changelog, target as tgt
 from .errors import TargetError, UsageError
 from .ledger import now_ms
 from .models import ChangeCounts, Pattern, SourceRow
-from .sources import Plan, SourceReader
+from .sources import GenericMapping, Plan, SourceReader
 
 RULES = ("source", "target", "fail")
 MAX_LISTED = 20
@@ -65,8 +65,9 @@ def values_hash(values: tuple) -> str:
 
 
 # -- sources ------------------------------------------------------------------------------
-def source_identity(plan: Plan, mapping: dict | None, namespace: str | None) -> dict[str, Any]:
-    return {"mapping": mapping, "namespace": namespace}
+def source_identity(mapping: GenericMapping | None, namespace: str | None) -> dict[str, Any]:
+    """What, besides its path and tables, makes a source the same one: its mapping and namespace."""
+    return {"mapping": mapping.to_dict() if mapping else None, "namespace": namespace}
 
 
 SOURCE_COLUMNS = ("source_id", "path", "layout", "tables", "identity", "history", "first_at", "synced_at",

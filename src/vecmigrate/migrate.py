@@ -307,7 +307,7 @@ class Migrator:
             known = find_source(conn, self.source.resolve(), plan.tables)
             if known is None:
                 return None
-            identity = source_identity(plan, options.mapping.to_dict() if options.mapping else None, options.namespace)
+            identity = source_identity(options.mapping, options.namespace)
             if json.loads(known["identity"]) != identity:
                 register_source(conn, self.source.resolve(), plan, identity)  # raises, naming both
             diff = scan(readers, conn, known["source_id"], keep_rows=keep_rows, namespace=options.namespace)
@@ -573,7 +573,7 @@ class Migrator:
         return Job(generation=generation, conn=conn, run_id=run_id, fresh_index=fresh, source_id=source_id)
 
     def _register(self, conn: apsw.Connection, run: Run, options: MigrateOptions) -> int:
-        identity = source_identity(run.plan, options.mapping.to_dict() if options.mapping else None, options.namespace)
+        identity = source_identity(options.mapping, options.namespace)
         return register_source(conn, self.source.resolve(), run.plan, identity)
 
     def _resumable(self, generation: Generation, identity: dict[str, Any]) -> tuple[Job | None, str]:

@@ -160,8 +160,7 @@ class Syncer:
 
     def _apply(self, conn, run: Run, prepared, history: list, snapshot_at: int) -> Applied:
         done = Applied()
-        identity = source_identity(run.plan, self.options.mapping.to_dict() if self.options.mapping else None,
-                                   self.options.namespace)
+        identity = source_identity(self.options.mapping, self.options.namespace)
         with atomic(conn):
             source_id = register_source(conn, self.source.resolve(), run.plan, identity)
             applier = Applier(conn, source_id, rule=self.options.on_conflict, namespace=self.options.namespace,
