@@ -214,7 +214,6 @@ def _mem_source(tmp_path, rows):
 
 
 def _lineage(target) -> dict:
-    _, rows = None, None
     from vecmigrate.db import open_target
     from vecmigrate.generations import Layout
     conn = open_target(Layout(target).current().db, readonly=True)
