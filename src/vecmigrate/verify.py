@@ -116,11 +116,12 @@ def verify(target: str | Path, *, source: str | Path | None = None, against: str
     generation, conn, meta = tgt.open_existing(target, readonly=True)
     try:
         settings = tgt.settings_of(meta)
-        with changelog.reading(conn):
-            index, problem = load_checked(generation.index, settings, tgt.read_meta(conn))
+        with changelog.reading(conn):  # the file and the seq it holds, as one writer saved them
+            saved = tgt.read_meta(conn)
+            index, problem = load_checked(generation.index, settings, saved)
         checks.add("index_file", problem is None, [problem] if problem else [], path=str(generation.index))
         if index is not None:  # writes after the last save: expected lag, caught up the way every open does
-            tgt.catch_up(conn, index, int(tgt.read_meta(conn).get("index_seq") or 0), settings.dimension)
+            tgt.catch_up(conn, index, int(saved.get("index_seq") or 0), settings.dimension)
         check_consistency(checks, conn, settings, index, sample=sample, k=k, queries=queries, min_recall=min_recall)
         integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
         checks.add("sqlite_integrity", integrity == "ok", [] if integrity == "ok" else [integrity])
