@@ -4,9 +4,9 @@ keeps writing both.
 Each pass reads one snapshot of the source, finds the rows new, changed and gone since the
 target last read it (lineage.scan), maps and embeds the new and changed ones, then applies all
 of it in one transaction of the live generation through the change log, beside pattern stores
-writing the same target in other processes (they share the target; a migrate or rollback
-waits for none of them and is refused while they are there). A pass over a source whose file
-has not changed since the last one reads nothing. `follow` repeats passes until stopped.
+writing the same target in other processes (they share the target; a migrate or rollback is
+refused while any of them is open). A pass over a source whose file has not changed since the
+last one reads nothing. `follow` repeats passes until stopped.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from .db import atomic, open_source_snapshot, source_state
 from .errors import SourceError, UsageError
 from .generations import Layout
 from .history import copy_history, read_history
-from .lineage import (Applied, Applier, ConflictError, find_source, history_names, mark_synced, register_source, source_identity,
-                      sources)
+from .lineage import (Applied, Applier, ConflictError, find_source, history_names, mark_synced, register_source,
+                      source_identity, sources)
 from .lock import TargetLock
 from .migrate import MigrateOptions, Migrator, Run
 from .models import SyncPass
