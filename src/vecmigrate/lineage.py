@@ -478,16 +478,9 @@ class Applier:
         return row[0][0] if row else None
 
     def _same(self, key: int, pattern: Pattern, vector: np.ndarray) -> bool:
-        cursor = self.conn.execute("SELECT p.*, v.embedding FROM patterns p JOIN patterns_vec v ON v.rowid = p.key"
-                                   " WHERE p.key = ?", (key,))
-        row = cursor.fetchone()
-        if row is None:
-            return False
-        names = [d[0] for d in cursor.getdescription()]
-        stored = dict(zip(names, row))
-        wanted = tgt._pattern_row(key, pattern)
-        return (all(stored.get(name) == value for name, value in wanted.items())
-                and stored["embedding"] == np.asarray(vector, dtype="<f4").tobytes())
+        stored = tgt.read_stored(self.conn, key=key)
+        return (stored is not None and tgt._pattern_row(key, stored.pattern) == tgt._pattern_row(key, pattern)
+                and stored.vector.tobytes() == np.asarray(vector, dtype="<f4").tobytes())
 
     def _exists(self, key: int) -> bool:
         return bool(self.conn.execute("SELECT 1 FROM patterns WHERE key = ?", (key,)).fetchall())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from . import changelog, target as tgt
 from .db import atomic, open_target
@@ -108,19 +107,14 @@ def _replay(live, restored) -> int:
         with atomic(dest):
             gone: list[int] = []
             for pattern_id in ids:
-                cursor = source.execute("SELECT p.*, v.embedding FROM patterns p JOIN patterns_vec v"
-                                        " ON v.rowid = p.key WHERE p.id = ?", (pattern_id,))
-                row = cursor.fetchone()
-                if row is None:
+                stored = tgt.read_stored(source, pattern_id=pattern_id)
+                if stored is None:
                     gone += [r[0] for r in dest.execute("SELECT key FROM patterns WHERE id = ?", (pattern_id,))]
                     continue
-                values = dict(zip([d[0] for d in cursor.getdescription()], row))
-                vector = np.frombuffer(values.pop("embedding"), dtype="<f4").reshape(1, -1)
-                live_key = values["key"]
-                pattern = tgt.pattern_from_row(values)
                 keys, replaced, _ = tgt.assign_keys(dest, [pattern_id], tgt.next_key(dest))
-                tgt.write_patterns(dest, keys, [pattern], vector, replaced, changelog.ROLLBACK)
-                _carry_lineage(source, dest, live_key, keys[0])
+                tgt.write_patterns(dest, keys, [stored.pattern], stored.vector.reshape(1, -1), replaced,
+                                   changelog.ROLLBACK)
+                _carry_lineage(source, dest, stored.key, keys[0])
             tgt.delete_patterns(dest, gone, changelog.ROLLBACK)
     finally:
         source.close()

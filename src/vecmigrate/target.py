@@ -18,7 +18,7 @@ from .db import atomic, fill, open_target, sql
 from .embedders import model_of
 from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
-from .models import Pattern
+from .models import Pattern, StoredPattern
 from .index_file import (DTYPES, METRICS, IndexSettings, load_checked, new_index, rebuild_from_mirror, remove_keys,
                          save_index)
 
@@ -228,11 +228,20 @@ def _pattern_row(key: int, p: Pattern) -> dict:
             "kind": p.kind or "pattern", "embedding_model": p.embedding_model}
 
 
-def pattern_from_row(values: dict) -> Pattern:
-    """The Pattern a `patterns` row holds (its key and extra columns left out)."""
+def read_stored(conn: apsw.Connection, *, key: int | None = None, pattern_id: str | None = None
+                ) -> StoredPattern | None:
+    """One pattern (by key or by id) with its exact vec0 vector, or None."""
+    column, value = ("key", key) if key is not None else ("id", pattern_id)
+    cursor = conn.execute(f"SELECT p.*, v.embedding AS __vec FROM patterns p JOIN patterns_vec v ON v.rowid = p.key"
+                          f" WHERE p.{column} = ?", (value,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    values = dict(zip([d[0] for d in cursor.getdescription()], row))
     fields = {k: v for k, v in values.items() if k in Pattern.__dataclass_fields__}
     fields["metadata"] = json.loads(fields.get("metadata") or "{}")
-    return Pattern(**fields)
+    return StoredPattern(key=values["key"], pattern=Pattern(**fields),
+                         vector=np.frombuffer(values["__vec"], dtype="<f4").copy())
 
 
 def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation, seq: int,

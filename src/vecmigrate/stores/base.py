@@ -116,16 +116,7 @@ class StoreBase(ABC):
         return self.conn.execute("SELECT count(*) FROM patterns").fetchall()[0][0]
 
     def get(self, pattern_id: str) -> StoredPattern | None:
-        cursor = self.conn.execute("SELECT p.*, v.embedding AS __vec FROM patterns p JOIN patterns_vec v"
-                                   " ON v.rowid = p.key WHERE p.id = ?", (pattern_id,))
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        values = dict(zip([d[0] for d in cursor.getdescription()], row))
-        vector = np.frombuffer(values.pop("__vec"), dtype="<f4").copy()
-        key = values.pop("key")
-        values["metadata"] = json.loads(values["metadata"] or "{}")
-        return StoredPattern(key=key, pattern=Pattern(**values), vector=vector)
+        return tgt.read_stored(self.conn, pattern_id=pattern_id)
 
     def vector_of(self, pattern_id: str) -> np.ndarray:
         row = self.conn.execute(sql("vector_for_id"), {"id": pattern_id}).fetchall()
