@@ -51,6 +51,12 @@ def vector_keys_changed(conn: apsw.Connection, after: int, upto: int) -> list[in
                                        " AND op != 'usage' ORDER BY key", (after, upto))]
 
 
+def written_since(conn: apsw.Connection, key: int, seq: int) -> bool:
+    """Was pattern `key` written or deleted after `seq`? (Usage counts are not writes.)"""
+    return bool(conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? AND op != 'usage' LIMIT 1",
+                             (key, seq)).fetchall())
+
+
 def writes_since(conn: apsw.Connection, seq: int) -> dict[str, int]:
     """Changes after `seq`, counted by origin (the most first)."""
     return dict(conn.execute("SELECT origin, count(*) FROM vecmigrate_changes WHERE seq > ?"

@@ -466,8 +466,7 @@ class Applier:
             return bool(self.conn.execute(
                 "SELECT 1 FROM vecmigrate_changes WHERE key = ? AND op != 'usage' AND origin NOT IN ('upgrade', "
                 "'migrate') LIMIT 1", (key,)).fetchall())
-        return bool(self.conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? AND op != 'usage'"
-                                      " LIMIT 1", (key, synced_seq)).fetchall())
+        return changelog.written_since(self.conn, key, synced_seq)
 
     def _deleted_as(self, key: int) -> str | None:
         """The id of the pattern `key` was, if it was deleted (None if it is there)."""

@@ -139,8 +139,7 @@ def _carry_lineage(source, dest, live_key: int, key: int) -> None:
             dest.execute(f"INSERT INTO vecmigrate_sources({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                          [values[c] for c in names])
             dest_source = dest.last_insert_rowid()
-        in_step = not source.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? AND op != 'usage'"
-                                     " LIMIT 1", (live_key, synced)).fetchall()
+        in_step = not changelog.written_since(source, live_key, synced)
         dest.execute("INSERT INTO vecmigrate_lineage(source_id, source_table, source_rowid, key, row_hash, synced_seq)"
                      " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET key = excluded.key, row_hash ="
                      " excluded.row_hash, synced_seq = excluded.synced_seq",

@@ -269,9 +269,7 @@ def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, st
         seq = changelog.position(conn)
         notes: list[str] = []
         if index is not None:
-            changed = changelog.vector_keys_changed(conn, int(meta.get("index_seq") or 0), seq)
-            if changed:
-                readd_from_mirror(conn, index, changed, settings.dimension)
+            catch_up(conn, index, int(meta.get("index_seq") or 0), settings.dimension)  # (the same read: up to seq)
             count = vector_count(conn)
             if len(index) == count:
                 return index, notes, seq
