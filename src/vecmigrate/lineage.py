@@ -113,6 +113,11 @@ def mark_synced(conn: apsw.Connection, source_id: int, state: dict[str, Any], sn
                  (now_ms(), snapshot_at, json.dumps(state, sort_keys=True), source_id))
 
 
+def in_step(source: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Is a source's file (its `state` now: db.source_state) as its last pass read it?"""
+    return bool(source["state"]) and json.loads(source["state"]) == json.loads(json.dumps(state))
+
+
 def history_names(conn: apsw.Connection, source_id: int, tables: Iterable[str]) -> dict[str, str]:
     """Where each history table of this source goes: its own name, unless another source's
     history already has that name (then `<name>__source<id>`). Recorded in vecmigrate_sources."""

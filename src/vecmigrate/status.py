@@ -98,11 +98,10 @@ def _sources(conn) -> list[dict]:
     now = time.time()
     for fed in lineage.sources(conn):
         path = Path(fed["path"])
-        recorded = json.loads(fed["state"]) if fed["state"] else None
         if not path.exists():
             in_step, behind = None, None
         else:
-            in_step = recorded == json.loads(json.dumps(source_state(path)))
+            in_step = lineage.in_step(fed, source_state(path))
             behind = 0.0 if in_step else round(now - (fed["snapshot_at"] or 0) / 1000, 1)
         out.append({"path": fed["path"], "layout": fed["layout"], "tables": fed["tables"], "patterns": fed["patterns"],
                     "quarantined": fed["quarantined"],

@@ -24,7 +24,7 @@ from .errors import SourceError, UsageError
 from .generations import Layout
 from .history import copy_history, read_history
 from .lineage import (Applied, Applier, ConflictError, find_source, history_names, mark_synced, register_source,
-                      source_identity, sources)
+                      in_step, source_identity, sources)
 from .lock import TargetLock
 from .migrate import MigrateOptions, Migrator, Run
 from .models import SyncPass
@@ -98,7 +98,7 @@ class Syncer:
                 plan = detect(source_conn, self.options.table, self.options.mapping)
                 known = find_source(conn, self.source.resolve(), plan.tables)
                 since = (known or {}).get("snapshot_at") or 0
-                if known is not None and known["state"] and _same_state(known["state"], state):
+                if known is not None and in_step(known, state):
                     return SyncPass(source=str(self.source), target=str(self.target), generation=where.number,
                                     snapshot_at=known["snapshot_at"] or 0, applied_at=int(time.time() * 1000),
                                     duration_ms=int((time.time() - started) * 1000), seq=changelog.position(conn),
@@ -234,10 +234,6 @@ def _stop_on_ctrl_c():
         yield lambda: bool(asked)
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _same_state(recorded: str, now: dict) -> bool:
-    return json.loads(recorded) == json.loads(json.dumps(now))
 
 
 def sync(source: str | Path, target: str | Path, options: MigrateOptions | None = None, **overrides) -> SyncPass:
