@@ -20,7 +20,7 @@ $(BIN)/vecmigrate: pyproject.toml constraints/lock.txt
 	touch $@
 
 demo: $(BIN)/vecmigrate
-	$(BIN)/python -m vecmigrate.samples $(DATA)/agentic-qe.db --variant legacy-qe --count 5000 --if-missing
+	$(BIN)/python -m vecmigrate.sources.samples $(DATA)/agentic-qe.db --variant legacy-qe --count 5000 --if-missing
 	$(BIN)/vecmigrate migrate --source $(DATA)/agentic-qe.db --target $(DATA)/patterns.vecdb
 	$(BIN)/vecmigrate status --target $(DATA)/patterns.vecdb
 	$(BIN)/vecmigrate search --target $(DATA)/patterns.vecdb --text "retry flaky payment api calls" -k 5

@@ -5,7 +5,7 @@ What it measures, for each size (default 10k and 100k; 1M with --million), on cl
   - migration: a real `vecmigrate migrate` process per dtype (f32, bf16, i8) with default
     settings: seconds, patterns/s, peak RSS (its VmHWM), USearch memory, file sizes
   - raw HNSW build: `usearch.Index.add` of the same vectors with the same settings, all cores
-  - search, from `vecmigrate.bench`: the AgentDB-style baseline (BLOB table, every row read
+  - search, from `vecmigrate.verbs.bench`: the AgentDB-style baseline (BLOB table, every row read
     and scored in numpy per query), sqlite-vec vec0 (exact), numpy brute force in RAM, raw
     `usearch.Index.search`, and vecmigrate's USearch store at f32 / bf16 / i8: single-query
     p50/p99, batch QPS, recall@10 against exact brute force
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 from usearch.index import Index
 
-from vecmigrate.bench import bench
-from vecmigrate.generations import Layout
-from vecmigrate.index_file import IndexSettings, load_index
-from vecmigrate.samples import build_source, clustered_vectors
+from vecmigrate.sources.samples import build_source, clustered_vectors
+from vecmigrate.target.generations import Layout
+from vecmigrate.target.index_file import IndexSettings, load_index
+from vecmigrate.verbs.bench import bench
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -112,12 +112,13 @@ def compare(name: str, vectors: np.ndarray, work: Path, args, dtypes: list[str])
 
 def minilm_vectors(count: int) -> np.ndarray | None:
     try:
-        from vecmigrate.embedders import embed, load_embedder
+        from vecmigrate.embed.embedders import embed, load_embedder
         model = load_embedder("minilm", 384)
     except Exception:
         return None
     import random
-    from vecmigrate.samples import _pattern_text
+
+    from vecmigrate.sources.samples import _pattern_text
     rng = random.Random(3)
     texts = []
     for i in range(count):

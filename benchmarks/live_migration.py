@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from figures import save
-from vecmigrate.samples import build_source, clustered_vectors
+
+from vecmigrate.sources.samples import build_source, clustered_vectors
 from vecmigrate.stores import open_store
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vecmigrate.minilm import MiniLM
-from vecmigrate.samples import build_source
+from vecmigrate.embed.minilm import MiniLM
+from vecmigrate.sources.samples import build_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vecmigrate import rollback
 from figures import save
-from vecmigrate.samples import build_source, clustered_vectors
+
+from vecmigrate import rollback
+from vecmigrate.sources.samples import build_source, clustered_vectors
 
 
 def run(*args: str, crash_at: str | None = None) -> tuple[float, int]:

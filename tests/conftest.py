@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from vecmigrate.cli import app
 from vecmigrate.db import load_vec
-from vecmigrate.samples import build_source
+from vecmigrate.sources.samples import build_source
 
 DIM = 32  # small vectors keep the suite fast; the benchmarks use 384
 
@@ -140,9 +140,9 @@ def run_vecmigrate(*args, env_extra: dict | None = None, timeout: int = 300, **k
 def target_state(target: Path) -> dict:
     """Everything a migration promises about a target, for comparing two runs: pattern rows by key,
     vec0 vectors by key, the USearch key set and vectors, and SQLite's integrity verdict."""
-    from vecmigrate.generations import Layout
-    from vecmigrate.target import read_meta, settings_of
-    from vecmigrate.index_file import load_index
+    from vecmigrate.target.database import read_meta, settings_of
+    from vecmigrate.target.generations import Layout
+    from vecmigrate.target.index_file import load_index
     live = Layout(target).current()
     conn = open_db(live.db)
     patterns = {r[0]: r[1:] for r in conn.execute("SELECT * FROM patterns ORDER BY key")}
@@ -160,7 +160,7 @@ def target_state(target: Path) -> dict:
 
 def live_files(target: Path) -> dict[str, str]:
     """sha256 of the target's live patterns.sqlite and patterns.usearch ({} when no target is live)."""
-    from vecmigrate.generations import Layout
+    from vecmigrate.target.generations import Layout
     live = Layout(target).current()
     if live is None:
         return {}

@@ -18,7 +18,7 @@ from typing import Callable
 import apsw
 import numpy as np
 
-from vecmigrate.embedders import LexicalEmbedder
+from vecmigrate.embed.embedders import LexicalEmbedder
 
 WORDS = ["login", "checkout", "payment", "retry", "flaky", "timeout", "cache", "schema", "migration", "token",
          "session", "upload", "invoice", "audit", "search", "queue", "webhook", "rate", "limit", "snapshot"]

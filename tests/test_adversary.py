@@ -13,14 +13,14 @@ from pathlib import Path
 import apsw
 import numpy as np
 import pytest
-
 from conftest import DIM, live_files, run_vecmigrate, sha256, tree_digest
 from real_layouts import qe_v3
+
 from vecmigrate import Migrator, rollback
 from vecmigrate.db import open_target
 from vecmigrate.errors import TargetError, UsageError
-from vecmigrate.generations import Layout
-from vecmigrate.rollback import NothingToRollBack
+from vecmigrate.target.generations import Layout
+from vecmigrate.verbs.rollback import NothingToRollBack
 
 
 def change_source(source: Path, note: str) -> None:
@@ -302,7 +302,7 @@ def test_duplicate_side_table_rows_migrate_the_last_one(tmp_path, target, cli):
 
 def test_a_run_failing_its_checks_is_not_made_live(make_source, target, monkeypatch):
     """The checks run before the swap: a generation that fails them is discarded, exit 1."""
-    migrate_module = sys.modules["vecmigrate.migrate"]
+    migrate_module = sys.modules["vecmigrate.verbs.migrate"]
     source = make_source("legacy-qe", 60)
     Migrator(source, target).migrate(dimension=DIM, backup=False)
     before = live_files(target)
@@ -655,7 +655,8 @@ def test_an_embedder_failing_mid_run_exits_1_with_the_live_generation_intact(mak
 
 def test_backups_and_index_saves_never_write_through_a_planted_link(make_source, tmp_path, target):
     from datetime import datetime, timezone
-    from vecmigrate.backup import backup_path_for
+
+    from vecmigrate.sources.backup import backup_path_for
     source = make_source("legacy-qe", 20)
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     outside = tmp_path / "outside.db"

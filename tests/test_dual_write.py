@@ -6,14 +6,14 @@ from __future__ import annotations
 import apsw
 import numpy as np
 import pytest
-
 from conftest import DIM
 from test_stores import patterns_for
+
 from vecmigrate.errors import TargetError
-from vecmigrate.reconcile import reconcile
-from vecmigrate.samples import clustered_vectors
+from vecmigrate.sources.samples import clustered_vectors
 from vecmigrate.stores import DualWriteStore, create_store
-from vecmigrate.verify import verify
+from vecmigrate.verbs.reconcile import reconcile
+from vecmigrate.verbs.verify import verify
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vecmigrate.embedders import LexicalEmbedder, embed, load_embedder
+from vecmigrate.embed.embedders import LexicalEmbedder, embed, load_embedder
 from vecmigrate.errors import EmbeddingError
 
 

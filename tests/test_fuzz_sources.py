@@ -39,15 +39,15 @@ from typing import Any, Callable
 
 import apsw
 import numpy as np
+import real_layouts as rl
+from conftest import DIM, run_vecmigrate
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import real_layouts as rl
-from conftest import DIM, run_vecmigrate
 from vecmigrate.cli import app
 from vecmigrate.db import quote_identifier
-from vecmigrate.samples import build_source
+from vecmigrate.sources.samples import build_source
 
 SCALE = max(1, int(os.environ.get("VECMIGRATE_FUZZ_SCALE", "1")))
 PHASES = (Phase.explicit, Phase.generate) + ((Phase.shrink,) if os.environ.get("VECMIGRATE_FUZZ_SHRINK") else ())

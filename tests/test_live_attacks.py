@@ -8,14 +8,14 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from conftest import DIM
 from test_live_migration import legacy_app, target_ids, unit
-from vecmigrate.migrate import Migrator
+
 from vecmigrate.models import Pattern
-from vecmigrate.status import status
 from vecmigrate.stores import create_store, open_store
-from vecmigrate.sync import Syncer
+from vecmigrate.verbs.migrate import Migrator
+from vecmigrate.verbs.status import status
+from vecmigrate.verbs.sync import Syncer
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ def _mem_source(tmp_path, rows):
 
 def _lineage(target) -> dict:
     from vecmigrate.db import open_target
-    from vecmigrate.generations import Layout
+    from vecmigrate.target.generations import Layout
     conn = open_target(Layout(target).current().db, readonly=True)
     try:
         return dict(conn.execute("SELECT l.source_rowid, p.id FROM vecmigrate_lineage l LEFT JOIN patterns p"

@@ -17,15 +17,14 @@ import time
 import apsw
 import numpy as np
 import pytest
-
 import real_layouts as rl
-from conftest import DIM, open_db, run_vecmigrate
-from conftest import tree_digest
-from vecmigrate.generations import Layout
-from vecmigrate.migrate import Migrator
+from conftest import DIM, open_db, run_vecmigrate, tree_digest
+
 from vecmigrate.models import Pattern
-from vecmigrate.status import status
 from vecmigrate.stores import open_store
+from vecmigrate.target.generations import Layout
+from vecmigrate.verbs.migrate import Migrator
+from vecmigrate.verbs.status import status
 
 
 def legacy_app(path, *statements: tuple[str, tuple]) -> None:
@@ -438,7 +437,9 @@ def test_a_target_of_an_earlier_vecmigrate_is_upgraded_by_its_next_writer(make_s
 
 # -- kills ----------------------------------------------------------------------------------
 def _state(target) -> dict:
-    from vecmigrate.db import open_target  # (a killed writer's hot journal is rolled back, as any reader does)
+    from vecmigrate.db import (
+        open_target,  # (a killed writer's hot journal is rolled back, as any reader does)
+    )
     conn = open_target(Layout(target).current().db, readonly=True)
     try:
         rows = dict(conn.execute("SELECT p.id, p.content || hex(v.embedding) FROM patterns p JOIN patterns_vec v"

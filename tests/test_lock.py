@@ -5,15 +5,16 @@ import subprocess
 import sys
 
 from conftest import DIM, run_vecmigrate
+
 from vecmigrate import Migrator
-from vecmigrate.lock import TargetLock
+from vecmigrate.target.lock import TargetLock
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(make_source, target):
     source = make_source("legacy-qe", 20)
     Migrator(source, target).migrate(dimension=DIM, backup=False)
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from vecmigrate.lock import TargetLock\n"
+                               "import sys, time; from vecmigrate.target.lock import TargetLock\n"
                                f"with TargetLock({str(target)!r}):\n"
                                "    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)

@@ -7,14 +7,14 @@ import json
 import apsw
 import numpy as np
 import pytest
+from conftest import DIM, open_db, rows, sha256, tree_digest
 from usearch.index import Index
 
-from conftest import DIM, open_db, rows, sha256, tree_digest
 from vecmigrate import Migrator
 from vecmigrate.errors import UsageError
-from vecmigrate.samples import BUILDERS
 from vecmigrate.sources import BY_NAME
-from vecmigrate.transform import to_epoch_ms
+from vecmigrate.sources.samples import BUILDERS
+from vecmigrate.sources.transform import to_epoch_ms
 
 STORED = {"agentdb-adapter", "agentdb-service", "qe-v3", "reasoning-bank"}
 
@@ -340,7 +340,7 @@ def test_a_failing_first_migration_leaves_no_live_target_and_resumes(make_source
     monkeypatch.syspath_prepend(str(tmp_path))
     from vecmigrate import open_store
     from vecmigrate.errors import EmbeddingError, TargetError
-    from vecmigrate.generations import Layout
+    from vecmigrate.target.generations import Layout
     source = make_source("legacy-qe", 100)
     options = dict(dimension=DIM, batch_size=10, backup=False, embedder="flaky_embedder:embed")
     with pytest.raises(EmbeddingError, match="model server went away"):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import real_layouts as rl
 from conftest import open_db
-from vecmigrate.embedders import load_embedder
+
+from vecmigrate.embed.embedders import load_embedder
 from vecmigrate.errors import EmbeddingError
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text(encoding="utf-8"))

@@ -68,7 +68,7 @@ def test_the_wheel_built_from_the_sdist_works_in_a_fresh_environment(built, tmp_
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([cli, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    sample = subprocess.run([str(python), "-m", "vecmigrate.samples", "src.db", "--variant", "qe-v3", "--count", "50",
+    sample = subprocess.run([str(python), "-m", "vecmigrate.sources.samples", "src.db", "--variant", "qe-v3", "--count", "50",
                              "--dimension", "16"], capture_output=True, text=True, cwd=tmp_path)
     assert sample.returncode == 0, sample.stderr
     migrated = run("migrate", "--source", "src.db", "--target", "t.vecdb", "--no-backup")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import DIM, live_files, run_vecmigrate, target_state
+
 from vecmigrate import Migrator
 from vecmigrate.db import open_target
-from vecmigrate.generations import Layout
-from vecmigrate.samples import build_source
+from vecmigrate.sources.samples import build_source
+from vecmigrate.target.generations import Layout
 
 SEED = int(os.environ.get("VECMIGRATE_KILL_SEED", "20261130"))
 # a named moment and how many times a run reaches it (a kill picks one of those times)

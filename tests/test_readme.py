@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from vecmigrate.samples import build_source
+from vecmigrate.sources.samples import build_source
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import apsw
 import numpy as np
 import pytest
-from usearch.index import Index
-
 import real_layouts as rl
 from conftest import open_db, rows
-from vecmigrate.transform import to_epoch_ms
+from usearch.index import Index
+
+from vecmigrate.sources.transform import to_epoch_ms
 
 LAYOUTS = {
     "qe-v3": lambda p: rl.qe_v3(p),

@@ -12,10 +12,10 @@ import time
 
 import apsw
 import pytest
-
 from conftest import DIM, live_files, run_vecmigrate, sha256, target_state
+
 from vecmigrate import Migrator
-from vecmigrate.generations import Layout
+from vecmigrate.target.generations import Layout
 
 ROWS, BATCH = 1000, 100  # ten batches
 
@@ -23,7 +23,7 @@ ROWS, BATCH = 1000, 100  # ten batches
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted run of the same source, for comparison."""
-    from vecmigrate.samples import build_source
+    from vecmigrate.sources.samples import build_source
     root = tmp_path_factory.mktemp("reference")
     source = build_source(root / "source.db", "agentdb-adapter", ROWS, dimension=DIM, seed=3)
     target = root / "t.vecdb"

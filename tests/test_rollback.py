@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import apsw
 from pathlib import Path
-import pytest
 
+import apsw
+import pytest
 from conftest import DIM, live_files, run_vecmigrate, sha256
+
 from vecmigrate import Migrator, rollback, status
 from vecmigrate.errors import TargetError
-from vecmigrate.generations import Layout
-from vecmigrate.rollback import NothingToRollBack
+from vecmigrate.target.generations import Layout
+from vecmigrate.verbs.rollback import NothingToRollBack
 
 
 def change_source(source, note: str) -> None:
@@ -116,7 +117,7 @@ def test_status_shows_an_interrupted_migration(make_source, target):
     states = [g["state"] for g in status(target).generations]
     assert states[0].startswith("interrupted migration") and states[1] == "live"
     with pytest.raises(TargetError, match="locked"):
-        from vecmigrate.lock import TargetLock
+        from vecmigrate.target.lock import TargetLock
         with TargetLock(target):
             rollback(target)
     assert sha256(source)  # the source is still readable

@@ -5,11 +5,11 @@ from __future__ import annotations
 import apsw
 import numpy as np
 import pytest
-
 from conftest import DIM
+
 from vecmigrate import Migrator, open_store
 from vecmigrate.errors import UsageError
-from vecmigrate.samples import clustered_vectors
+from vecmigrate.sources.samples import clustered_vectors
 
 BACKENDS = ["usearch", "sqlite-vec"]
 
@@ -17,7 +17,7 @@ BACKENDS = ["usearch", "sqlite-vec"]
 @pytest.fixture(scope="module")
 def clustered_target(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
-    from vecmigrate.samples import build_source
+    from vecmigrate.sources.samples import build_source
     vectors = clustered_vectors(3000, 64, clusters=40, seed=7)
     source = build_source(root / "src.db", "agentdb-adapter", 3000, vectors=vectors, seed=7)
     target = root / "t.vecdb"

@@ -3,8 +3,8 @@ import pytest
 
 from vecmigrate.db import open_source
 from vecmigrate.errors import SourceError
-from vecmigrate.samples import BUILDERS
 from vecmigrate.sources import BY_NAME, SourceReader, detect
+from vecmigrate.sources.samples import BUILDERS
 
 
 @pytest.mark.parametrize("variant", sorted(BUILDERS))

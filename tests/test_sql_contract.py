@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import DIM, open_db
+
 from vecmigrate import Migrator
 from vecmigrate.db import extension_path, sql, sql_files
 
@@ -18,7 +18,7 @@ CONTRACT = ("SELECT p.id, v.distance FROM patterns_vec v JOIN patterns p ON p.ke
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory):
-    from vecmigrate.samples import build_source
+    from vecmigrate.sources.samples import build_source
     root = tmp_path_factory.mktemp("sql")
     target = root / "t.vecdb"
     Migrator(build_source(root / "s.db", "legacy-qe", 150, dimension=DIM), target).migrate(dimension=DIM, backup=False)

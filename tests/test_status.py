@@ -1,7 +1,7 @@
 import apsw
 import pytest
-
 from conftest import DIM, sha256, tree_digest
+
 from vecmigrate import Migrator, status
 
 
@@ -42,7 +42,8 @@ def test_quarantined_rows_count_as_accounted_for(make_source, target):
 
 def test_status_names_what_wrote_the_target_and_a_foreign_sqlite_vec_is_refused(cli, make_source, target):
     import apsw
-    from vecmigrate.generations import Layout
+
+    from vecmigrate.target.generations import Layout
     cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", "32", "--no-backup")
     _, status = cli.json("status", "--target", target)
     written = status["versions"]["written_by"]
@@ -63,7 +64,8 @@ def test_status_names_what_wrote_the_target_and_a_foreign_sqlite_vec_is_refused(
                                         ("sqlite_vec_version", "")])
 def test_damaged_version_rows_are_shown_not_a_traceback(cli, make_source, target, row, value):
     import apsw
-    from vecmigrate.generations import Layout
+
+    from vecmigrate.target.generations import Layout
     cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", "32", "--no-backup")
     conn = apsw.Connection(str(Layout(target).current().db))
     conn.execute("UPDATE vecmigrate_meta SET value = ? WHERE key = ?", (value, row))
@@ -74,7 +76,7 @@ def test_damaged_version_rows_are_shown_not_a_traceback(cli, make_source, target
 
 
 def test_an_untested_sqlite_vec_writes_nothing(cli, make_source, target, monkeypatch):
-    from vecmigrate import versions
+    from vecmigrate.target.database import versions
     source = make_source("legacy-qe", 20)
     monkeypatch.setattr(versions, "READABLE_VEC_SERIES", {"0.0"})  # as if the installed series were unknown
     result = cli("migrate", "--source", source, "--target", target, "--dimension", "32")

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import DIM
+
 from vecmigrate.models import Pattern
-from vecmigrate.samples import clustered_vectors
-from vecmigrate.stores import DualWriteStore, PatternStore, create_store, open_store, validate_store
+from vecmigrate.sources.samples import clustered_vectors
+from vecmigrate.stores import (
+    DualWriteStore,
+    PatternStore,
+    create_store,
+    open_store,
+    validate_store,
+)
 
 KINDS = ["usearch", "sqlite-vec", "dual"]
 TYPES = ["unit", "e2e", "api", "security"]
@@ -192,7 +198,7 @@ def test_factory_creates_prefers_usearch_and_falls_back(tmp_path, monkeypatch, v
     assert not again.created and again.store.count() == 20
     again.store.close()
     # Stand-in for a USearch failure (a real one needs a broken build or no memory): loading raises.
-    from vecmigrate import target
+    from vecmigrate.target import database as target
 
     def broken(*args, **kwargs):
         raise RuntimeError("index cannot be mapped")
@@ -206,7 +212,7 @@ def test_factory_creates_prefers_usearch_and_falls_back(tmp_path, monkeypatch, v
 
 def test_writable_stores_share_a_target_and_see_each_others_writes(make_store, tmp_path, vectors):
     from vecmigrate.errors import TargetError
-    from vecmigrate.lock import TargetLock
+    from vecmigrate.target.lock import TargetLock
     store = make_store("usearch")
     store.store_batch(patterns_for(5), vectors[:5])
     with open_store(tmp_path / "usearch.vecdb", writable=True) as second:

@@ -1,7 +1,7 @@
 import pytest
 
-from vecmigrate import transform as t
 from vecmigrate.errors import RowRejected
+from vecmigrate.sources import transform as t
 
 JAN_1_2025_MS = 1735689600000
 

@@ -7,14 +7,14 @@ import shutil
 import apsw
 import numpy as np
 import pytest
-
 from conftest import DIM
+
 from vecmigrate import Migrator
 from vecmigrate.db import load_vec
-from vecmigrate.generations import Layout
-from vecmigrate.index_file import load_index, save_index
-from vecmigrate.target import read_meta, settings_of, write_meta
-from vecmigrate.verify import verify
+from vecmigrate.target.database import read_meta, settings_of, write_meta
+from vecmigrate.target.generations import Layout
+from vecmigrate.target.index_file import load_index, save_index
+from vecmigrate.verbs.verify import verify
 
 
 @pytest.fixture

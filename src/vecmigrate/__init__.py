@@ -8,13 +8,20 @@
 """
 
 from .errors import VecmigrateError
-from .migrate import MigrateOptions, Migrator, migrate
-from .models import MigrationResult, Pattern, RollbackResult, SearchHit, Status, SyncPass
-from .rollback import rollback
+from .models import (
+           MigrationResult,
+           Pattern,
+           RollbackResult,
+           SearchHit,
+           Status,
+           SyncPass,
+)
 from .sources import GenericMapping
-from .status import status
 from .stores import open_store
-from .sync import Syncer, sync
+from .verbs.migrate import MigrateOptions, Migrator, migrate
+from .verbs.rollback import rollback
+from .verbs.status import status
+from .verbs.sync import Syncer, sync
 
 __version__ = "0.1.0"
 __all__ = ["Migrator", "MigrateOptions", "migrate", "sync", "Syncer", "status", "rollback", "open_store",

@@ -17,17 +17,30 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from . import commands
 from .db import describe, extension_path, sql_files
 from .errors import StrictModeError, UsageError, VecmigrateError
-from .migrate import DEFAULT_CHECKPOINT_SECONDS, DEFAULT_KEEP_GENERATIONS, DEFAULT_SOURCE, DEFAULT_TARGET, MigrateOptions
 from .models import jsonable
 from .sources import GenericMapping
-from .query import parse_params
+from .verbs.migrate import (
+    DEFAULT_CHECKPOINT_SECONDS,
+    DEFAULT_KEEP_GENERATIONS,
+    DEFAULT_SOURCE,
+    DEFAULT_TARGET,
+    MigrateOptions,
+)
+from .verbs.sql import parse_params
 
 app = typer.Typer(
     help="Migrate AgentDB-style SQLite test patterns onto a USearch HNSW index and sqlite-vec tables.",

@@ -5,16 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .bench import BenchReport, bench as _bench
 from .errors import UsageError
-from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET, LogCallback, MigrateOptions, Migrator, ProgressCallback
-from .models import MigrationResult, SyncPass, ReconcileReport, RollbackResult, SearchResult, SqlResult, Status, VerifyReport
-from .reconcile import reconcile as _reconcile
-from .verify import verify as _verify
-from .query import run_sql
-from .rollback import rollback as _rollback
-from .status import status as _status
+from .models import (
+    MigrationResult,
+    ReconcileReport,
+    RollbackResult,
+    SearchResult,
+    SqlResult,
+    Status,
+    SyncPass,
+    VerifyReport,
+)
 from .stores import open_store
+from .verbs.bench import BenchReport
+from .verbs.bench import bench as _bench
+from .verbs.migrate import (
+    DEFAULT_SOURCE,
+    DEFAULT_TARGET,
+    LogCallback,
+    MigrateOptions,
+    Migrator,
+    ProgressCallback,
+)
+from .verbs.reconcile import reconcile as _reconcile
+from .verbs.rollback import rollback as _rollback
+from .verbs.sql import run_sql
+from .verbs.status import status as _status
+from .verbs.verify import verify as _verify
 
 
 def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET,
@@ -27,7 +44,7 @@ def sync(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGE
          options: MigrateOptions | None = None, *, follow: bool = False, interval: float = 2.0,
          log: LogCallback | None = None, on_pass=None, passes: int | None = None) -> list[SyncPass]:
     """One pass, or with `follow` passes every `interval` seconds until Ctrl-C (or `passes`)."""
-    from .sync import Syncer
+    from .verbs.sync import Syncer
     syncer = Syncer(source, target, options, log=log)
     with syncer.session():
         if not follow:
@@ -84,10 +101,10 @@ def sql(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: 
 def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=None, stdout=None) -> None:
     """Run APSW's interactive shell on the live generation, sqlite-vec loaded. Read-only unless
     `write`: then it holds the target's lock. Either way the shell stays on that one database."""
-    from .shell import guarded_shell
-    from .generations import Layout, recover
-    from .lock import TargetLock
-    from .target import open_existing
+    from .target.database import open_existing
+    from .target.generations import Layout, recover
+    from .target.lock import TargetLock
+    from .verbs.shell import guarded_shell
     lock = TargetLock(Path(target)).__enter__() if write else None
     try:
         if lock is not None:  # a writer finishes what a killed one left (an interrupted rollback) first

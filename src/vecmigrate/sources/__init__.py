@@ -14,13 +14,30 @@ from dataclasses import dataclass, field, replace
 
 import apsw
 
-from ..db import quote_identifier, reading_source, source_name, table_columns, table_names
+from ..db import (
+    quote_identifier,
+    reading_source,
+    source_name,
+    table_columns,
+    table_names,
+)
 from ..errors import SourceError, UsageError
-from ..history import history_counts
-from . import (agentdb_adapter, agentdb_native, agentdb_service, claude_flow_v3, legacy_qe, qe_v3, reasoning_bank,
-               reasoningbank_memory, reasoningbank_model, swarm_memory, test_patterns)
+from . import (
+    agentdb_adapter,
+    agentdb_native,
+    agentdb_service,
+    claude_flow_v3,
+    legacy_qe,
+    qe_v3,
+    reasoning_bank,
+    reasoningbank_memory,
+    reasoningbank_model,
+    swarm_memory,
+    test_patterns,
+)
 from .base import EmbeddingTable, SourceReader, Variant, iter_ids, stored_embedding
 from .generic import GenericMapping
+from .history import history_counts
 from .survey import TableSurvey, survey
 
 # Detection order: layouts with their own table names first, then the `patterns` layouts

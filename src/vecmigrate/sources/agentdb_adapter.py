@@ -14,8 +14,8 @@ Mapping:
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import Variant
 
 TEXT_KEYS = ("content", "text", "pattern", "description", "name")

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import json
 
-from .. import transform as t
 from ..models import Pattern, jsonable
+from . import transform as t
 from .base import EmbeddingTable, Variant
 
 

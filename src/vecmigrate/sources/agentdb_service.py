@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import Variant
 
 TEXT_KEYS = ("content", "text", "pattern", "description", "name")

@@ -22,8 +22,8 @@ disagreement is reported.
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import Variant
 
 MEMORY_CONSUMED = {"id", "key", "namespace", "content", "type", "embedding", "embedding_model",

@@ -22,9 +22,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .. import transform as t
 from ..errors import RowRejected, UsageError
 from ..models import Pattern
+from . import transform as t
 from .base import EmbeddingTable, Variant, join_id
 
 

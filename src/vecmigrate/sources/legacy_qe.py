@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import Variant
 
 CONSUMED = {"id", "name", "description", "template", "examples", "category", "framework", "language",

@@ -13,8 +13,8 @@ Mapping:
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import EmbeddingTable, Variant
 
 CONSUMED = {"id", "pattern_type", "qe_domain", "domain", "name", "description", "confidence",

@@ -11,8 +11,8 @@ Mapping:
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import EmbeddingTable, Variant
 
 CONSUMED = {"id", "ts", "task_type", "approach", "success_rate", "uses", "avg_reward", "tags", "metadata",

@@ -16,8 +16,8 @@ default; the generic mapping migrates it (`--table memory_entries --id-column na
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import EmbeddingTable, Variant
 
 CONSUMED = {"id", "type", "pattern_data", "confidence", "usage_count", "created_at", "last_used",

@@ -14,8 +14,8 @@ Mapping:
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import EmbeddingTable, Variant
 
 CONSUMED = {"id", "problem", "solution", "rationale", "confidence", "success_rate", "domain", "tags",

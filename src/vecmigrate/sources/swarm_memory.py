@@ -12,8 +12,8 @@ Expired rows are migrated too (expires_at is kept): a migration does not decide 
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import Variant
 
 OPTIONAL = {"agent_id": "agentId", "success_rate": "successRate"}

@@ -11,8 +11,8 @@ Mapping:
 
 from __future__ import annotations
 
-from .. import transform as t
 from ..models import Pattern
+from . import transform as t
 from .base import Variant
 
 CONSUMED = {"id", "pattern_type", "framework", "language", "code_signature_hash", "code_signature",

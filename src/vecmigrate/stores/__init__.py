@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import changelog, target as tgt
 from ..errors import TargetError, UsageError, VecmigrateError
-from ..generations import Layout, recover
-from ..lock import TargetLock
+from ..target import changelog
+from ..target import database as tgt
+from ..target.generations import Layout, recover
+from ..target.index_file import IndexSettings
+from ..target.lock import TargetLock
 from .base import StoreBase
 from .dual_write import DualWriteStore
 from .protocol import PatternStore
 from .sqlite_vec_store import SqliteVecStore
-from ..index_file import IndexSettings
 from .usearch_store import USearchStore
 from .validate import validate_store
 

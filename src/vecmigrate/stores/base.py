@@ -13,15 +13,16 @@ from typing import Any, Sequence
 import apsw
 import numpy as np
 
-from .. import changelog, target as tgt
 from ..codec import VectorError, check_vector, invalid_rows
 from ..db import atomic, sql
-from ..embedders import embed, model_of, query_embedder
+from ..embed.embedders import embed, model_of, query_embedder
 from ..errors import UsageError
-from ..generations import Generation
-from ..lock import TargetLock
 from ..models import Pattern, SearchHit, StoredPattern, StoreStats
-from ..index_file import IndexSettings
+from ..target import changelog
+from ..target import database as tgt
+from ..target.generations import Generation
+from ..target.index_file import IndexSettings
+from ..target.lock import TargetLock
 
 FILTER_COLUMNS = ("type", "domain", "framework", "kind")
 MMR_POOL = 4  # MMR re-ranks the best k * MMR_POOL candidates

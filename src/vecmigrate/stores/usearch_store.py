@@ -12,10 +12,10 @@ from usearch.index import Index
 
 from ..db import atomic
 from ..errors import UsageError
-from .. import changelog
-from ..target import catch_up, save_checked_index
+from ..target import changelog
+from ..target.database import catch_up, save_checked_index
+from ..target.index_file import rebuild_from_mirror, remove_keys
 from .base import FILTER_COLUMNS, StoreBase, l2_from_l2sq, oversample
-from ..index_file import rebuild_from_mirror, remove_keys
 
 EXACT_SUBSET = 4096  # at most this many matching keys: score them exactly
 

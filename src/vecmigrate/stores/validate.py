@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..models import StoreValidation
-from ..verify import Checks, check_consistency
+from ..verbs.verify import Checks, check_consistency
 from .base import StoreBase
 
 

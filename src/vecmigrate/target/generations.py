@@ -36,10 +36,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .db import copy_database, open_target
-from .errors import TargetError
-from .faults import crash_point
-from .files import fsync_dir, fsync_file, write_new
+from ..db import copy_database, open_target
+from ..errors import TargetError
+from ..faults import crash_point
+from ..files import fsync_dir, fsync_file, write_new
 
 GEN_PREFIX = "gen-"
 CURRENT = "current"

@@ -13,14 +13,22 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
+from ..db import atomic, fill, open_target, sql
+from ..embed.embedders import model_of
+from ..errors import TargetError
+from ..models import Pattern, StoredPattern
 from . import changelog, versions
-from .db import atomic, fill, open_target, sql
-from .embedders import model_of
-from .errors import TargetError
 from .generations import Generation, Layout, finish, new_generation
-from .models import Pattern, StoredPattern
-from .index_file import (DTYPES, METRICS, IndexSettings, load_checked, new_index, rebuild_from_mirror, remove_keys,
-                         save_index)
+from .index_file import (
+    DTYPES,
+    METRICS,
+    IndexSettings,
+    load_checked,
+    new_index,
+    rebuild_from_mirror,
+    remove_keys,
+    save_index,
+)
 
 SCHEMA_VERSION = "3"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
 #                      3: the change log, sources and lineage (a target of schema 2 is upgraded by its next writer)

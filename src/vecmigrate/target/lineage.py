@@ -27,11 +27,12 @@ from typing import Any, Iterable
 import apsw
 import numpy as np
 
-from . import changelog, target as tgt
-from .errors import TargetError, UsageError
+from ..errors import TargetError, UsageError
+from ..models import ChangeCounts, Pattern, SourceRow
+from ..sources import GenericMapping, Plan, SourceReader
+from . import changelog
+from . import database as tgt
 from .ledger import now_ms
-from .models import ChangeCounts, Pattern, SourceRow
-from .sources import GenericMapping, Plan, SourceReader
 
 RULES = ("source", "target", "fail")
 MAX_LISTED = 20
@@ -516,7 +517,7 @@ class Applier:
 
 
 def _duplicate(row: SourceRow, pattern: Pattern, owner: tuple[int, str, int]) -> dict[str, Any]:
-    from .batch import quarantine_entry
+    from ..sources.batch import quarantine_entry
     return quarantine_entry(row, pattern, f"duplicate id {pattern.id!r} (source row {owner[1]}:{owner[2]} has it)")
 
 

@@ -12,7 +12,7 @@ from importlib import metadata
 
 import apsw
 
-from .errors import TargetError
+from ..errors import TargetError
 
 # sqlite-vec releases (major.minor) whose vec0 storage this vecmigrate has read and written.
 # A target recorded by another series is refused until that series is tested and added here.

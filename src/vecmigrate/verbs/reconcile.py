@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .db import atomic
-from .models import ReconcileReport
-from .changelog import RECONCILE
-from .stores import open_store
-from .stores.base import StoreBase
+from ..db import atomic
+from ..models import ReconcileReport
+from ..stores import open_store
+from ..stores.base import StoreBase
+from ..target.changelog import RECONCILE
 from .verify import Checks, check_consistency
 
 BATCH = 1000

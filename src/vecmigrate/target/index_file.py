@@ -15,9 +15,9 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
-from .db import sql
-from .faults import crash_point
-from .files import file_checksum, fsync_dir, fsync_file, same_mode_as
+from ..db import sql
+from ..faults import crash_point
+from ..files import file_checksum, fsync_dir, fsync_file, same_mode_as
 
 METRICS = {"cos": "cosine", "l2sq": "l2"}  # USearch metric -> vec0 distance_metric
 DTYPES = ("f32", "f16", "bf16", "i8")
@@ -38,7 +38,7 @@ class IndexSettings:
 
     def check(self) -> "IndexSettings":
         """These settings, if an index can have them (else a UsageError naming the one that is wrong)."""
-        from .errors import UsageError
+        from ..errors import UsageError
         if not 1 <= self.dimension <= 1 << 16:
             raise UsageError(f"dimension must be from 1 to 65536, got {self.dimension}")
         if self.metric not in METRICS:

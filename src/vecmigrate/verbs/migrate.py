@@ -23,26 +23,76 @@ from typing import Any, Callable, Iterator
 
 import apsw
 
-from . import changelog, ledger, target as tgt, versions
-from .backup import backup_source
-from .batch import as_quarantined, prepare_batch
-from .db import (atomic, describe, load_vec, open_source_snapshot, open_target, quote_identifier, source_state,
-                 table_names)
-from .embedders import LEXICAL, MINILM, Embedder, callable_spec, embed_patterns, load_embedder
-from .errors import SourceError, StrictModeError, TargetError, UsageError, VecmigrateError
-from .faults import crash_point
-from .files import no_wider_than
-from .generations import (Generation, Layout, check_root, drop_empty_target, finish, new_generation, prune, recover,
-                          remove_generation)
-from .history import copy_history, history_counts
-from .index_feeder import IndexFeeder
-from .lock import TargetLock
-from .models import MigrationResult, Pattern, QuarantinedRow, Validation
-from .provenance import Census, EmbeddingPolicy, census, decide, infer_dimension, label_check, plausible_sizes
-from .sources import GenericMapping, Plan, SourceReader, detect
-from .index_file import DTYPES, METRICS, IndexSettings, new_index
-from .lineage import RULES, Applied, Applier, ConflictError, Diff, find_source, history_names, mark_synced, \
-    register_source, scan, source_identity
+from ..db import (
+    atomic,
+    describe,
+    load_vec,
+    open_source_snapshot,
+    open_target,
+    quote_identifier,
+    source_state,
+    table_names,
+)
+from ..embed.embedders import (
+    LEXICAL,
+    MINILM,
+    Embedder,
+    callable_spec,
+    embed_patterns,
+    load_embedder,
+)
+from ..embed.provenance import (
+    Census,
+    EmbeddingPolicy,
+    census,
+    decide,
+    infer_dimension,
+    label_check,
+    plausible_sizes,
+)
+from ..errors import (
+    SourceError,
+    StrictModeError,
+    TargetError,
+    UsageError,
+    VecmigrateError,
+)
+from ..faults import crash_point
+from ..files import no_wider_than
+from ..models import MigrationResult, Pattern, QuarantinedRow, Validation
+from ..sources import GenericMapping, Plan, SourceReader, detect
+from ..sources.backup import backup_source
+from ..sources.batch import as_quarantined, prepare_batch
+from ..sources.history import copy_history, history_counts
+from ..target import changelog, ledger, versions
+from ..target import database as tgt
+from ..target.generations import (
+    Generation,
+    Layout,
+    check_root,
+    drop_empty_target,
+    finish,
+    new_generation,
+    prune,
+    recover,
+    remove_generation,
+)
+from ..target.index_feeder import IndexFeeder
+from ..target.index_file import DTYPES, METRICS, IndexSettings, new_index
+from ..target.lineage import (
+    RULES,
+    Applied,
+    Applier,
+    ConflictError,
+    Diff,
+    find_source,
+    history_names,
+    mark_synced,
+    register_source,
+    scan,
+    source_identity,
+)
+from ..target.lock import TargetLock
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]

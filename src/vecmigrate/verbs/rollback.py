@@ -15,15 +15,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-
-from . import changelog, target as tgt
-from .db import atomic, open_target
-from .errors import TargetError, UsageError
-from .lineage import SOURCE_COLUMNS
-from .faults import crash_point
-from .generations import Layout, RollbackIntent, check_root, finish_rollback, read_intent, recover, remove_generation, write_intent
-from .lock import TargetLock
-from .models import RollbackResult
+from ..db import atomic, open_target
+from ..errors import TargetError, UsageError
+from ..faults import crash_point
+from ..models import RollbackResult
+from ..target import changelog
+from ..target import database as tgt
+from ..target.generations import (
+    Layout,
+    RollbackIntent,
+    check_root,
+    finish_rollback,
+    read_intent,
+    recover,
+    remove_generation,
+    write_intent,
+)
+from ..target.lineage import SOURCE_COLUMNS
+from ..target.lock import TargetLock
 
 
 class NothingToRollBack(TargetError):

@@ -18,17 +18,28 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from . import changelog, ledger, target as tgt
-from .db import atomic, open_source_snapshot, source_state
-from .errors import SourceError, UsageError
-from .generations import Layout
-from .history import copy_history, read_history
-from .lineage import (Applied, Applier, ConflictError, find_source, history_names, mark_synced, register_source,
-                      in_step, source_identity, sources)
-from .lock import TargetLock
+from ..db import atomic, open_source_snapshot, source_state
+from ..errors import SourceError, UsageError
+from ..models import SyncPass
+from ..sources import GenericMapping, SourceReader, detect
+from ..sources.history import copy_history, read_history
+from ..target import changelog, ledger
+from ..target import database as tgt
+from ..target.generations import Layout
+from ..target.lineage import (
+    Applied,
+    Applier,
+    ConflictError,
+    find_source,
+    history_names,
+    in_step,
+    mark_synced,
+    register_source,
+    source_identity,
+    sources,
+)
+from ..target.lock import TargetLock
 from .migrate import MigrateOptions, Migrator, Run
-from .models import SyncPass
-from .sources import GenericMapping, SourceReader, detect
 
 
 class Syncer:

@@ -7,14 +7,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import changelog, ledger, lineage, target as tgt, versions
-from .backup import list_backups
-from .db import open_source_snapshot, open_target, quote_identifier, source_state
-from .embedders import query_spec
-from .generations import Layout, read_intent
+from ..db import open_source_snapshot, open_target, quote_identifier, source_state
+from ..embed.embedders import query_spec
+from ..models import Status
+from ..sources import detect, iter_ids, plan_of_run
+from ..sources.backup import list_backups
+from ..target import changelog, ledger, lineage, versions
+from ..target import database as tgt
+from ..target.generations import Layout, read_intent
 from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
-from .models import Status
-from .sources import detect, iter_ids, plan_of_run
 
 
 def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:

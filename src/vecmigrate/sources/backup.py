@@ -9,9 +9,9 @@ from pathlib import Path
 
 import apsw
 
-from .db import copy_database, describe
-from .errors import SourceError
-from .files import fsync_dir
+from ..db import copy_database, describe
+from ..errors import SourceError
+from ..files import fsync_dir
 
 
 def backup_path_for(source: Path, when: datetime | None = None) -> Path:

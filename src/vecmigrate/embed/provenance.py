@@ -21,11 +21,20 @@ from typing import Callable
 
 import numpy as np
 
-from .db import quote_identifier
-from .embedders import (LEXICAL, MINILM, MINILM_DIMENSION, Embedder, embed, load_embedder, model_of,
-                        spec_for_model, unavailable)
-from .errors import RowRejected, UsageError
-from .sources import Plan, SourceReader, stored_embedding
+from ..db import quote_identifier
+from ..errors import RowRejected, UsageError
+from ..sources import Plan, SourceReader, stored_embedding
+from .embedders import (
+    LEXICAL,
+    MINILM,
+    MINILM_DIMENSION,
+    Embedder,
+    embed,
+    load_embedder,
+    model_of,
+    spec_for_model,
+    unavailable,
+)
 
 UNKNOWN = "unknown"
 LABEL_MATCH = 0.99   # a stored vector is the labelled model's when re-embedding its text gets this close

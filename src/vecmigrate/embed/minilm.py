@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import EmbeddingError
+from ..errors import EmbeddingError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384

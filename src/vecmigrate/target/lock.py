@@ -18,7 +18,7 @@ import stat
 import time
 from pathlib import Path
 
-from .errors import TargetError
+from ..errors import TargetError
 
 LOCK_NAME = ".lock"  # generations.LOCK_NAME
 

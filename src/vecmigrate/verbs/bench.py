@@ -20,8 +20,8 @@ from typing import Callable
 import apsw
 import numpy as np
 
-from .errors import UsageError
-from .stores import open_store
+from ..errors import UsageError
+from ..stores import open_store
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import re
 from datetime import datetime
 from typing import Any, Iterable
 
-from .errors import RowRejected
-from .models import jsonable
+from ..errors import RowRejected
+from ..models import jsonable
 
 SECONDS_THRESHOLD = 100_000_000_000  # below: seconds (until year 5138); at or above: milliseconds
 

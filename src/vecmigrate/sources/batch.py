@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from .codec import decode_many, invalid_rows
-from .embedders import Embedder, embed_patterns, model_of
-from .errors import RowRejected
-from .models import Pattern, QuarantinedRow, SourceRow, jsonable
-from .provenance import EmbeddingPolicy, canonical_model
-from .sources import Variant, stored_embedding
+from ..codec import decode_many, invalid_rows
+from ..embed.embedders import Embedder, embed_patterns, model_of
+from ..embed.provenance import EmbeddingPolicy, canonical_model
+from ..errors import RowRejected
+from ..models import Pattern, QuarantinedRow, SourceRow, jsonable
+from . import Variant, stored_embedding
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any
 
 import apsw
 
-from . import target as tgt
-from .db import describe, sql, sql_files
-from .errors import UsageError
-from .models import SqlResult
+from ..db import describe, sql, sql_files
+from ..errors import UsageError
+from ..models import SqlResult
+from ..target import database as tgt
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

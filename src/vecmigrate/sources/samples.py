@@ -4,7 +4,7 @@ Used by `make demo`, the tests and the benchmarks. Texts are generated from a sm
 vocabulary (so lexical search finds related patterns); stored embeddings are clustered
 float32 unit vectors (HNSW recall on uniform random vectors says little about real data).
 
-    python -m vecmigrate.samples data/agentic-qe.db --variant legacy-qe --count 2000
+    python -m vecmigrate.sources.samples data/agentic-qe.db --variant legacy-qe --count 2000
 """
 
 from __future__ import annotations

@@ -12,15 +12,16 @@ import apsw
 import numpy as np
 from usearch.index import Index
 
-from . import changelog, ledger, lineage, target as tgt
-from .db import open_source_snapshot
-from .embedders import load_embedder, spec_for_model, unavailable
-from .errors import RowRejected
-from .models import Pattern, VerifyReport
-from .provenance import LABEL_MATCH, best_cosine
-from .sources import SourceReader, detect, find_variant, plan_of_run, stored_embedding
-from .sources.base import join_id
-from .index_file import IndexSettings, load_checked
+from ..db import open_source_snapshot
+from ..embed.embedders import load_embedder, spec_for_model, unavailable
+from ..embed.provenance import LABEL_MATCH, best_cosine
+from ..errors import RowRejected
+from ..models import Pattern, VerifyReport
+from ..sources import SourceReader, detect, find_variant, plan_of_run, stored_embedding
+from ..sources.base import join_id
+from ..target import changelog, ledger, lineage
+from ..target import database as tgt
+from ..target.index_file import IndexSettings, load_checked
 
 SHOW = 5  # differences listed per check
 

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 
 import apsw
 
-from .db import quote_identifier, reading_source, table_names
+from ..db import quote_identifier, reading_source, table_names
 
 
 def history_counts(conn: apsw.Connection, names: Iterable[str]) -> dict[str, int]:
