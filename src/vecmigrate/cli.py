@@ -437,6 +437,35 @@ def rollback(
 
 @app.command()
 @handle_errors
+def export(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    to: Annotated[Path, typer.Option("--to", readable=False, help="The database file to write (must not exist).")] = ...,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="The AgentDB-family layout to write (default: the layout of the source the target was fed from).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the target out as an AgentDB-family database, the way back after cut-over.
+
+    Tables are created as the source had them. A pattern unchanged since it came from the
+    source comes back as that very row (same columns, same rowid, the vector byte for byte);
+    a changed one, or one written through a store, is written by the layout's reverse mapping.
+    The file appears whole or not at all.
+    """
+    result = commands.export(target, to, layout=layout)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    tables = ", ".join(f"{t} {n}" for t, n in result.tables.items())
+    out.print(f"exported {result.exact + result.rewritten} pattern(s) to {result.path} ({result.layout}: {tables}); "
+              f"{result.exact} verbatim, {result.rewritten} through the reverse mapping, {len(result.skipped)} skipped",
+              highlight=False, markup=False, soft_wrap=True)
+    if result.skipped:
+        raise typer.Exit(3)
+
+
+@app.command()
+@handle_errors
 def search(
     target: TargetOpt = Path(DEFAULT_TARGET),
     pattern_id: Annotated[Optional[str], typer.Option("--id", help="Search with this pattern's own vector.")] = None,

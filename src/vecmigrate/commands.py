@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from .errors import UsageError
 from .models import (
+    ExportResult,
     MigrationResult,
     ReconcileReport,
     RollbackResult,
@@ -59,6 +60,11 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
 def rollback(target: str | Path = DEFAULT_TARGET, *, keep_writes: bool = False,
              discard_writes: bool = False) -> RollbackResult:
     return _rollback(target, keep_writes=keep_writes, discard_writes=discard_writes)
+
+
+def export(target: str | Path = DEFAULT_TARGET, to: str | Path = "", *, layout: str | None = None) -> ExportResult:
+    from .verbs.export import export as _export
+    return _export(target, to, layout=layout)
 
 
 def bench(target: str | Path = DEFAULT_TARGET, **options: Any) -> BenchReport:

@@ -146,6 +146,25 @@ class RollbackResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote: the file, its layout, rows per table; `exact` rows came back verbatim
+    from the source rows the target kept, `rewritten` ones through the reverse mapping."""
+
+    target: str
+    path: str
+    layout: str
+    tables: dict[str, int]
+    exact: int
+    rewritten: int
+    skipped: list[dict[str, str]]
+    notes: list[str]
+    duration_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class ChangeCounts:
     """What applying a source's changes did (a sync pass, a batch of an incremental run)."""

@@ -15,6 +15,7 @@ Mapping:
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import Variant
 
@@ -41,8 +42,24 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: content, domain, framework and usageCount go into metadata, where the mapping reads them."""
+    md = p.metadata
+    put = {"content": None if t.first_text(md, TEXT_KEYS) == p.content else p.content, "domain": p.domain, "framework": p.framework, "usageCount": p.usage_count}
+    return {**r.leftovers(p), "id": r.source_id(p, VARIANT), "type": p.type or "pattern",
+            "confidence": md.get("confidence"), "metadata": r.metadata_text(p, {"confidence"}, put),
+            "created_at": r.timestamp(p.created_at, "s")}
+
+
+DDL = (
+    "CREATE TABLE patterns (id TEXT PRIMARY KEY, pattern_id TEXT GENERATED ALWAYS AS (id) VIRTUAL, type TEXT NOT NULL,"
+    " confidence REAL NOT NULL DEFAULT 0.5, embedding BLOB, metadata TEXT,"
+    " created_at INTEGER NOT NULL DEFAULT (unixepoch()))",
+)
+
+
 VARIANT = Variant(
     name="agentdb-adapter", table="patterns",
     telling_columns=frozenset({"id", "type", "embedding"}),
-    map_row=to_pattern, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
+    map_row=to_pattern, to_row=to_row, ddl=DDL, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
 )

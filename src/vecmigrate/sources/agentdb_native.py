@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 
 from ..models import Pattern, jsonable
+from . import reverse as r
 from . import transform as t
 from .base import EmbeddingTable, Variant
 
@@ -101,17 +102,87 @@ def experience(v: dict) -> Pattern:
                    metadata=_extra(v, {"id", "metadata"}, {}))
 
 
-def _variant(table: str, kind: str, side: str, key: str, telling: set[str], map_row) -> Variant:
+def _metadata(p: Pattern, added: set[str]) -> str | None:
+    return r.metadata_text(p, added)
+
+
+def episode_to_row(p: Pattern) -> dict:
+    """The reverse of episodes: the task from metadata, else the content; session_id is the domain."""
+    md = p.metadata
+    success = md.get("success")
+    if success is None and p.verdict is not None:
+        success = 1 if p.verdict == "success" else 0
+    created = r.timestamp(p.created_at, "ms")
+    return {**r.leftovers(p), "id": r.integer_id(p, PARTS[0]), "ts": md.get("ts") if md.get("ts") is not None else created,
+            "session_id": p.domain or md.get("sessionId") or "", "task": md.get("task") or p.content,
+            "input": md.get("input"), "output": md.get("output"), "critique": md.get("critique"),
+            "reward": md.get("reward"), "success": success, "latency_ms": md.get("latencyMs"),
+            "tokens_used": md.get("tokensUsed"), "tags": r.json_text(md.get("tags")),
+            "metadata": _metadata(p, EPISODE_ADDED), "created_at": created}
+
+
+def skill_to_row(p: Pattern) -> dict:
+    """The reverse of skills: the name from metadata, else the content."""
+    md = p.metadata
+    signature = md.get("signature")
+    return {**r.leftovers(p), "id": r.integer_id(p, PARTS[1]), "name": md.get("name") or p.content,
+            "description": md.get("description"), "signature": r.json_text(signature if signature is not None else {}),
+            "code": md.get("code"), "success_rate": md.get("successRate"), "uses": p.usage_count,
+            "avg_reward": md.get("avgReward"), "avg_latency_ms": md.get("avgLatencyMs"),
+            "created_from_episode": md.get("createdFromEpisode"), "created_at": r.timestamp(p.created_at, "ms"),
+            "updated_at": r.timestamp(md.get("updatedAt"), "ms"), "last_used_at": r.timestamp(p.last_used, "ms"),
+            "metadata": _metadata(p, SKILL_ADDED)}
+
+
+def note_to_row(p: Pattern) -> dict:
+    """The reverse of notes: the text is the content."""
+    md = p.metadata
+    return {**r.leftovers(p), "id": r.integer_id(p, PARTS[2]), "title": md.get("title"), "text": p.content,
+            "summary": md.get("summary"), "note_type": p.type, "importance": md.get("importance"),
+            "access_count": p.usage_count, "last_accessed_at": r.timestamp(p.last_used, "ms"),
+            "created_at": r.timestamp(p.created_at, "ms"), "updated_at": r.timestamp(md.get("updatedAt"), "ms"),
+            "metadata": _metadata(p, NOTE_ADDED)}
+
+
+def experience_to_row(p: Pattern) -> dict:
+    """The reverse of exp_nodes: its own columns come back from metadata.sourceColumns."""
+    return {**r.leftovers(p), "id": r.integer_id(p, PARTS[3]), "content": p.content,
+            "created_at": r.timestamp(p.created_at, "ms"), "metadata": _metadata(p, set())}
+
+
+EPISODE_ADDED = {"task", "input", "output", "critique", "sessionId", "reward", "success", "latencyMs", "tokensUsed",
+                 "tags", "ts"}
+SKILL_ADDED = {"name", "description", "signature", "code", "successRate", "avgReward", "avgLatencyMs",
+               "createdFromEpisode", "updatedAt"}
+NOTE_ADDED = {"title", "summary", "importance", "updatedAt"}
+
+
+def _variant(table: str, kind: str, side: str, key: str, telling: set[str], map_row, to_row, ddl: str) -> Variant:
     return Variant(name="agentdb-native", table=table, kind=kind, id_prefix=f"{kind}:",
-                   telling_columns=frozenset(telling), map_row=map_row, embedding_column="__embedding",
+                   telling_columns=frozenset(telling), map_row=map_row, to_row=to_row,
+                   ddl=(ddl, f"CREATE TABLE {side} ({key} INTEGER PRIMARY KEY, embedding BLOB NOT NULL,"
+                             f" embedding_model TEXT DEFAULT 'all-MiniLM-L6-v2')"), embedding_column="__embedding",
                    model_column="__embedding_model", embedding_table=EmbeddingTable(side, key),
                    history_tables=HISTORY, description=__doc__.strip().splitlines()[0])
 
 
 HISTORY = ("causal_*", "learning_*", "recall_certificates", "agentdb_config", "exp_edges")
 PARTS = (
-    _variant("episodes", "episode", "episode_embeddings", "episode_id", {"id", "session_id", "task", "reward"}, episode),
-    _variant("skills", "skill", "skill_embeddings", "skill_id", {"id", "name", "signature"}, skill),
-    _variant("notes", "note", "note_embeddings", "note_id", {"id", "text"}, note),
-    _variant("exp_nodes", "experience", "exp_node_embeddings", "node_id", {"id"}, experience),
+    _variant("episodes", "episode", "episode_embeddings", "episode_id", {"id", "session_id", "task", "reward"}, episode,
+             episode_to_row, "CREATE TABLE episodes (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+             " session_id TEXT NOT NULL, task TEXT NOT NULL, input TEXT, output TEXT, critique TEXT,"
+             " reward REAL DEFAULT 0.0, success BOOLEAN DEFAULT 0, latency_ms INTEGER, tokens_used INTEGER,"
+             " tags TEXT, metadata JSON, created_at INTEGER NOT NULL)"),
+    _variant("skills", "skill", "skill_embeddings", "skill_id", {"id", "name", "signature"}, skill, skill_to_row,
+             "CREATE TABLE skills (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, description TEXT,"
+             " signature JSON NOT NULL, code TEXT, success_rate REAL, uses INTEGER, avg_reward REAL,"
+             " avg_latency_ms INTEGER, created_from_episode INTEGER, created_at INTEGER, updated_at INTEGER,"
+             " last_used_at INTEGER, metadata JSON)"),
+    _variant("notes", "note", "note_embeddings", "note_id", {"id", "text"}, note, note_to_row,
+             "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT, text TEXT NOT NULL, summary TEXT,"
+             " note_type TEXT DEFAULT 'general', importance REAL, access_count INTEGER, last_accessed_at INTEGER,"
+             " created_at INTEGER, updated_at INTEGER, metadata JSON)"),
+    _variant("exp_nodes", "experience", "exp_node_embeddings", "node_id", {"id"}, experience, experience_to_row,
+             "CREATE TABLE exp_nodes (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT, content TEXT, created_at INTEGER,"
+             " metadata JSON)"),
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import Variant
 
@@ -47,8 +48,31 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: the content goes into the `data` document, where the mapping reads it."""
+    md = p.metadata
+    data = md.get("data")
+    data = dict(data) if isinstance(data, dict) else ({} if data in (None, "", {}) else {"value": data})
+    if t.first_text(data, TEXT_KEYS) != p.content:
+        data["content"] = p.content
+    if p.framework is not None and t.first_text(data, ["framework"]) != p.framework:
+        data["framework"] = p.framework
+    return {**r.leftovers(p), "id": r.integer_id(p, VARIANT), "type": p.type or "pattern", "domain": p.domain,
+            "data": r.json_text(data), "confidence": md.get("confidence"), "usage_count": p.usage_count,
+            "success_count": md.get("successCount"), "created_at": r.timestamp(p.created_at, "ms"),
+            "last_used": r.timestamp(p.last_used, "ms"),
+            "metadata": r.metadata_text(p, {"confidence", "successCount", "data"})}
+
+
+DDL = (
+    "CREATE TABLE patterns (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, domain TEXT, data TEXT NOT NULL,"
+    " confidence REAL, usage_count INTEGER DEFAULT 0, success_count INTEGER DEFAULT 0, embedding BLOB,"
+    " created_at INTEGER, last_used INTEGER, metadata TEXT)",
+)
+
+
 VARIANT = Variant(
     name="agentdb-service", table="patterns",
     telling_columns=frozenset({"id", "type", "domain", "data", "success_count", "embedding"}),
-    map_row=to_pattern, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
+    map_row=to_pattern, to_row=to_row, ddl=DDL, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
 )

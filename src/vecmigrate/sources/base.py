@@ -54,6 +54,10 @@ class Variant:
     description: str = ""
     # Texts the source application may have embedded for this row (verify --model tries each).
     model_texts: Callable[[Pattern], list[str]] | None = None
+    # The reverse mapping (see reverse.py) and the layout's tables as its application creates them
+    # (the table, then its side table), for write-back and export.
+    to_row: Callable[[Pattern], dict[str, Any]] | None = None
+    ddl: tuple[str, ...] = ()
 
     def matches(self, columns: set[str]) -> bool:
         return self.telling_columns <= columns

@@ -23,6 +23,7 @@ disagreement is reported.
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import Variant
 
@@ -79,18 +80,58 @@ def pattern_to_pattern(v: dict) -> Pattern:
     )
 
 
+MEMORY_ADDED = {"key", "namespace", "tags", "status", "ownerId", "updatedAt", "expiresAt", "embeddingModel",
+                "embeddingDimensions"}
+PATTERN_ADDED = {"name", "description", "condition", "action", "confidence", "successCount", "failureCount", "tags"}
+
+
+def memory_to_row(p: Pattern) -> dict:
+    """The reverse of memory_entries: key falls back to the id, namespace to the domain."""
+    md = p.metadata
+    sid = r.source_id(p, MEMORY)
+    return {**r.leftovers(p), "id": sid, "key": md.get("key") or sid,
+            "namespace": md.get("namespace") or p.domain or "default", "content": p.content,
+            "type": p.type or "semantic", "tags": r.json_text(md.get("tags")), "metadata": r.metadata_text(p, MEMORY_ADDED),
+            "owner_id": md.get("ownerId"), "created_at": r.timestamp(p.created_at, "ms") or 0,
+            "updated_at": r.timestamp(md.get("updatedAt"), "ms") or r.timestamp(p.created_at, "ms") or 0,
+            "expires_at": r.timestamp(md.get("expiresAt"), "ms"),
+            "last_accessed_at": r.timestamp(p.last_used, "ms"), "access_count": p.usage_count,
+            "status": md.get("status") or "active"}
+
+
+def pattern_to_row(p: Pattern) -> dict:
+    """The reverse of patterns: name falls back to the content."""
+    md = p.metadata
+    return {**r.leftovers(p), "id": r.source_id(p, PATTERNS), "name": md.get("name") or p.content,
+            "pattern_type": p.type or "learning", "condition": md.get("condition") or "",
+            "action": md.get("action") or "", "description": md.get("description"),
+            "confidence": md.get("confidence"), "success_count": md.get("successCount"),
+            "failure_count": md.get("failureCount"), "tags": r.json_text(md.get("tags")),
+            "metadata": r.metadata_text(p, PATTERN_ADDED), "created_at": r.timestamp(p.created_at, "ms")}
+
+
 HISTORY = ("vector_indexes", "sessions", "session_events")
 
 MEMORY = Variant(
     name="claude-flow-v3", table="memory_entries", kind="memory", id_prefix="memory:",
     telling_columns=frozenset({"id", "key", "namespace", "content", "embedding", "embedding_model"}),
-    map_row=memory_to_pattern, embedding_column="embedding", dimension_column="embedding_dimensions",
+    map_row=memory_to_pattern, to_row=memory_to_row, ddl=(
+        "CREATE TABLE memory_entries (id TEXT PRIMARY KEY, key TEXT NOT NULL, namespace TEXT DEFAULT 'default',"
+        " content TEXT NOT NULL, type TEXT DEFAULT 'semantic', embedding TEXT, embedding_model TEXT DEFAULT 'local',"
+        " embedding_dimensions INTEGER, tags TEXT, metadata TEXT, owner_id TEXT, created_at INTEGER NOT NULL,"
+        " updated_at INTEGER NOT NULL, expires_at INTEGER, last_accessed_at INTEGER, access_count INTEGER DEFAULT 0,"
+        " status TEXT DEFAULT 'active', UNIQUE(namespace, key))",), embedding_column="embedding", dimension_column="embedding_dimensions",
     model_column="embedding_model", history_tables=HISTORY, description=__doc__.strip().splitlines()[0],
 )
 PATTERNS = Variant(
     name="claude-flow-v3", table="patterns", kind="pattern", id_prefix="pattern:",
     telling_columns=frozenset({"id", "name", "pattern_type", "condition", "action", "embedding"}),
-    map_row=pattern_to_pattern, embedding_column="embedding", dimension_column="embedding_dimensions",
+    map_row=pattern_to_pattern, to_row=pattern_to_row, ddl=(
+        "CREATE TABLE patterns (id TEXT PRIMARY KEY, name TEXT NOT NULL, pattern_type TEXT NOT NULL,"
+        " condition TEXT NOT NULL, action TEXT NOT NULL, description TEXT, confidence REAL DEFAULT 0.5,"
+        " success_count INTEGER DEFAULT 0, failure_count INTEGER DEFAULT 0, embedding TEXT,"
+        " embedding_dimensions INTEGER, tags TEXT, metadata TEXT, created_at INTEGER, updated_at INTEGER)",),
+    embedding_column="embedding", dimension_column="embedding_dimensions",
     history_tables=HISTORY, description=__doc__.strip().splitlines()[0],
 )
 PARTS = (MEMORY, PATTERNS)

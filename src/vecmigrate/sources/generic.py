@@ -19,11 +19,12 @@ value stays recoverable. Rows without a stored vector are embedded (see the READ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import RowRejected, UsageError
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import EmbeddingTable, Variant, join_id
 
@@ -148,8 +149,44 @@ class GenericMapping:
                            created_at=t.to_epoch_ms(created, "created_at") if created is not None else None,
                            metadata=metadata)
 
+        def to_row(p: Pattern) -> dict:
+            """The reverse: every own column from metadata.sourceColumns, the side row's from
+            embeddingRow; the id columns from the id, and a single plain text column from the content."""
+            row = r.leftovers(p)
+            side_row = p.metadata.get("embeddingRow")
+            if isinstance(side_row, dict):
+                row.update({f"__{k}": v for k, v in r.leftovers(replace(p, metadata={"sourceColumns": side_row})).items()})
+            sid = r.source_id(p, variant)
+            parts = split_id(sid) if len(ids) > 1 else [sid]
+            if len(parts) == len(ids):
+                for column, part in zip(ids, parts):
+                    if not isinstance(row.get(column), int) or str(row[column]) != part:
+                        row[column] = part
+            if len(texts) == 1 and not texts[0].path and texts[0].read(row) != p.content:
+                row[texts[0].column] = p.content
+            return row
+
         kind = self.kind or self.table
-        return Variant(name="generic", table=self.table, telling_columns=frozenset(self.columns_needed()),
-                       map_row=to_pattern, kind=kind, id_prefix=f"{kind}:", embedding_column=embedding,
+        variant = Variant(name="generic", table=self.table, telling_columns=frozenset(self.columns_needed()),
+                       map_row=to_pattern, to_row=to_row, kind=kind, id_prefix=f"{kind}:", embedding_column=embedding,
                        embedding_table=side, id_columns=ids, history_tables=(),
                        description="a generic mapping given by flags")
+        return variant
+
+
+def split_id(text: str) -> list[str]:
+    """The parts `join_id` joined (':' separates; '\\' escapes)."""
+    parts, current, escaped = [], [], False
+    for ch in text:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ":":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import Variant
 
@@ -59,8 +60,32 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+ADDED = {"originalName", "originalCategory", "language", "template", "examples", "confidence", "description",
+         "successRate", "quality"}
+
+
+def to_row(p: Pattern) -> dict:
+    """The reverse: a legacy-qe row from a pattern (name falls back to the content)."""
+    md = p.metadata
+    examples = md.get("examples")
+    return {**r.leftovers(p), "id": r.source_id(p, VARIANT), "name": md.get("originalName") or p.content,
+            "description": md.get("description"), "template": md.get("template"),
+            "examples": r.json_text(examples if examples is not None else []), "category": p.type,
+            "framework": p.framework, "language": md.get("language"), "confidence": md.get("confidence"),
+            "usage_count": p.usage_count, "success_rate": md.get("successRate"), "quality": p.coverage,
+            "metadata": r.metadata_text(p, ADDED), "created_at": r.timestamp(p.created_at, "text"),
+            "updated_at": r.timestamp(p.last_used, "text")}
+
+
+DDL = (
+    "CREATE TABLE patterns (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, template TEXT, examples TEXT,"
+    " category TEXT, framework TEXT, language TEXT, confidence REAL, usage_count INTEGER, success_rate REAL,"
+    " quality REAL, metadata TEXT, created_at DATETIME DEFAULT CURRENT_TIMESTAMP, updated_at DATETIME)",
+)
+
+
 VARIANT = Variant(
     name="legacy-qe", table="patterns",
     telling_columns=frozenset({"id", "name", "template", "category"}),
-    map_row=to_pattern, description=__doc__.strip().splitlines()[0],
+    map_row=to_pattern, to_row=to_row, ddl=DDL, description=__doc__.strip().splitlines()[0],
 )

@@ -12,6 +12,7 @@ Mapping:
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import EmbeddingTable, Variant
 
@@ -42,10 +43,33 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: task_type is the type, approach from metadata, else the content."""
+    md = p.metadata
+    row = {**r.leftovers(p), "id": r.integer_id(p, VARIANT), "ts": r.timestamp(p.created_at, "s"),
+           "task_type": p.type or "task", "approach": md.get("approach") or p.content,
+           "success_rate": md.get("successRate"), "uses": p.usage_count, "avg_reward": md.get("avgReward"),
+           "tags": r.json_text(md.get("tags", [])), "last_used": r.timestamp(p.last_used, "s"),
+           "metadata": r.metadata_text(p, {"approach", "successRate", "avgReward", "tags", "createdAtColumn"},
+                                       {"domain": p.domain, "framework": p.framework})}
+    if "createdAtColumn" in md:
+        row["created_at"] = md["createdAtColumn"]
+    return row
+
+
+DDL = (
+    "CREATE TABLE reasoning_patterns (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+    " task_type TEXT NOT NULL, approach TEXT NOT NULL, success_rate REAL NOT NULL DEFAULT 0, uses INTEGER DEFAULT 0,"
+    " avg_reward REAL DEFAULT 0, tags TEXT, metadata TEXT)",
+    "CREATE TABLE pattern_embeddings (pattern_id INTEGER PRIMARY KEY, model TEXT NOT NULL, dims INTEGER NOT NULL,"
+    " embedding BLOB NOT NULL, FOREIGN KEY (pattern_id) REFERENCES reasoning_patterns(id))",
+)
+
+
 VARIANT = Variant(
     name="reasoning-bank", table="reasoning_patterns",
     telling_columns=frozenset({"id", "task_type", "approach", "success_rate"}),
-    map_row=to_pattern, embedding_column="__embedding",
+    map_row=to_pattern, to_row=to_row, ddl=DDL, embedding_column="__embedding",
     embedding_table=EmbeddingTable("pattern_embeddings", "pattern_id"),
     description=__doc__.strip().splitlines()[0],
 )

@@ -17,6 +17,7 @@ default; the generic mapping migrates it (`--table memory_entries --id-column na
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import EmbeddingTable, Variant
 
@@ -47,6 +48,35 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: the content, domain and title go into the pattern_data document."""
+    md = p.metadata
+    data = md.get("patternData")
+    doc = dict(data) if isinstance(data, dict) else {}
+    if t.first_text(doc, ["content"]) != p.content:
+        doc["content"] = p.content
+    if p.domain is not None:
+        doc["domain"] = p.domain
+    for key in ("title", "agent", "source"):
+        if md.get(key) is not None and key not in doc:
+            doc[key] = md[key]
+    return {**r.leftovers(p), "id": r.source_id(p, VARIANT), "type": p.type or "reasoning_memory",
+            "pattern_data": r.json_text(doc if doc or not isinstance(data, (list, str, int, float)) else data),
+            "confidence": md.get("confidence") if md.get("confidence") is not None else 0.5,
+            "usage_count": p.usage_count if p.usage_count is not None else 0,
+            "created_at": r.timestamp(p.created_at, "text"), "last_used": r.timestamp(p.last_used, "text")}
+
+
+DDL = (
+    "CREATE TABLE patterns (id TEXT PRIMARY KEY, type TEXT NOT NULL, pattern_data TEXT NOT NULL,"
+    " confidence REAL NOT NULL DEFAULT 0.5, usage_count INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, last_used TEXT)",
+    "CREATE TABLE pattern_embeddings (id TEXT PRIMARY KEY, model TEXT NOT NULL, dims INTEGER NOT NULL,"
+    " vector BLOB NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+    " FOREIGN KEY (id) REFERENCES patterns(id) ON DELETE CASCADE)",
+)
+
+
 def _model_texts(pattern: Pattern) -> list[str]:
     doc = pattern.metadata.get("patternData") or {}
     if not isinstance(doc, dict):
@@ -58,7 +88,7 @@ def _model_texts(pattern: Pattern) -> list[str]:
 VARIANT = Variant(
     name="reasoningbank-memory", table="patterns",
     telling_columns=frozenset({"id", "type", "pattern_data"}),
-    map_row=to_pattern, embedding_column="__vector", dimension_column="__dims", model_column="__model",
+    map_row=to_pattern, to_row=to_row, ddl=DDL, embedding_column="__vector", dimension_column="__dims", model_column="__model",
     embedding_table=EmbeddingTable("pattern_embeddings", "id"),
     history_tables=("pattern_links", "task_trajectories", "matts_runs", "consolidation_runs", "metrics_log"),
     description=__doc__.strip().splitlines()[0], model_texts=_model_texts,

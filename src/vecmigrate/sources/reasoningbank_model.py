@@ -15,6 +15,7 @@ Mapping:
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import EmbeddingTable, Variant
 
@@ -42,10 +43,29 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: problem and solution from metadata, else the content (as the problem)."""
+    md = p.metadata
+    return {**r.leftovers(p), "id": r.integer_id(p, VARIANT), "problem": md.get("problem") or p.content,
+            "solution": md.get("solution") or p.content, "rationale": md.get("rationale"),
+            "confidence": md.get("confidence"), "success_rate": md.get("successRate"),
+            "domain": p.domain if p.domain is not None else "unknown", "tags": r.json_text(md.get("tags", [])),
+            "created_at": r.timestamp(p.created_at, "text")}
+
+
+DDL = (
+    "CREATE TABLE patterns (id INTEGER PRIMARY KEY AUTOINCREMENT, problem TEXT NOT NULL, solution TEXT NOT NULL,"
+    " rationale TEXT, confidence REAL DEFAULT 0.5, success_rate REAL DEFAULT 0.5, domain TEXT NOT NULL, tags TEXT,"
+    " created_at DATETIME DEFAULT CURRENT_TIMESTAMP)",
+    "CREATE TABLE pattern_embeddings (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pattern_id INTEGER NOT NULL REFERENCES patterns(id), embedding BLOB)",
+)
+
+
 VARIANT = Variant(
     name="reasoningbank-model", table="patterns",
     telling_columns=frozenset({"id", "problem", "solution", "domain"}),
-    map_row=to_pattern, embedding_column="__embedding",
+    map_row=to_pattern, to_row=to_row, ddl=DDL, embedding_column="__embedding",
     embedding_table=EmbeddingTable("pattern_embeddings", "pattern_id"),
     history_tables=("pattern_links",),
     description=__doc__.strip().splitlines()[0],

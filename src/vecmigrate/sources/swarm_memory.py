@@ -13,6 +13,7 @@ Expired rows are migrated too (expires_at is kept): a migration does not decide 
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import Variant
 
@@ -45,8 +46,29 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: the content is the `pattern` column; type and framework go into metadata."""
+    md = p.metadata
+    row = {**r.leftovers(p), "id": r.source_id(p, VARIANT), "pattern": p.content, "confidence": md.get("confidence"),
+           "usage_count": p.usage_count, "ttl": md.get("ttl"), "expires_at": r.timestamp(md.get("expiresAt"), "ms"),
+           "created_at": r.timestamp(p.created_at, "ms"), "domain": p.domain,
+           "metadata": r.metadata_text(p, {"confidence", "ttl", "expiresAt", *OPTIONAL.values()},
+                                       {"type": p.type, "framework": p.framework})}
+    for column, key in OPTIONAL.items():
+        if key in md:
+            row[column] = md[key]
+    return row
+
+
+DDL = (
+    "CREATE TABLE patterns (id TEXT PRIMARY KEY, pattern TEXT NOT NULL UNIQUE, confidence REAL,"
+    " usage_count INTEGER DEFAULT 0, metadata TEXT, ttl INTEGER, expires_at INTEGER, created_at INTEGER,"
+    " agent_id TEXT, domain TEXT, success_rate REAL)",
+)
+
+
 VARIANT = Variant(
     name="swarm-memory", table="patterns",
     telling_columns=frozenset({"id", "pattern", "ttl", "expires_at"}),
-    map_row=to_pattern, description=__doc__.strip().splitlines()[0],
+    map_row=to_pattern, to_row=to_row, ddl=DDL, description=__doc__.strip().splitlines()[0],
 )

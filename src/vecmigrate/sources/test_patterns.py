@@ -12,6 +12,7 @@ Mapping:
 from __future__ import annotations
 
 from ..models import Pattern
+from . import reverse as r
 from . import transform as t
 from .base import Variant
 
@@ -41,8 +42,29 @@ def to_pattern(v: dict) -> Pattern:
     )
 
 
+def to_row(p: Pattern) -> dict:
+    """The reverse: the NOT NULL columns get the pattern's values or empty text."""
+    md = p.metadata
+    return {**r.leftovers(p), "id": r.source_id(p, VARIANT), "pattern_type": p.type or "pattern",
+            "framework": p.framework if p.framework is not None else (p.domain or "unknown"),
+            "language": md.get("language") or "unknown", "code_signature_hash": md.get("codeSignatureHash") or p.id,
+            "code_signature": md.get("codeSignature") or "", "test_template": md.get("testTemplate") or p.content,
+            "metadata": r.metadata_text(p, {"language", "codeSignatureHash", "codeSignature", "testTemplate",
+                                            "version"}),
+            "version": md.get("version") or "1.0.0", "created_at": r.timestamp(p.created_at, "s") or 0,
+            "updated_at": r.timestamp(p.last_used, "s") or 0}
+
+
+DDL = (
+    "CREATE TABLE test_patterns (id TEXT PRIMARY KEY NOT NULL, pattern_type TEXT NOT NULL, framework TEXT NOT NULL,"
+    " language TEXT NOT NULL, code_signature_hash TEXT NOT NULL, code_signature TEXT NOT NULL,"
+    " test_template TEXT NOT NULL, metadata TEXT, version TEXT NOT NULL DEFAULT '1.0.0', created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL, UNIQUE(code_signature_hash, framework))",
+)
+
+
 VARIANT = Variant(
     name="test-patterns", table="test_patterns",
     telling_columns=frozenset({"id", "pattern_type", "code_signature_hash", "test_template"}),
-    map_row=to_pattern, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
+    map_row=to_pattern, to_row=to_row, ddl=DDL, embedding_column="embedding", description=__doc__.strip().splitlines()[0],
 )

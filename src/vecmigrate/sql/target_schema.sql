@@ -119,6 +119,26 @@ CREATE TABLE IF NOT EXISTS vecmigrate_lineage (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vecmigrate_lineage_by_key ON vecmigrate_lineage(key);
 
+-- The verbatim values of each source row that made a pattern (JSON: column -> value, a blob as
+-- {"$blob": hex}, or {"$vector": true} when it is the vector vec0 holds): `export` writes an
+-- unchanged pattern back byte for byte. Written and removed with its lineage row.
+CREATE TABLE IF NOT EXISTS vecmigrate_source_rows (
+  source_id    INTEGER NOT NULL,
+  source_table TEXT NOT NULL,
+  source_rowid INTEGER NOT NULL,
+  image        TEXT NOT NULL,
+  PRIMARY KEY (source_id, source_table, source_rowid)
+);
+
+-- The CREATE TABLE statements of each source's tables (its pattern tables and their side
+-- tables), as its last pass found them: `export` recreates them.
+CREATE TABLE IF NOT EXISTS vecmigrate_source_schema (
+  source_id INTEGER NOT NULL,
+  name      TEXT NOT NULL,
+  sql       TEXT NOT NULL,
+  PRIMARY KEY (source_id, name)
+);
+
 -- Patterns a source row let go in a run or pass not finished yet (it makes another id now, or
 -- is gone): deleted at its end unless another row of the source took them over.
 CREATE TABLE IF NOT EXISTS vecmigrate_released (

@@ -30,7 +30,7 @@ from .index_file import (
     save_index,
 )
 
-SCHEMA_VERSION = "3"  # 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
+SCHEMA_VERSION = "4"  # 3: change log, sources, lineage; 4: source row images and schemas; 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
 #                      3: the change log, sources and lineage (a target of schema 2 is upgraded by its next writer)
 VEC_PLACEHOLDER = "unknown"  # vec0 metadata columns refuse NULL
 
@@ -112,8 +112,10 @@ def open_existing(target: str | Path, *, readonly: bool = True, older_ok: bool =
     except TargetError:
         conn.close()
         raise
-    if meta.get("schema_version") == "2" and not readonly:
-        meta = upgrade_from_2(conn, meta)
+    if meta.get("schema_version") in ("2", "3") and not readonly:
+        meta = upgrade(conn, meta)
+    if meta.get("schema_version") == "3":
+        return generation, conn, meta  # readable as it is: it lacks only tables export reads (and checks for)
     if meta.get("schema_version") == "2" and older_ok:
         return generation, conn, meta
     if meta.get("schema_version") != SCHEMA_VERSION:
@@ -128,11 +130,29 @@ def open_existing(target: str | Path, *, readonly: bool = True, older_ok: bool =
     return generation, conn, meta
 
 
+def has_lineage(meta: dict[str, str]) -> bool:
+    """Does the target record its sources and change log (schema 3 and later)?"""
+    return meta.get("schema_version") in ("3", SCHEMA_VERSION)
+
+
 def upgrade_if_older(conn: apsw.Connection) -> None:
-    """Upgrade a generation's database of schema 2 (a writer about to write it)."""
+    """Upgrade a generation's database of schema 2 or 3 (a writer about to write it)."""
     meta = read_meta(conn)
+    if meta.get("schema_version") in ("2", "3"):
+        upgrade(conn, meta)
+
+
+def upgrade(conn: apsw.Connection, meta: dict[str, str]) -> dict[str, str]:
+    """Bring a target of schema 2 or 3 to this version, step by step, each in one transaction."""
     if meta.get("schema_version") == "2":
-        upgrade_from_2(conn, meta)
+        meta = upgrade_from_2(conn, meta)
+    if meta.get("schema_version") == "3":
+        with atomic(conn):  # schema 4 only adds tables: the row images and schemas of later passes
+            conn.execute(fill(sql("target_schema"), dimension=int(meta["dimension"]),
+                              distance_metric=settings_of(meta).vec0_metric))
+            write_meta(conn, {"schema_version": SCHEMA_VERSION})
+        meta = read_meta(conn)
+    return meta
 
 
 def upgrade_from_2(conn: apsw.Connection, meta: dict[str, str]) -> dict[str, str]:
@@ -148,7 +168,7 @@ def upgrade_from_2(conn: apsw.Connection, meta: dict[str, str]) -> dict[str, str
             pending = [r[0] for r in conn.execute("SELECT key FROM vecmigrate_index_pending")]
             changelog.append(conn, pending, [None] * len(pending), changelog.UPSERT, "upgrade")
             conn.execute("DROP TABLE vecmigrate_index_pending")
-            write_meta(conn, {"schema_version": SCHEMA_VERSION, "index_seq": "0", "live_seq": "0"})
+            write_meta(conn, {"schema_version": "3", "index_seq": "0", "live_seq": "0"})
     return read_meta(conn)
 
 

@@ -29,7 +29,8 @@ import numpy as np
 
 from ..errors import TargetError, UsageError
 from ..models import ChangeCounts, Pattern, SourceRow
-from ..sources import GenericMapping, Plan, SourceReader
+from ..sources import GenericMapping, Plan, SourceReader, Variant
+from ..sources.reverse import encode_image, same_rows
 from . import changelog
 from . import database as tgt
 from .ledger import now_ms
@@ -91,10 +92,27 @@ def sources(conn: apsw.Connection) -> list[dict[str, Any]]:
     return [dict(zip((*SOURCE_COLUMNS, "patterns", "quarantined"), r)) for r in rows]
 
 
-def register_source(conn: apsw.Connection, path: Path, plan: Plan, identity: dict[str, Any]) -> int:
-    """The source's id in this target, recorded now if it is new (in the caller's transaction).
-    A source fed before with another namespace or mapping is refused: its patterns would
-    change ids."""
+def register_source(conn: apsw.Connection, path: Path, plan: Plan, identity: dict[str, Any],
+                    schema: dict[str, str] | None = None) -> int:
+    """The source's id in this target, recorded now if it is new (in the caller's transaction),
+    with the CREATE TABLE statements of its tables (`schema`, from `source_schema`). A source
+    fed before with another namespace or mapping is refused: its patterns would change ids."""
+    source_id = _register(conn, path, plan, identity)
+    for name, statement in (schema or {}).items():
+        conn.execute("INSERT INTO vecmigrate_source_schema(source_id, name, sql) VALUES (?, ?, ?) ON CONFLICT DO "
+                     "UPDATE SET sql = excluded.sql", (source_id, name, statement))
+    return source_id
+
+
+def source_schema(source: apsw.Connection, plan: Plan) -> dict[str, str]:
+    """The CREATE TABLE statements of the plan's tables and their side tables, as the source has them."""
+    names = [n for p in plan.parts for n in (p.table, p.embedding_table.table if p.embedding_table else None) if n]
+    return {name: statement for name, statement in source.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN (SELECT value FROM json_each(?))",
+        (json.dumps(names),)) if statement}
+
+
+def _register(conn: apsw.Connection, path: Path, plan: Plan, identity: dict[str, Any]) -> int:
     known = find_source(conn, path, plan.tables)
     if known is not None:
         if json.loads(known["identity"]) != identity:
@@ -267,7 +285,7 @@ class Applier:
     rebuilt with new rowids, two ids swapped) keeps its pattern, whatever order rows come in."""
 
     def __init__(self, conn: apsw.Connection, source_id: int, *, rule: str, origin: str,
-                 namespace: str | None = None, diff: Diff | None = None) -> None:
+                 namespace: str | None = None, diff: Diff | None = None, plan: Plan | None = None) -> None:
         if rule not in RULES:
             raise UsageError(f"--on-conflict must be one of {', '.join(RULES)}, got {rule!r}")
         self.conn = conn
@@ -278,6 +296,7 @@ class Applier:
         # source rows the target held that the snapshot no longer has, and the ids changed rows make now
         self.gone = {t: {rowid for rowid, _ in rows} for t, rows in diff.gone.items()} if diff else {}
         self.ids = diff.ids if diff else {}
+        self.variants = {p.table: p for p in plan.parts} if plan is not None else {}
 
     def named(self, pattern: Pattern) -> Pattern:
         if not self.namespace:
@@ -326,7 +345,7 @@ class Applier:
             store_key = key if key is not None else (before[0] if what else None)
             dirty = bool(what) and self._dirty(store_key, since)
             if key is not None and (dirty or owner is not None or key in released) \
-                    and self._same(key, pattern, vectors[i]):
+                    and self._same(key, pattern, vectors[i], self.variants.get(table)):
                 synced.append((i, key))  # the target holds this already (a moved row, a store's equal write)
                 self._took(owners, mine, table, rowid, key, before)
                 continue
@@ -336,7 +355,7 @@ class Applier:
                     continue
                 if self.rule == "target":
                     done.conflicts.append(Conflict(pattern.id, table, rowid, what, "kept the target's"))
-                    self._set_lineage(table, rowid, store_key, row_hash(rows[rowid]), keep_seq=True)
+                    self._set_lineage(table, rowid, store_key, rows[rowid], vectors[i], keep_seq=True)
                     self._took(owners, mine, table, rowid, store_key, before)
                     done.unchanged += 1  # (the target's pattern, or its absence, stays as it is)
                     continue
@@ -356,16 +375,16 @@ class Applier:
             done.keys, done.vectors, done.removed = keys, [vectors[write]], replaced
             seq = changelog.position(conn)
             for key, i in zip(keys, write):
-                self._set_lineage(table, rowids[i], key, row_hash(rows[rowids[i]]), seq=seq)
+                self._set_lineage(table, rowids[i], key, rows[rowids[i]], vectors[i], seq=seq)
         for i, key in synced:
-            self._set_lineage(table, rowids[i], key, row_hash(rows[rowids[i]]), seq=changelog.position(conn))
+            self._set_lineage(table, rowids[i], key, rows[rowids[i]], vectors[i], seq=changelog.position(conn))
             done.unchanged += 1
         for entry in quarantined:
             rowid = entry["source_rowid"]
             before = mine.get(rowid)
             if before is not None and before[0] is not None:
                 self._release(before[0], before[1])  # it made a pattern; now it makes none
-            self._set_lineage(table, rowid, None, row_hash(rows[rowid]) if rowid in rows else "")
+            self._set_lineage(table, rowid, None, rows.get(rowid), None)
         done.quarantined = quarantined
         return done
 
@@ -482,10 +501,22 @@ class Applier:
                                 (key,)).fetchall()
         return row[0][0] if row else None
 
-    def _same(self, key: int, pattern: Pattern, vector: np.ndarray) -> bool:
+    def _same(self, key: int, pattern: Pattern, vector: np.ndarray, variant: Variant | None = None) -> bool:
+        """Does the target hold what the source row says: the same pattern and vector, or the
+        row is the write-back of the target's pattern (a dual write into the legacy database:
+        both give the same row, and the same vector when the layout keeps one)?"""
         stored = tgt.read_stored(self.conn, key=key)
-        return (stored is not None and tgt._pattern_row(key, stored.pattern) == tgt._pattern_row(key, pattern)
-                and stored.vector.tobytes() == np.asarray(vector, dtype="<f4").tobytes())
+        if stored is None:
+            return False
+        same_vector = stored.vector.tobytes() == np.asarray(vector, dtype="<f4").tobytes()
+        if tgt._pattern_row(key, stored.pattern) == tgt._pattern_row(key, pattern) and same_vector:
+            return True
+        if variant is None or variant.to_row is None or not (same_vector or variant.embedding_column is None):
+            return False
+        try:
+            return same_rows(variant.to_row(stored.pattern), variant.to_row(pattern))
+        except Exception:  # noqa: BLE001 - a pattern the reverse mapping cannot write is no echo
+            return False
 
     def _exists(self, key: int) -> bool:
         return bool(self.conn.execute("SELECT 1 FROM patterns WHERE key = ?", (key,)).fetchall())
@@ -495,11 +526,21 @@ class Applier:
                           " ON CONFLICT DO NOTHING", (self.source_id, key, synced_seq))
 
     def _drop_lineage(self, table: str, rowid: int) -> None:
-        self.conn.execute("DELETE FROM vecmigrate_lineage WHERE source_id = ? AND source_table = ? AND "
-                          "source_rowid = ?", (self.source_id, table, rowid))
+        for name in ("vecmigrate_lineage", "vecmigrate_source_rows"):
+            self.conn.execute(f"DELETE FROM {name} WHERE source_id = ? AND source_table = ? AND source_rowid = ?",
+                              (self.source_id, table, rowid))
 
-    def _set_lineage(self, table: str, rowid: int, key: int | None, digest: str, *, seq: int = 0,
-                     keep_seq: bool = False) -> None:
+    def _set_lineage(self, table: str, rowid: int, key: int | None, row: SourceRow | None,
+                     vector: np.ndarray | None, *, seq: int = 0, keep_seq: bool = False) -> None:
+        """Row `rowid` made `key` (None: quarantined); its hash, and its values (an image) when it made a pattern."""
+        digest = row_hash(row) if row is not None else ""
+        if key is None or row is None:
+            self.conn.execute("DELETE FROM vecmigrate_source_rows WHERE source_id = ? AND source_table = ? AND "
+                              "source_rowid = ?", (self.source_id, table, rowid))
+        else:
+            self.conn.execute("INSERT INTO vecmigrate_source_rows(source_id, source_table, source_rowid, image) "
+                              "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET image = excluded.image",
+                              (self.source_id, table, rowid, encode_image(row.values, vector)))
         if keep_seq:
             self.conn.execute("UPDATE vecmigrate_lineage SET row_hash = ?, key = ? WHERE source_id = ? AND "
                               "source_table = ? AND source_rowid = ?", (digest, key, self.source_id, table, rowid))

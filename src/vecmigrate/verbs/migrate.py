@@ -89,6 +89,7 @@ from ..target.lineage import (
     history_names,
     mark_synced,
     register_source,
+    source_schema,
     scan,
     source_identity,
 )
@@ -352,7 +353,7 @@ class Migrator:
             return None
         conn = open_target(live.db, readonly=True)
         try:
-            if tgt.read_meta(conn).get("schema_version") != tgt.SCHEMA_VERSION:
+            if not tgt.has_lineage(tgt.read_meta(conn)):
                 return None  # a target of an earlier vecmigrate: no lineage yet, every row is read
             known = find_source(conn, self.source.resolve(), plan.tables)
             if known is None:
@@ -624,7 +625,7 @@ class Migrator:
 
     def _register(self, conn: apsw.Connection, run: Run, options: MigrateOptions) -> int:
         identity = source_identity(options.mapping, options.namespace)
-        return register_source(conn, self.source.resolve(), run.plan, identity)
+        return register_source(conn, self.source.resolve(), run.plan, identity, source_schema(run.conn, run.plan))
 
     def _resumable(self, generation: Generation, identity: dict[str, Any]) -> tuple[Job | None, str]:
         """A Job continuing the run an interrupted generation was built for, if it is this run
@@ -667,7 +668,7 @@ class Migrator:
                 self.log(note)
         feeder = IndexFeeder(index)
         applier = Applier(conn, job.source_id, rule=options.on_conflict, origin=changelog.MIGRATE,
-                          namespace=options.namespace, diff=run.diff)
+                          namespace=options.namespace, diff=run.diff, plan=run.plan)
         try:
             generated = self._write_batches(job, feeder, run, options, applier)
             self._remove_gone(job, feeder, run, options, applier)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..db import atomic, open_target
+from ..db import table_names, atomic, open_target
 from ..errors import TargetError, UsageError
 from ..faults import crash_point
 from ..models import RollbackResult
@@ -153,6 +153,12 @@ def _carry_lineage(source, dest, live_key: int, key: int) -> None:
                      " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET key = excluded.key, row_hash ="
                      " excluded.row_hash, synced_seq = excluded.synced_seq",
                      (dest_source, table, rowid, key, digest, changelog.position(dest) if in_step else 0))
+        images = source.execute("SELECT image FROM vecmigrate_source_rows WHERE source_id = ? AND source_table = ? AND "
+                                "source_rowid = ?", (source_id, table, rowid)).fetchall() \
+            if "vecmigrate_source_rows" in table_names(source, internal=True) else []
+        for (image,) in images:
+            dest.execute("INSERT INTO vecmigrate_source_rows(source_id, source_table, source_rowid, image) VALUES "
+                         "(?, ?, ?, ?) ON CONFLICT DO UPDATE SET image = excluded.image", (dest_source, table, rowid, image))
 
 
 def _restore_point(layout: Layout, current) -> int | None:

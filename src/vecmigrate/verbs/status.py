@@ -44,7 +44,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
                 target_ids = {r[0] for r in conn.execute("SELECT id FROM patterns")}
                 quarantined_rowids = {(r[0], r[1]) for r in conn.execute(
                     "SELECT source_table, source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
-            if meta.get("schema_version") == tgt.SCHEMA_VERSION:
+            if tgt.has_lineage(meta):
                 fed = _sources(conn)
                 position = changelog.position(conn)
                 change_log = {"position": position, "index_seq": int(meta.get("index_seq") or 0),

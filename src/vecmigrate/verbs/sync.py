@@ -35,6 +35,7 @@ from ..target.lineage import (
     in_step,
     mark_synced,
     register_source,
+    source_schema,
     source_identity,
     sources,
 )
@@ -73,7 +74,7 @@ class Syncer:
             return
         _, conn, meta = tgt.open_existing(self.target, readonly=True, older_ok=True)
         try:
-            if meta.get("schema_version") != tgt.SCHEMA_VERSION:
+            if not tgt.has_lineage(meta):
                 return  # an earlier vecmigrate's target: no sources recorded (the pass upgrades it)
             fed = [s for s in sources(conn) if s["path"] == str(self.source.resolve())
                    and (self.options.namespace is None
@@ -124,11 +125,12 @@ class Syncer:
                     self._earlier = run
                     counts = {reader.table: reader.count() for reader in readers}
                     history = read_history(source_conn, run.history)
+                    schema = source_schema(source_conn, plan)
                     kept = run.diff is not None and run.diff.rows is not None
                     prepared = None if kept else self._prepare_reading(run)
             if prepared is None:  # the rows the scan kept: mapped and embedded with the source let go
                 prepared = self._prepare_kept(run, counts)
-            done = self._apply(conn, run, prepared, history, snapshot_at)
+            done = self._apply(conn, run, prepared, history, snapshot_at, schema)
             return SyncPass(
                 source=str(self.source), target=str(self.target), generation=where.number,
                 snapshot_at=snapshot_at, applied_at=int(time.time() * 1000),
@@ -169,13 +171,13 @@ class Syncer:
                 prepared.append((reader.table, {r.rowid: r for r in rows}, ready, len(batch) - len(rows)))
         return prepared
 
-    def _apply(self, conn, run: Run, prepared, history: list, snapshot_at: int) -> Applied:
+    def _apply(self, conn, run: Run, prepared, history: list, snapshot_at: int, schema: dict[str, str]) -> Applied:
         done = Applied()
         identity = source_identity(self.options.mapping, self.options.namespace)
         with atomic(conn):
-            source_id = register_source(conn, self.source.resolve(), run.plan, identity)
+            source_id = register_source(conn, self.source.resolve(), run.plan, identity, schema)
             applier = Applier(conn, source_id, rule=self.options.on_conflict, namespace=self.options.namespace,
-                              origin=changelog.sync_origin(str(self.source.resolve())), diff=run.diff)
+                              origin=changelog.sync_origin(str(self.source.resolve())), diff=run.diff, plan=run.plan)
             for table, rows, ready, unchanged in prepared:
                 done.unchanged += unchanged
                 if ready is None:

@@ -1,0 +1,111 @@
+"""Rows written into an AgentDB-family database in its own schema: a pattern table's row and
+its side table's row (the embedding), for the write-back store and `export`.
+
+A row is a dict of the table's columns and its side table's as "__<column>" (as the reader
+names them). Columns the table does not have are left out; generated columns are never
+written; a fresh row leaves out its missing values so the table's defaults apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from ..db import quote_identifier
+from .base import Variant, rowid_expression
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The writable columns of a table, and how to name its rowid."""
+
+    table: str
+    columns: tuple[str, ...]
+    rowid: str
+
+    @classmethod
+    def of(cls, conn: apsw.Connection, table: str) -> "Shape":
+        columns = tuple(r[0] for r in conn.execute("SELECT name FROM pragma_table_xinfo(?) WHERE hidden = 0", (table,)))
+        return cls(table, columns, rowid_expression(conn, table))
+
+
+class RowWriter:
+    """Writes one layout table (and its side table) of an open database, in the caller's transaction."""
+
+    def __init__(self, conn: apsw.Connection, variant: Variant) -> None:
+        self.conn = conn
+        self.variant = variant
+        self.main = Shape.of(conn, variant.table)
+        side = variant.embedding_table
+        self.side = Shape.of(conn, side.table) if side is not None and _exists(conn, side.table) else None
+
+    def own(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {c: row[c] for c in self.main.columns if c in row}
+
+    def side_values(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The side table's row, or None when the row has no embedding (nothing to write there)."""
+        if self.side is None:
+            return None
+        values = {c: row[f"__{c}"] for c in self.side.columns if f"__{c}" in row}
+        if self.variant.embedding_column and row.get(self.variant.embedding_column) is None:
+            return None
+        side = self.variant.embedding_table
+        for key, ref in zip(side.keys, side.refs):
+            values[key] = row.get(ref)
+        return values
+
+    def insert(self, row: dict[str, Any], *, rowid: int | None = None, fresh: bool = False) -> None:
+        """A new row (with its side row). `fresh`: missing values are left to the table's defaults."""
+        own = self.own(row)
+        if fresh:
+            own = {c: v for c, v in own.items() if v is not None}
+        if rowid is not None:
+            own = {self.main.rowid: rowid, **own}
+        self._insert(self.main.table, own)
+        side = self.side_values(row)
+        if side is not None:
+            if fresh:
+                side = {c: v for c, v in side.items() if v is not None}
+            self._insert(self.side.table, side)
+
+    def replace(self, where: dict[str, Any], row: dict[str, Any]) -> None:
+        """Update the row whose id columns are `where` to `row`, and its side row (deleted and
+        written again, or deleted when the row has no embedding now)."""
+        own = {c: v for c, v in self.own(row).items() if c not in where or v != where[c]}
+        if own:
+            sets = ", ".join(f"{quote_identifier(c)} = ?" for c in own)
+            self.conn.execute(f"UPDATE {quote_identifier(self.main.table)} SET {sets} WHERE {self._match(where)}",
+                              [*own.values(), *where.values()])
+        if self.side is not None:
+            self.delete_side(where)
+            side = self.side_values({**where, **row})
+            if side is not None:
+                self._insert(self.side.table, side)
+
+    def delete(self, where: dict[str, Any]) -> bool:
+        self.delete_side(where)
+        self.conn.execute(f"DELETE FROM {quote_identifier(self.main.table)} WHERE {self._match(where)}",
+                          list(where.values()))
+        return self.conn.changes() > 0
+
+    def delete_side(self, where: dict[str, Any]) -> None:
+        if self.side is None:
+            return
+        side = self.variant.embedding_table
+        match = " AND ".join(f"{quote_identifier(k)} = ?" for k in side.keys)
+        self.conn.execute(f"DELETE FROM {quote_identifier(self.side.table)} WHERE {match}",
+                          [where[r] for r in side.refs])
+
+    def _match(self, where: dict[str, Any]) -> str:
+        return " AND ".join(f"{quote_identifier(c)} = ?" for c in where)
+
+    def _insert(self, table: str, values: dict[str, Any]) -> None:
+        names = ", ".join(quote_identifier(c) for c in values)
+        self.conn.execute(f"INSERT INTO {quote_identifier(table)} ({names}) VALUES ({', '.join('?' * len(values))})",
+                          list(values.values()))
+
+
+def _exists(conn: apsw.Connection, table: str) -> bool:
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchall())

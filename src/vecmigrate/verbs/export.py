@@ -1,0 +1,189 @@
+"""`export`: write a target back out as an AgentDB-family database, a way back after cut-over.
+
+The tables are created as the source had them (the CREATE TABLE statements the target
+recorded), else as the layout's application creates them. A pattern that came from a source
+of that layout, unchanged since, is written back from the verbatim row the target kept
+(`vecmigrate_source_rows`), at its old rowid: every column equal, the vector byte for byte. A
+pattern changed since (by a store, or usage counts) is that row with the changed columns
+written again by the layout's reverse mapping; a pattern of no source is written by the
+reverse mapping alone. The file appears whole or not at all (written beside it, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import apsw
+
+from ..db import atomic, table_names
+from ..errors import RowRejected, TargetError, UsageError
+from ..files import fsync_dir, fsync_file
+from ..models import ExportResult
+from ..sources import LAYOUTS, GenericMapping, Variant
+from ..sources.reverse import decode_image, row_for
+from ..sources.writer import RowWriter
+from ..target import changelog
+from ..target import database as tgt
+
+MAX_LISTED = 20
+
+
+def export(target: str | Path, to: str | Path, *, layout: str | None = None) -> ExportResult:
+    """Write the live generation of `target` to a new database file `to` in `layout` (default:
+    the layout of the source the target was fed from)."""
+    started = time.time()
+    to = Path(to)
+    if to.exists() or to.is_symlink():
+        raise UsageError(f"--to {to} exists: export writes a new file (remove it or choose another path)")
+    if not to.parent.is_dir():
+        raise UsageError(f"--to {to}: folder {to.parent} does not exist")
+    _, conn, meta = tgt.open_existing(target, readonly=True)
+    partial = to.with_name(f".{to.name}.partial-{os.getpid()}")
+    try:
+        with changelog.reading(conn):
+            name, parts, sources, schema = _plan(conn, layout)
+            out = apsw.Connection(str(partial))
+            try:
+                with atomic(out):
+                    for part in parts:
+                        for statement in _create(part, schema):
+                            out.execute(statement)
+                    counts, exact, rewritten, skipped, notes = _write(conn, out, parts, sources, meta)
+            finally:
+                out.close()
+        fsync_file(partial)
+        os.replace(partial, to)
+        fsync_dir(to.parent)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        conn.close()
+    if skipped:
+        listed = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:MAX_LISTED])
+        notes.append(f"{len(skipped)} pattern(s) could not be written in the {name} layout: {listed}")
+    return ExportResult(target=str(target), path=str(to), layout=name, tables=counts, exact=exact,
+                        rewritten=rewritten, skipped=skipped, notes=notes,
+                        duration_ms=round((time.time() - started) * 1000, 1))
+
+
+def _plan(conn: apsw.Connection, layout: str | None) -> tuple[str, list[Variant], list[int], dict[str, str]]:
+    """(layout, its tables as Variants, the ids of the sources of that layout, recorded CREATE statements)."""
+    fed = []
+    if tgt.has_lineage(tgt.read_meta(conn)):
+        fed = conn.execute("SELECT source_id, layout, tables, identity FROM vecmigrate_sources ORDER BY source_id"
+                           ).fetchall()
+    known = sorted({v[0].name for v in LAYOUTS} | {"generic"})
+    if layout is None:
+        names = sorted({row[1] for row in fed})
+        if len(names) != 1:
+            which = f"it was fed from {', '.join(names)}" if names else "it records no source"
+            raise UsageError(f"name the layout to export to with --layout ({which}); layouts: {', '.join(known)}")
+        layout = names[0]
+    if layout not in known:
+        raise UsageError(f"--layout must be one of {', '.join(known)}, got {layout!r}")
+    mine = [row for row in fed if row[1] == layout]
+    if layout == "generic":
+        mappings = [json.loads(row[3]).get("mapping") for row in mine]
+        if len(mappings) != 1 or not mappings[0]:
+            raise UsageError("--layout generic exports the table of one source fed with a generic mapping; this target"
+                             f" has {len(mappings)}")
+        parts = [GenericMapping.from_dict(mappings[0]).variant()]
+    else:
+        parts = list(next(v for v in LAYOUTS if v[0].name == layout))
+        tables = [t for row in mine for t in row[2].split(",")]
+        if len(parts) == 1 and len(set(tables)) == 1 and tables[0] != parts[0].table:
+            parts = [replace(parts[0], table=tables[0])]  # a source read with --table under another name
+    schema: dict[str, str] = {}
+    if "vecmigrate_source_schema" in table_names(conn, internal=True):
+        for source_id, *_ in mine:
+            schema.update(dict(conn.execute("SELECT name, sql FROM vecmigrate_source_schema WHERE source_id = ?",
+                                            (source_id,)).fetchall()))
+    return layout, parts, [row[0] for row in mine], schema
+
+
+def _create(part: Variant, schema: dict[str, str]) -> list[str]:
+    statements = [schema.get(part.table) or (part.ddl[0] if part.ddl else None)]
+    if part.embedding_table is not None:
+        statements.append(schema.get(part.embedding_table.table) or (part.ddl[1] if len(part.ddl) > 1 else None))
+    if statements[0] is None:
+        raise TargetError(f"no CREATE TABLE statement for {part.table}: the target did not record its source's schema")
+    return [s for s in statements if s]
+
+
+def _write(conn: apsw.Connection, out: apsw.Connection, parts: list[Variant], sources: list[int],
+           meta: dict[str, str]) -> tuple[dict[str, int], int, int, list[dict], list[str]]:
+    writers = {part.kind: RowWriter(out, part) for part in parts}
+    first = parts[0]
+    counts = {part.table: 0 for part in parts}
+    exact = rewritten = 0
+    skipped: list[dict] = []
+    notes: list[str] = []
+    strays: dict[str, int] = {}
+    images = "vecmigrate_source_rows" in table_names(conn, internal=True)
+    origins = _origins(conn, sources, images)
+    later: list[tuple[int, str]] = []   # patterns of no source: written after the rows that keep their rowids
+    keys = [r[0] for r in conn.execute("SELECT key FROM patterns ORDER BY key")]
+    for key in keys:
+        stored = tgt.read_stored(conn, key=key)
+        if stored is None:
+            skipped.append({"id": f"key {key}", "reason": "no vector in the vec0 mirror (run vecmigrate repair)"})
+            continue
+        pattern = stored.pattern
+        writer = writers.get(pattern.kind)
+        if writer is None:
+            writer = writers[first.kind]
+            strays[pattern.kind] = strays.get(pattern.kind, 0) + 1
+        origin = origins.get(key)
+        if origin is None:
+            later.append((key, pattern.kind))
+            continue
+        table, rowid, synced, image = origin
+        writer = next((w for w in writers.values() if w.variant.table == table), writer)
+        changed = changelog.written_since(conn, key, synced)
+        base = decode_image(image, stored.vector) if image else None
+        try:
+            row = row_for(writer.variant, pattern, stored.vector, base, vector_changed=changed or base is None,
+                          model=meta.get("model"))
+            writer.insert(row, rowid=rowid if base is not None else None, fresh=base is None)
+        except (RowRejected, apsw.ConstraintError) as exc:
+            skipped.append({"id": pattern.id, "reason": str(exc)})
+            continue
+        counts[writer.variant.table] += 1
+        verbatim = base is not None and row == base
+        exact += verbatim
+        rewritten += not verbatim
+    for key, kind in later:
+        stored = tgt.read_stored(conn, key=key)
+        writer = writers.get(kind) or writers[first.kind]
+        try:
+            row = row_for(writer.variant, stored.pattern, stored.vector, None, model=meta.get("model"))
+            writer.insert(row, fresh=True)
+        except (RowRejected, apsw.ConstraintError) as exc:
+            skipped.append({"id": stored.pattern.id, "reason": str(exc)})
+            continue
+        counts[writer.variant.table] += 1
+        rewritten += 1
+    for kind, n in strays.items():
+        notes.append(f"{n} pattern(s) of kind {kind!r} written to {first.table} (the layout has no table for them)")
+    if not images:
+        notes.append("the target was made before vecmigrate kept source rows: every row was written by the reverse "
+                     "mapping (run `vecmigrate sync` once to keep them)")
+    return counts, exact, rewritten, skipped, notes
+
+
+def _origins(conn: apsw.Connection, sources: list[int], images: bool) -> dict[int, tuple[str, int, int, str | None]]:
+    """key -> (source table, source rowid, synced_seq, image) for the patterns of `sources`."""
+    if not sources:
+        return {}
+    image = "r.image" if images else "NULL"
+    join = ("LEFT JOIN vecmigrate_source_rows r ON r.source_id = l.source_id AND r.source_table = l.source_table "
+            "AND r.source_rowid = l.source_rowid") if images else ""
+    rows = conn.execute(f"SELECT l.key, l.source_table, l.source_rowid, l.synced_seq, {image} FROM vecmigrate_lineage l"
+                        f" {join} WHERE l.key IS NOT NULL AND l.source_id IN (SELECT value FROM json_each(?))"
+                        f" ORDER BY l.source_rowid", (json.dumps(sources),)).fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
