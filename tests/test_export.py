@@ -12,11 +12,17 @@ from pathlib import Path
 import apsw
 import numpy as np
 import pytest
+from conftest import run_vecmigrate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_layouts import (
+    agentdb_native,
+    claude_flow_v3,
+    qe_v3,
+    reasoningbank_memory,
+    reasoningbank_model,
+)
 
-from conftest import run_vecmigrate
-from real_layouts import agentdb_native, claude_flow_v3, qe_v3, reasoningbank_memory, reasoningbank_model
 from vecmigrate import Migrator
 from vecmigrate.errors import UsageError
 from vecmigrate.sources import LAYOUTS

@@ -548,12 +548,15 @@ def verify(
 @handle_errors
 def reconcile(
     primary: Annotated[Path, typer.Option("--primary", readable=False, help="The primary target of the dual write (holds the journal).")] = Path(DEFAULT_TARGET),
-    secondary: Annotated[Path, typer.Option("--secondary", readable=False, help="The secondary target of the dual write.")] = ...,
+    secondary: Annotated[Path, typer.Option("--secondary", readable=False, help="The secondary of the dual write: another target, or the legacy AgentDB-family database written back in its own schema.")] = ...,
     primary_backend: Annotated[str, typer.Option("--primary-backend", help="usearch or sqlite-vec.")] = "usearch",
     secondary_backend: Annotated[str, typer.Option("--secondary-backend", help="usearch or sqlite-vec.")] = "sqlite-vec",
     as_json: JsonFlag = False,
 ) -> None:
     """Replay the dual-write journal and repair every difference between primary and secondary.
+
+    With a legacy database as the secondary, each journaled write is done again from the
+    primary as it is now (written back in the legacy schema, or deleted).
 
     Missing patterns are copied in either direction; where both have an id, the primary's
     row and vector win. An index that disagrees with its own vec0 mirror is rebuilt.

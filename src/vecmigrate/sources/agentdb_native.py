@@ -112,7 +112,7 @@ def episode_to_row(p: Pattern) -> dict:
     success = md.get("success")
     if success is None and p.verdict is not None:
         success = 1 if p.verdict == "success" else 0
-    created = r.timestamp(p.created_at, "ms")
+    created = r.timestamp(p.created_at if p.created_at is not None else r.now_ms(), "ms")
     return {**r.leftovers(p), "id": r.integer_id(p, PARTS[0]), "ts": md.get("ts") if md.get("ts") is not None else created,
             "session_id": p.domain or md.get("sessionId") or "", "task": md.get("task") or p.content,
             "input": md.get("input"), "output": md.get("output"), "critique": md.get("critique"),

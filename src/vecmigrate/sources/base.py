@@ -243,6 +243,15 @@ class SourceReader:
             for raw in cursor:
                 yield raw[0], raw[1:]
 
+    def find(self, where: dict[str, Any]) -> SourceRow | None:
+        """The row whose columns have the values `where` gives (its id), with its side row, or None."""
+        rowid, columns = self._columns()
+        match = " AND ".join(f"p.{quote_identifier(c)} = ?" for c in where)
+        with reading_source(self.conn, f"table {self.table}"):
+            row = self.conn.execute(f"SELECT {rowid}, {', '.join(e for e, _ in columns)} {self.from_clause()} "
+                                    f"WHERE {match} ORDER BY {rowid} LIMIT 1", list(where.values())).fetchone()
+        return None if row is None else self._row(row[0], dict(zip([k for _, k in columns], row[1:])))
+
     def make_row(self, rowid: int, values: tuple) -> SourceRow:
         """The SourceRow of a row `raw_rows` gave."""
         return self._row(rowid, dict(zip([key for _, key in self._columns()[1]], values)))

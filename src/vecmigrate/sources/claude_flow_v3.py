@@ -80,6 +80,10 @@ def pattern_to_pattern(v: dict) -> Pattern:
     )
 
 
+# the values the application's CHECK constraints allow (a pattern of another type is written as the first)
+MEMORY_TYPES = ("semantic", "episodic", "procedural", "working", "pattern")
+PATTERN_TYPES = ("task-routing", "error-recovery", "optimization", "learning", "coordination", "prediction")
+STATUSES = ("active", "archived", "deleted")
 MEMORY_ADDED = {"key", "namespace", "tags", "status", "ownerId", "updatedAt", "expiresAt", "embeddingModel",
                 "embeddingDimensions"}
 PATTERN_ADDED = {"name", "description", "condition", "action", "confidence", "successCount", "failureCount", "tags"}
@@ -89,21 +93,22 @@ def memory_to_row(p: Pattern) -> dict:
     """The reverse of memory_entries: key falls back to the id, namespace to the domain."""
     md = p.metadata
     sid = r.source_id(p, MEMORY)
+    created = r.timestamp(p.created_at if p.created_at is not None else r.now_ms(), "ms")
     return {**r.leftovers(p), "id": sid, "key": md.get("key") or sid,
             "namespace": md.get("namespace") or p.domain or "default", "content": p.content,
-            "type": p.type or "semantic", "tags": r.json_text(md.get("tags")), "metadata": r.metadata_text(p, MEMORY_ADDED),
-            "owner_id": md.get("ownerId"), "created_at": r.timestamp(p.created_at, "ms") or 0,
-            "updated_at": r.timestamp(md.get("updatedAt"), "ms") or r.timestamp(p.created_at, "ms") or 0,
+            "type": p.type if p.type in MEMORY_TYPES else MEMORY_TYPES[0], "tags": r.json_text(md.get("tags")), "metadata": r.metadata_text(p, MEMORY_ADDED),
+            "owner_id": md.get("ownerId"), "created_at": created,
+            "updated_at": r.timestamp(md.get("updatedAt"), "ms") or created,
             "expires_at": r.timestamp(md.get("expiresAt"), "ms"),
             "last_accessed_at": r.timestamp(p.last_used, "ms"), "access_count": p.usage_count,
-            "status": md.get("status") or "active"}
+            "status": md.get("status") if md.get("status") in STATUSES else STATUSES[0]}
 
 
 def pattern_to_row(p: Pattern) -> dict:
     """The reverse of patterns: name falls back to the content."""
     md = p.metadata
     return {**r.leftovers(p), "id": r.source_id(p, PATTERNS), "name": md.get("name") or p.content,
-            "pattern_type": p.type or "learning", "condition": md.get("condition") or "",
+            "pattern_type": p.type if p.type in PATTERN_TYPES else "learning", "condition": md.get("condition") or "",
             "action": md.get("action") or "", "description": md.get("description"),
             "confidence": md.get("confidence"), "success_count": md.get("successCount"),
             "failure_count": md.get("failureCount"), "tags": r.json_text(md.get("tags")),

@@ -5,7 +5,8 @@ Each layout module has `to_row(pattern) -> {column: value}`: the columns it can 
 pattern alone (side-table columns as "__<column>", as the reader names them). The embedding is
 written apart (`embedding_value`), in the source's own format (a float32 blob, or a JSON array
 in TEXT). `row_for` lays a pattern over the row it came from: a column keeps its value unless
-what `to_row` makes of it changed, so a migrated, unchanged pattern comes back byte for byte
+what `to_row` makes of it changed (a None from `to_row` means "nothing to say": the row keeps
+its value, or a fresh row gets the table's default), so a migrated, unchanged pattern comes back byte for byte
 and a changed one changes only the columns its change touches. The property each layout keeps
 (tested): `to_row(map_row(to_row(p))) == to_row(p)`.
 """
@@ -13,8 +14,9 @@ and a changed one changes only the columns its change touches. The property each
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -69,6 +71,11 @@ def integer_id(pattern: Pattern, variant: "Variant") -> int:
         return int(text)
     except ValueError:
         raise RowRejected(f"id {pattern.id!r} cannot be written to {variant.table}, whose ids are integers") from None
+
+
+def now_ms() -> int:
+    """For a NOT NULL time column of a pattern that has no time: now, as the application would."""
+    return int(time.time() * 1000)
 
 
 def timestamp(ms: int | None, unit: str) -> Any:
@@ -156,8 +163,13 @@ def same_value(a: Any, b: Any) -> bool:
     return False
 
 
-def same_rows(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+def says_same(written: dict[str, Any], row: dict[str, Any], columns: Iterable[str]) -> bool:
+    """Does `row` (a source row, reverse-mapped again) say what `written` (a pattern's row) says,
+    in the `columns` the source table has? A column the pattern gives no value for (None) may
+    hold anything, e.g. the table's default."""
+    present = set(columns)
+    return all(value is None or column not in present or same_value(value, row.get(column))
+               for column, value in written.items())
 
 
 def row_for(variant: "Variant", pattern: Pattern, vector: np.ndarray | None, base: dict[str, Any] | None, *,
@@ -180,6 +192,8 @@ def row_for(variant: "Variant", pattern: Pattern, vector: np.ndarray | None, bas
         except Exception:  # noqa: BLE001 - a base the mapping refuses now: every column is written
             before = {}
         for column, value in fresh.items():
+            if value is None and column in base:
+                continue  # the pattern gives nothing here: the row keeps its value (a default the table gave)
             if column not in before or not same_value(before[column], value):
                 row[column] = value
     column = variant.embedding_column

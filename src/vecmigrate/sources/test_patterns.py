@@ -51,8 +51,8 @@ def to_row(p: Pattern) -> dict:
             "code_signature": md.get("codeSignature") or "", "test_template": md.get("testTemplate") or p.content,
             "metadata": r.metadata_text(p, {"language", "codeSignatureHash", "codeSignature", "testTemplate",
                                             "version"}),
-            "version": md.get("version") or "1.0.0", "created_at": r.timestamp(p.created_at, "s") or 0,
-            "updated_at": r.timestamp(p.last_used, "s") or 0}
+            "version": md.get("version") or "1.0.0", "created_at": r.timestamp(p.created_at if p.created_at is not None else r.now_ms(), "s"),
+            "updated_at": r.timestamp(p.last_used if p.last_used is not None else r.now_ms(), "s")}
 
 
 DDL = (

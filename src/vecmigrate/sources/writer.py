@@ -42,7 +42,8 @@ class RowWriter:
         self.side = Shape.of(conn, side.table) if side is not None and _exists(conn, side.table) else None
 
     def own(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {c: row[c] for c in self.main.columns if c in row}
+        return _labelled({c: row[c] for c in self.main.columns if c in row}, self.main.columns,
+                         row.get(self.variant.embedding_column) if self.variant.embedding_column else None)
 
     def side_values(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The side table's row, or None when the row has no embedding (nothing to write there)."""
@@ -54,7 +55,7 @@ class RowWriter:
         side = self.variant.embedding_table
         for key, ref in zip(side.keys, side.refs):
             values[key] = row.get(ref)
-        return values
+        return _labelled(values, self.side.columns, row.get(self.variant.embedding_column))
 
     def insert(self, row: dict[str, Any], *, rowid: int | None = None, fresh: bool = False) -> None:
         """A new row (with its side row). `fresh`: missing values are left to the table's defaults."""
@@ -105,6 +106,25 @@ class RowWriter:
         names = ", ".join(quote_identifier(c) for c in values)
         self.conn.execute(f"INSERT INTO {quote_identifier(table)} ({names}) VALUES ({', '.join('?' * len(values))})",
                           list(values.values()))
+
+
+DIMENSION_COLUMNS = ("dims", "dimension", "dimensions", "embedding_dimension", "embedding_dimensions")
+MODEL_COLUMNS = ("model", "embedding_model")
+
+
+def _labelled(values: dict[str, Any], columns: tuple[str, ...], embedding: Any) -> dict[str, Any]:
+    """A row holding a vector says its size and model where its table has columns for them
+    (reasoning-bank's side table requires both) and the mapping gave none."""
+    if embedding is None:
+        return values
+    from .reverse import decoded
+    blob = decoded(embedding)
+    for column in columns:
+        if values.get(column) is None and column in DIMENSION_COLUMNS and blob is not None:
+            values[column] = len(blob) // 4
+        elif values.get(column) is None and column in MODEL_COLUMNS:
+            values[column] = "unknown"
+    return values
 
 
 def _exists(conn: apsw.Connection, table: str) -> bool:

@@ -1,5 +1,6 @@
 """Pattern stores over one target: USearch (HNSW, fast) and sqlite-vec (exact, in SQL), the
-dual-write store over two, and the factory that opens or creates them."""
+write-back store over a legacy AgentDB-family database, the dual-write store over two, and the
+factories that open or create them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..target.index_file import IndexSettings
 from ..target.lock import TargetLock
 from .base import StoreBase
 from .dual_write import DualWriteStore
+from .legacy import LegacyStore
 from .protocol import PatternStore
 from .sqlite_vec_store import SqliteVecStore
 from .usearch_store import USearchStore
@@ -93,5 +95,24 @@ def create_store(target: str | Path, *, backend: str = "auto", dimension: int = 
         return CreatedStore(store, "sqlite-vec", created, [note])
 
 
-__all__ = ["open_store", "create_store", "validate_store", "CreatedStore", "BACKENDS", "PatternStore",
+def create_dual_write(primary_target: str | Path, secondary_path: str | Path, *, backend: str = "usearch",
+                      layout: str | None = None, table: str | None = None, shadow_rate: float = 0.0,
+                      seed: int | None = None) -> DualWriteStore:
+    """The guide's `createDualWriteProxy`: writes go to the target (primary) and to the legacy
+    database (secondary) in its own schema, so the old application sees every pattern; a
+    failed legacy write is journaled in the target for `vecmigrate reconcile`. A directory as
+    `secondary_path` is another vecmigrate target instead."""
+    primary = open_store(primary_target, backend, writable=True)
+    try:
+        if Path(secondary_path).is_dir():
+            secondary = open_store(secondary_path, "sqlite-vec", writable=True)
+        else:
+            secondary = LegacyStore(secondary_path, layout=layout, table=table, model=primary.meta.get("model"))
+    except BaseException:
+        primary.close()
+        raise
+    return DualWriteStore(primary, secondary, shadow_rate=shadow_rate, seed=seed)
+
+
+__all__ = ["open_store", "create_store", "create_dual_write", "LegacyStore", "validate_store", "CreatedStore", "BACKENDS", "PatternStore",
            "StoreBase", "SqliteVecStore", "USearchStore", "DualWriteStore", "TargetError"]

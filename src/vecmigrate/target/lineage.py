@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import TargetError, UsageError
 from ..models import ChangeCounts, Pattern, SourceRow
 from ..sources import GenericMapping, Plan, SourceReader, Variant
-from ..sources.reverse import encode_image, same_rows
+from ..sources.reverse import encode_image, says_same
 from . import changelog
 from . import database as tgt
 from .ledger import now_ms
@@ -345,7 +345,7 @@ class Applier:
             store_key = key if key is not None else (before[0] if what else None)
             dirty = bool(what) and self._dirty(store_key, since)
             if key is not None and (dirty or owner is not None or key in released) \
-                    and self._same(key, pattern, vectors[i], self.variants.get(table)):
+                    and self._same(key, pattern, vectors[i], self.variants.get(table), rows[rowid]):
                 synced.append((i, key))  # the target holds this already (a moved row, a store's equal write)
                 self._took(owners, mine, table, rowid, key, before)
                 continue
@@ -501,20 +501,21 @@ class Applier:
                                 (key,)).fetchall()
         return row[0][0] if row else None
 
-    def _same(self, key: int, pattern: Pattern, vector: np.ndarray, variant: Variant | None = None) -> bool:
+    def _same(self, key: int, pattern: Pattern, vector: np.ndarray, variant: Variant | None = None,
+              row: SourceRow | None = None) -> bool:
         """Does the target hold what the source row says: the same pattern and vector, or the
         row is the write-back of the target's pattern (a dual write into the legacy database:
-        both give the same row, and the same vector when the layout keeps one)?"""
+        both give the same row, and the same vector when the row keeps one)?"""
         stored = tgt.read_stored(self.conn, key=key)
         if stored is None:
             return False
         same_vector = stored.vector.tobytes() == np.asarray(vector, dtype="<f4").tobytes()
         if tgt._pattern_row(key, stored.pattern) == tgt._pattern_row(key, pattern) and same_vector:
             return True
-        if variant is None or variant.to_row is None or not (same_vector or variant.embedding_column is None):
+        if variant is None or variant.to_row is None or row is None or not (same_vector or row.embedding is None):
             return False
         try:
-            return same_rows(variant.to_row(stored.pattern), variant.to_row(pattern))
+            return says_same(variant.to_row(stored.pattern), variant.to_row(pattern), row.values)
         except Exception:  # noqa: BLE001 - a pattern the reverse mapping cannot write is no echo
             return False
 

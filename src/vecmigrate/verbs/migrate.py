@@ -89,9 +89,9 @@ from ..target.lineage import (
     history_names,
     mark_synced,
     register_source,
-    source_schema,
     scan,
     source_identity,
+    source_schema,
 )
 from ..target.lock import TargetLock
 

@@ -14,6 +14,7 @@ from ..db import atomic
 from ..models import ReconcileReport
 from ..stores import open_store
 from ..stores.base import StoreBase
+from ..stores.legacy import LegacyStore
 from ..target.changelog import RECONCILE
 from .verify import Checks, check_consistency
 
@@ -41,6 +42,8 @@ def _copy(ids: list[str], source: StoreBase, dest: StoreBase) -> int:
 def reconcile(primary: str | Path, secondary: str | Path, *, primary_backend: str = "usearch",
               secondary_backend: str = "sqlite-vec") -> ReconcileReport:
     started = time.perf_counter()
+    if Path(secondary).is_file():
+        return _reconcile_legacy(primary, secondary, primary_backend, started)
     with open_store(primary, primary_backend, writable=True, origin=RECONCILE) as first, \
             open_store(secondary, secondary_backend, writable=True, origin=RECONCILE) as second:
         journal = first.conn.execute("SELECT jid, operation, pattern_id FROM dual_write_journal"
@@ -80,3 +83,35 @@ def _repair_index(store: StoreBase) -> bool:
         return False
     store.build_index()
     return True
+
+
+def _reconcile_legacy(primary: str | Path, secondary: str | Path, backend: str, started: float) -> ReconcileReport:
+    """A legacy database as the secondary: each journaled write is done again from the primary
+    as it is now (written back, or deleted when the primary no longer has the pattern). The
+    legacy rows themselves come back into the target through `sync`."""
+    copied = deleted = 0
+    with open_store(primary, backend, writable=True, origin=RECONCILE) as first:
+        legacy = LegacyStore(secondary, model=first.meta.get("model"))
+        try:
+            journal = first.conn.execute("SELECT jid, operation, pattern_id FROM dual_write_journal"
+                                         " WHERE resolved_at IS NULL ORDER BY jid").fetchall()
+            for _, operation, pattern_id in journal:
+                if operation == "clear":
+                    legacy.clear()
+                    continue
+                if pattern_id is None:
+                    continue
+                found = first.get(pattern_id)
+                if found is None:
+                    deleted += legacy.delete(pattern_id)
+                else:
+                    legacy.store(found.pattern, found.vector)
+                    copied += 1
+            with atomic(first.conn):
+                first.conn.execute("UPDATE dual_write_journal SET resolved_at = ? WHERE resolved_at IS NULL",
+                                   (int(time.time() * 1000),))
+        finally:
+            legacy.close()
+    return ReconcileReport(journal_replayed=len(journal), copied_to_secondary=copied, copied_to_primary=0,
+                           updated_in_secondary=0, deleted_from_secondary=deleted, indexes_rebuilt=[],
+                           duration_ms=int((time.perf_counter() - started) * 1000))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..db import table_names, atomic, open_target
+from ..db import atomic, open_target, table_names
 from ..errors import TargetError, UsageError
 from ..faults import crash_point
 from ..models import RollbackResult

@@ -35,8 +35,8 @@ from ..target.lineage import (
     in_step,
     mark_synced,
     register_source,
-    source_schema,
     source_identity,
+    source_schema,
     sources,
 )
 from ..target.lock import TargetLock
