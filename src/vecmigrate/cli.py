@@ -466,6 +466,39 @@ def export(
 
 @app.command()
 @handle_errors
+def repair(
+    target: TargetOpt = Path(DEFAULT_TARGET),
+    source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="The source the target was fed from: lost vectors and pattern rows are taken from its rows.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring one target back to consistency: patterns, vec0 mirror, USearch index, change log.
+
+    A vector missing from vec0 is taken from the index file (when exact, f32), else from
+    --source, else re-embedded with the target's own model; what cannot be recovered is listed
+    and left as it is (exit 3). The index is rebuilt when it disagrees with vec0. Holds the
+    target alone while it works, in one transaction.
+    """
+    report = commands.repair(target, source=source)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for note in report.notes:
+            err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        for item in report.restored:
+            out.print(f"restored: {item['what']} for {item['id']} (key {item['key']}) from {item['from']}",
+                      highlight=False, markup=False, soft_wrap=True)
+        for item in report.unrecoverable:
+            out.print(f"unrecoverable: {item['what']}: {item['id'] or 'key ' + str(item['key'])} ({item['why']})",
+                      highlight=False, markup=False, soft_wrap=True)
+        out.print(f"repaired generation {report.generation}: {report.restored_count} restored, "
+                  f"{report.unrecoverable_count} unrecoverable, {report.log_entries_added} change-log entries added; "
+                  f"index {report.index} ({report.duration_ms:.0f} ms)", highlight=False, markup=False, soft_wrap=True)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+@app.command()
+@handle_errors
 def search(
     target: TargetOpt = Path(DEFAULT_TARGET),
     pattern_id: Annotated[Optional[str], typer.Option("--id", help="Search with this pattern's own vector.")] = None,

@@ -10,6 +10,7 @@ from .models import (
     ExportResult,
     MigrationResult,
     ReconcileReport,
+    RepairReport,
     RollbackResult,
     SearchResult,
     SqlResult,
@@ -65,6 +66,11 @@ def rollback(target: str | Path = DEFAULT_TARGET, *, keep_writes: bool = False,
 def export(target: str | Path = DEFAULT_TARGET, to: str | Path = "", *, layout: str | None = None) -> ExportResult:
     from .verbs.export import export as _export
     return _export(target, to, layout=layout)
+
+
+def repair(target: str | Path = DEFAULT_TARGET, *, source: str | Path | None = None) -> RepairReport:
+    from .verbs.repair import repair as _repair
+    return _repair(target, source=source)
 
 
 def bench(target: str | Path = DEFAULT_TARGET, **options: Any) -> BenchReport:

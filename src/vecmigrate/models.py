@@ -165,6 +165,29 @@ class ExportResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RepairReport:
+    """What `repair` restored (and from where) and what it could not; lists are capped, the counts are not."""
+
+    target: str
+    generation: int
+    restored: list[dict[str, Any]]
+    restored_count: int
+    unrecoverable: list[dict[str, Any]]
+    unrecoverable_count: int
+    log_entries_added: int
+    index: str
+    notes: list[str]
+    duration_ms: float
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.unrecoverable_count else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "exit_code": self.exit_code}
+
+
 @dataclass
 class ChangeCounts:
     """What applying a source's changes did (a sync pass, a batch of an incremental run)."""

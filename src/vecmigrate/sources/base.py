@@ -243,6 +243,14 @@ class SourceReader:
             for raw in cursor:
                 yield raw[0], raw[1:]
 
+    def at(self, rowid: int) -> SourceRow | None:
+        """The row at this rowid, with its side row, or None."""
+        true_rowid, columns = self._columns()
+        with reading_source(self.conn, f"table {self.table}"):
+            row = self.conn.execute(f"SELECT {true_rowid}, {', '.join(e for e, _ in columns)} {self.from_clause()} "
+                                    f"WHERE {true_rowid} = ?", (rowid,)).fetchone()
+        return None if row is None else self._row(row[0], dict(zip([k for _, k in columns], row[1:])))
+
     def find(self, where: dict[str, Any]) -> SourceRow | None:
         """The row whose columns have the values `where` gives (its id), with its side row, or None."""
         rowid, columns = self._columns()

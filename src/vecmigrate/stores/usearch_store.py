@@ -11,7 +11,7 @@ import numpy as np
 from usearch.index import Index
 
 from ..db import atomic
-from ..errors import UsageError
+from ..errors import TargetError, UsageError
 from ..target import changelog
 from ..target.database import catch_up, save_checked_index
 from ..target.index_file import rebuild_from_mirror, remove_keys
@@ -28,6 +28,7 @@ class USearchStore(StoreBase):
         self.index = index
         self.seq = seq  # the change-log position the in-memory index reflects
         self._dirty = False  # the in-memory index holds writes the file does not
+        self.keep_index_file = False  # the file may hold vectors vec0 lost: never overwrite it (repair first)
 
     def search_id(self, pattern_id: str, **kwargs):
         """A pattern's own vector must come back first; when HNSW misses it (a node that the
@@ -136,6 +137,9 @@ class USearchStore(StoreBase):
     def build_index(self) -> None:
         """Rebuild from the vec0 mirror (which also compacts removed slots) and save."""
         self._require_writable()
+        if self.keep_index_file:
+            raise TargetError("the index file may hold the only copy of vectors the vec0 mirror lost: run "
+                              "`vecmigrate repair` before rebuilding it")
         with atomic(self.conn):
             self.index = rebuild_from_mirror(self.conn, self.settings)
             self.seq = changelog.position(self.conn)
@@ -144,7 +148,7 @@ class USearchStore(StoreBase):
     def flush(self, *, force: bool = False) -> None:
         """Save the index crash-safely with the change-log position it holds (first catching up
         with other writers, inside the transaction that records it)."""
-        if self.writable and (self._dirty or force):
+        if self.writable and (self._dirty or force) and not self.keep_index_file:
             with atomic(self.conn):
                 self._catch_up()
                 save_checked_index(self.conn, self.index, self.where, self.seq)

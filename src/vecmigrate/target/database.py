@@ -306,6 +306,12 @@ def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, st
         return rebuild_from_mirror(conn, settings), notes, seq
 
 
+def patterns_without_vectors(conn: apsw.Connection) -> int:
+    """Patterns whose vector is missing from the vec0 mirror (a damaged target: `repair` mends it)."""
+    return conn.execute("SELECT count(*) FROM patterns p WHERE NOT EXISTS "
+                        "(SELECT 1 FROM patterns_vec v WHERE v.rowid = p.key)").fetchall()[0][0]
+
+
 def catch_up(conn: apsw.Connection, index: Index, applied: int, dimension: int) -> int:
     """Replay the changes after `applied` into `index`; returns the seq it now reflects."""
     with changelog.reading(conn):

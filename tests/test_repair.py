@@ -1,0 +1,194 @@
+"""`repair`: one damaged target made consistent again (patterns ⇄ vec0 ⇄ index ⇄ change log)
+from what survives in it (the index file, the source, the target's own model), and a store
+opened on the damaged target before the repair destroys nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import load_vec, run_vecmigrate
+from real_layouts import agentic_qe_agentdb, qe_v3, reasoningbank_model
+
+from vecmigrate import Migrator
+from vecmigrate.db import open_target
+from vecmigrate.models import Pattern
+from vecmigrate.stores import open_store
+from vecmigrate.target import database as tgt
+from vecmigrate.target.generations import Layout
+from vecmigrate.target.index_file import load_index
+from vecmigrate.verbs.migrate import MigrateOptions
+from vecmigrate.verbs.repair import repair
+from vecmigrate.verbs.verify import verify
+
+
+def live(target: Path):
+    return Layout(target).current()
+
+
+def vector_of(target: Path, key: int) -> bytes | None:
+    conn = load_vec(open_target(live(target).db, readonly=True))
+    try:
+        row = conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (key,)).fetchall()
+        return row[0][0] if row else None
+    finally:
+        conn.close()
+
+
+def damage(target: Path, *, keep_checksum: bool) -> dict:
+    """Remove by hand: one vec0 row (key a), one index entry (key b), the last change-log entry
+    of key c. `keep_checksum`: record the edited index file as SQLite's (else it no longer matches)."""
+    where = live(target)
+    conn = load_vec(open_target(where.db))
+    keys = [r[0] for r in conn.execute("SELECT key FROM patterns ORDER BY key")]
+    a, b, c = keys[1], keys[2], keys[3]
+    lost = conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (a,)).fetchall()[0][0]
+    with conn:
+        conn.execute("DELETE FROM patterns_vec WHERE rowid = ?", (a,))
+        conn.execute("DELETE FROM vecmigrate_changes WHERE seq = (SELECT max(seq) FROM vecmigrate_changes WHERE key = ?)",
+                     (c,))
+    meta = tgt.read_meta(conn)
+    index = load_index(where.index, tgt.settings_of(meta))
+    index.remove(b)
+    if keep_checksum:
+        with conn:
+            tgt.save_checked_index(conn, index, where, int(meta["index_seq"]))
+    else:
+        index.save(str(where.index))
+    conn.close()
+    return {"a": a, "b": b, "c": c, "lost": lost}
+
+
+def migrated(tmp_path: Path, build=qe_v3) -> tuple[Path, object]:
+    fixture = build(tmp_path / "source.db")
+    target = tmp_path / "target"
+    Migrator(fixture.path, target).migrate(MigrateOptions(embedder="lexical", backup=False))
+    return target, fixture
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_repair_restores_vec0_index_and_log_from_the_index_file(tmp_path):
+    target, _ = migrated(tmp_path)
+    hurt = damage(target, keep_checksum=True)
+    assert not verify(target).ok
+    # a store opened on the damaged target, writing and closing, destroys nothing
+    with open_store(target, writable=True) as store:
+        store.store(Pattern(id="written-meanwhile", content="a write on the damaged target"),
+                    np.ones(384, dtype=np.float32))
+    assert index_vector(target, hurt["a"]) == hurt["lost"]
+    report = repair(target)
+    assert report.unrecoverable_count == 0
+    assert {"key": hurt["a"], "from": "usearch index"}.items() <= next(
+        r for r in report.restored if r["key"] == hurt["a"]).items()
+    assert vector_of(target, hurt["a"]) == hurt["lost"]          # byte for byte
+    assert report.log_entries_added >= 1 and report.index.startswith("rebuilt")
+    assert verify(target).ok
+    with open_store(target) as store:                             # a fresh reader finds b and a again
+        for key in (hurt["a"], hurt["b"], hurt["c"]):
+            pid = store.conn.execute("SELECT id FROM patterns WHERE key = ?", (key,)).fetchone()[0]
+            assert store.search_id(pid, k=1)[0].id == pid
+        assert store.get("written-meanwhile") is not None
+    conn = open_target(live(target).db, readonly=True)
+    ops = [r[0] for r in conn.execute("SELECT op FROM vecmigrate_changes WHERE key = ? ORDER BY seq", (hurt["c"],))]
+    conn.close()
+    assert ops[-1] == "upsert"
+    again = repair(target)                                        # a second repair finds nothing to do
+    assert again.restored_count == 0 and again.log_entries_added == 0 and again.index == "consistent with vec0"
+
+
+def index_vector(target: Path, key: int) -> bytes | None:
+    where = live(target)
+    conn = open_target(where.db, readonly=True)
+    index = load_index(where.index, tgt.settings_of(tgt.read_meta(conn)))
+    conn.close()
+    return np.asarray(index.get(key, dtype=np.float32), dtype="<f4").tobytes() if index.contains(key) else None
+
+
+def test_a_store_opened_on_a_target_whose_vec0_lost_a_vector_keeps_the_index_file(tmp_path):
+    """The index file may hold the only copy: a writer's rebuild from vec0 must not overwrite it."""
+    target, _ = migrated(tmp_path)
+    where = live(target)
+    conn = open_target(where.db)
+    key = conn.execute("SELECT key FROM patterns ORDER BY key LIMIT 1").fetchone()[0]
+    lost = load_vec(conn).execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (key,)).fetchone()[0]
+    with conn:
+        conn.execute("DELETE FROM patterns_vec WHERE rowid = ?", (key,))
+    conn.close()
+    before = sha(where.index)
+    with open_store(target, writable=True) as store:
+        assert any("kept as it is" in n for n in store.notices)
+        store.store(Pattern(id="written-meanwhile", content="a write on the damaged target"),
+                    np.ones(384, dtype=np.float32))
+        with pytest.raises(Exception, match="run `vecmigrate repair`"):
+            store.build_index()
+    assert sha(where.index) == before
+    report = repair(target)
+    assert report.restored[0]["from"] == "usearch index" and vector_of(target, key) == lost
+    with open_store(target) as store:
+        assert store.get("written-meanwhile") is not None
+    assert verify(target).ok
+
+
+def test_an_untrusted_index_file_is_not_read_and_the_source_gives_the_vector(tmp_path):
+    target, fixture = migrated(tmp_path)
+    hurt = damage(target, keep_checksum=False)
+    report = repair(target, source=fixture.path)
+    restored = next(r for r in report.restored if r["key"] == hurt["a"])
+    assert restored["from"] == "source" and vector_of(target, hurt["a"]) == hurt["lost"]
+    assert any("not read" in n for n in report.notes) and report.index.startswith("rebuilt")
+    assert verify(target, source=fixture.path).ok
+
+
+def test_the_targets_own_model_re_embeds_only_its_own_vectors(tmp_path):
+    target, _ = migrated(tmp_path, agentic_qe_agentdb)   # no stored vectors: the target's model made them all
+    hurt = damage(target, keep_checksum=False)
+    report = repair(target)
+    assert next(r for r in report.restored if r["key"] == hurt["a"])["from"].startswith("re-embedded")
+    assert vector_of(target, hurt["a"]) == hurt["lost"]
+    assert verify(target).ok
+
+
+def test_what_cannot_be_recovered_is_named_and_kept(tmp_path, cli):
+    target, _ = migrated(tmp_path, reasoningbank_model)   # stored 128-d vectors: no model of the target's made them
+    hurt = damage(target, keep_checksum=False)
+    result = cli("repair", "--target", target, "--json")
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 3 and payload["unrecoverable_count"] == 1
+    item = payload["unrecoverable"][0]
+    assert item["key"] == hurt["a"] and "no --source given" in item["why"]
+    conn = open_target(live(target).db, readonly=True)
+    assert conn.execute("SELECT count(*) FROM patterns WHERE key = ?", (hurt["a"],)).fetchone()[0] == 1  # kept
+    conn.close()
+    done = run_vecmigrate("repair", "--target", target, "--source", tmp_path / "source.db")
+    assert done.returncode == 0, done.stderr
+    assert vector_of(target, hurt["a"]) == hurt["lost"]
+
+
+def test_a_pattern_row_lost_is_restored_from_its_source_row(tmp_path):
+    target, fixture = migrated(tmp_path)
+    conn = open_target(live(target).db)
+    key, pattern_id = conn.execute("SELECT key, id FROM patterns ORDER BY key LIMIT 1 OFFSET 4").fetchone()
+    with conn:
+        conn.execute("DELETE FROM patterns WHERE key = ?", (key,))
+    conn.close()
+    without = repair(target)
+    assert without.unrecoverable_count == 1 and "the vector is kept" in without.unrecoverable[0]["why"]
+    report = repair(target, source=fixture.path)
+    assert report.unrecoverable_count == 0 and report.restored[0]["id"] == pattern_id
+    assert verify(target, source=fixture.path).ok
+
+
+@pytest.mark.parametrize("flag", ["--json", None])
+def test_repair_on_a_consistent_target_changes_nothing(tmp_path, cli, flag):
+    target, _ = migrated(tmp_path)
+    before = sha(live(target).db)
+    result = cli(*[a for a in ("repair", "--target", target, flag) if a])
+    assert result.exit_code == 0
+    assert "0 restored" in result.stdout or json.loads(result.stdout)["restored_count"] == 0
+    assert verify(target).ok and live(target).db.exists() and before
