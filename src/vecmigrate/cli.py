@@ -255,6 +255,9 @@ def show_pass(result, *, quiet: bool = False) -> None:
                 f"change log at {result.seq}")
         if result.kept_deleted:
             line += f"; {result.kept_deleted} deleted rows kept (--keep-deleted)"
+        if result.deferred:
+            line += (f"; {result.deferred} row(s) written through a store after this pass read the source: "
+                     f"read again next pass")
     err.print(line, highlight=False, markup=False)
     for conflict in [] if result.refused else result.conflicts:
         err.print(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "

@@ -197,6 +197,7 @@ class ChangeCounts:
     unchanged: int = 0
     deleted: int = 0
     kept_deleted: int = 0          # deleted in the source, kept (--keep-deleted)
+    deferred: int = 0              # written through a store after the snapshot was read: looked at again next pass
     quarantined: list[Any] = field(default_factory=list)
     conflicts: list[Any] = field(default_factory=list)
 

@@ -268,7 +268,7 @@ class Applied(ChangeCounts):
     removed: list[int] = field(default_factory=list)     # keys whose old vectors go (replaced or deleted)
 
     def add(self, other: "Applied") -> None:
-        for name in ("inserted", "updated", "unchanged", "deleted", "kept_deleted"):
+        for name in ("inserted", "updated", "unchanged", "deleted", "kept_deleted", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantined += other.quarantined
         self.conflicts += other.conflicts
@@ -285,7 +285,8 @@ class Applier:
     rebuilt with new rowids, two ids swapped) keeps its pattern, whatever order rows come in."""
 
     def __init__(self, conn: apsw.Connection, source_id: int, *, rule: str, origin: str,
-                 namespace: str | None = None, diff: Diff | None = None, plan: Plan | None = None) -> None:
+                 namespace: str | None = None, diff: Diff | None = None, plan: Plan | None = None,
+                 snapshot_at: int | None = None) -> None:
         if rule not in RULES:
             raise UsageError(f"--on-conflict must be one of {', '.join(RULES)}, got {rule!r}")
         self.conn = conn
@@ -297,6 +298,9 @@ class Applier:
         self.gone = {t: {rowid for rowid, _ in rows} for t, rows in diff.gone.items()} if diff else {}
         self.ids = diff.ids if diff else {}
         self.variants = {p.table: p for p in plan.parts} if plan is not None else {}
+        # a sync pass (`snapshot_at`: when it began reading): a store write since (a dual write
+        # whose other half the snapshot cannot show yet) is no conflict yet: looked at again next pass
+        self.snapshot_at = snapshot_at
 
     def named(self, pattern: Pattern) -> Pattern:
         if not self.namespace:
@@ -348,6 +352,9 @@ class Applier:
                     and self._same(key, pattern, vectors[i], self.variants.get(table), rows[rowid]):
                 synced.append((i, key))  # the target holds this already (a moved row, a store's equal write)
                 self._took(owners, mine, table, rowid, key, before)
+                continue
+            if dirty and self._written_after_snapshot(store_key):
+                done.deferred += 1
                 continue
             if dirty:
                 if self.rule == "fail":
@@ -492,6 +499,14 @@ class Applier:
                 "SELECT 1 FROM vecmigrate_changes WHERE key = ? AND op != 'usage' AND origin NOT IN ('upgrade', "
                 "'migrate') LIMIT 1", (key,)).fetchall())
         return changelog.written_since(self.conn, key, synced_seq)
+
+    def _written_after_snapshot(self, key: int | None) -> bool:
+        """Was `key` written (usage counts too) by someone else since this pass began reading its
+        snapshot? Then the source row may not show it yet."""
+        if self.snapshot_at is None or key is None:
+            return False
+        return bool(self.conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND origin != ? AND at >= ? "
+                                      "LIMIT 1", (key, self.origin, self.snapshot_at)).fetchall())
 
     def _deleted_as(self, key: int) -> str | None:
         """The id of the pattern `key` was, if it was deleted (None if it is there)."""

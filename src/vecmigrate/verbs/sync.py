@@ -116,6 +116,7 @@ class Syncer:
                                     duration_ms=int((time.time() - started) * 1000), seq=changelog.position(conn),
                                     read=False)
                 readers = [SourceReader(source_conn, part) for part in plan.parts]
+                began = int(time.time() * 1000)  # (store writes from now on may be missing from the snapshot)
                 with contextlib.ExitStack() as stack:
                     for reader in readers:
                         stack.enter_context(reader)
@@ -130,13 +131,13 @@ class Syncer:
                     prepared = None if kept else self._prepare_reading(run)
             if prepared is None:  # the rows the scan kept: mapped and embedded with the source let go
                 prepared = self._prepare_kept(run, counts)
-            done = self._apply(conn, run, prepared, history, snapshot_at, schema)
+            done = self._apply(conn, run, prepared, history, snapshot_at, schema, began)
             return SyncPass(
                 source=str(self.source), target=str(self.target), generation=where.number,
                 snapshot_at=snapshot_at, applied_at=int(time.time() * 1000),
                 duration_ms=int((time.time() - started) * 1000), seq=changelog.position(conn), read=True,
                 rows=run.total, inserted=done.inserted, updated=done.updated, unchanged=done.unchanged,
-                deleted=done.deleted, kept_deleted=done.kept_deleted,
+                deleted=done.deleted, kept_deleted=done.kept_deleted, deferred=done.deferred,
                 quarantined=[{"id": q["pattern_id"] or f"rowid:{q['source_rowid']}", "reason": q["reason"],
                               "source_rowid": q["source_rowid"]} for q in done.quarantined],
                 conflicts=[c.__dict__ for c in done.conflicts], notes=list(run.notes), since=since)
@@ -171,13 +172,15 @@ class Syncer:
                 prepared.append((reader.table, {r.rowid: r for r in rows}, ready, len(batch) - len(rows)))
         return prepared
 
-    def _apply(self, conn, run: Run, prepared, history: list, snapshot_at: int, schema: dict[str, str]) -> Applied:
+    def _apply(self, conn, run: Run, prepared, history: list, snapshot_at: int, schema: dict[str, str],
+               began: int) -> Applied:
         done = Applied()
         identity = source_identity(self.options.mapping, self.options.namespace)
         with atomic(conn):
             source_id = register_source(conn, self.source.resolve(), run.plan, identity, schema)
             applier = Applier(conn, source_id, rule=self.options.on_conflict, namespace=self.options.namespace,
-                              origin=changelog.sync_origin(str(self.source.resolve())), diff=run.diff, plan=run.plan)
+                              origin=changelog.sync_origin(str(self.source.resolve())), diff=run.diff, plan=run.plan,
+                              snapshot_at=began)
             for table, rows, ready, unchanged in prepared:
                 done.unchanged += unchanged
                 if ready is None:
@@ -192,7 +195,8 @@ class Syncer:
                 done.add(applier.remove_gone(table, gone, self.options.keep_deleted))
             done.add(applier.collect(self.options.keep_deleted))
             copy_history(history, conn, run.history, history_names(conn, source_id, run.history))
-            mark_synced(conn, source_id, run.source_state, snapshot_at)
+            # rows deferred to the next pass: it must read the file again, even if it is unchanged
+            mark_synced(conn, source_id, {} if done.deferred else run.source_state, snapshot_at)
         return done
 
     def follow(self, interval: float, on_pass: Callable[[SyncPass], None], *,
