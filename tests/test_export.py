@@ -172,6 +172,9 @@ def test_real_layout_files_export_equal(name, tmp_path):
     for table in fixture.tables:
         if fixture.tables[table]:
             assert rows_of(tmp_path / "out.db", table) == rows_of(fixture.path, table), table
+    assert sum(result.history.values()) or name in ("qe-v3", "reasoningbank-memory")  # (their fixtures' are empty)
+    for table in result.history:                       # the history tables beside them, as they were
+        assert rows_of(tmp_path / "out.db", table) == rows_of(fixture.path, table), table
 
 
 def test_changed_patterns_come_back_changed_and_store_writes_are_added(tmp_path):

@@ -459,7 +459,7 @@ def export(
         return
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    tables = ", ".join(f"{t} {n}" for t, n in result.tables.items())
+    tables = ", ".join(f"{t} {n}" for t, n in {**result.tables, **result.history}.items())
     out.print(f"exported {result.exact + result.rewritten} pattern(s) to {result.path} ({result.layout}: {tables}); "
               f"{result.exact} verbatim, {result.rewritten} through the reverse mapping, {len(result.skipped)} skipped",
               highlight=False, markup=False, soft_wrap=True)

@@ -158,6 +158,7 @@ class ExportResult:
     exact: int
     rewritten: int
     skipped: list[dict[str, str]]
+    history: dict[str, int]        # history tables written back (usage, links, ...) -> rows
     notes: list[str]
     duration_ms: float
 

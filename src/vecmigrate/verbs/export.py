@@ -19,11 +19,12 @@ from pathlib import Path
 
 import apsw
 
-from ..db import atomic, table_names
+from ..db import atomic, quote_identifier, table_names
 from ..errors import RowRejected, TargetError, UsageError
 from ..files import fsync_dir, fsync_file
 from ..models import ExportResult
 from ..sources import LAYOUTS, GenericMapping, Variant
+from ..sources.history import copy_history
 from ..sources.reverse import decode_image, row_for
 from ..sources.writer import RowWriter
 from ..target import changelog
@@ -53,6 +54,7 @@ def export(target: str | Path, to: str | Path, *, layout: str | None = None) -> 
                         for statement in _create(part, schema):
                             out.execute(statement)
                     counts, exact, rewritten, skipped, notes = _write(conn, out, parts, sources, meta)
+                    history = _history(conn, out, sources, {t for part in parts for t in _tables_of(part)}, notes)
             finally:
                 out.close()
         fsync_file(partial)
@@ -67,7 +69,7 @@ def export(target: str | Path, to: str | Path, *, layout: str | None = None) -> 
         listed = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:MAX_LISTED])
         notes.append(f"{len(skipped)} pattern(s) could not be written in the {name} layout: {listed}")
     return ExportResult(target=str(target), path=str(to), layout=name, tables=counts, exact=exact,
-                        rewritten=rewritten, skipped=skipped, notes=notes,
+                        rewritten=rewritten, skipped=skipped, history=history, notes=notes,
                         duration_ms=round((time.time() - started) * 1000, 1))
 
 
@@ -174,6 +176,29 @@ def _write(conn: apsw.Connection, out: apsw.Connection, parts: list[Variant], so
         notes.append("the target was made before vecmigrate kept source rows: every row was written by the reverse "
                      "mapping (run `vecmigrate sync` once to keep them)")
     return counts, exact, rewritten, skipped, notes
+
+
+def _tables_of(part: Variant) -> list[str]:
+    return [part.table] + ([part.embedding_table.table] if part.embedding_table else [])
+
+
+def _history(conn: apsw.Connection, out: apsw.Connection, sources: list[int], taken: set[str],
+             notes: list[str]) -> dict[str, int]:
+    """The history tables the target copied from the sources (usage, links, learning...), back
+    under their own names, rows as they were. -> rows per table."""
+    copied: dict[str, int] = {}
+    present = set(table_names(conn, internal=True))
+    for source_id in sources:
+        recorded = conn.execute("SELECT history FROM vecmigrate_sources WHERE source_id = ?", (source_id,)).fetchall()
+        for name, kept_as in json.loads(recorded[0][0] or "{}").items() if recorded else ():
+            if kept_as not in present:
+                continue
+            if name in copied or name in taken:
+                notes.append(f"history table {name} of source {source_id} not exported: another table has that name")
+                continue
+            copy_history(conn, out, [kept_as], {kept_as: name})
+            copied[name] = out.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()[0][0]
+    return copied
 
 
 def _origins(conn: apsw.Connection, sources: list[int], images: bool) -> dict[int, tuple[str, int, int, str | None]]:
