@@ -62,3 +62,12 @@ def test_live_migration_smoke(tmp_path):
     assert figures["changed_report"] == {"inserted": 5, "updated": 5, "unchanged": 1490, "deleted": 5}
     assert figures["shared_lost"] == 0 and figures["shared_reader_saw"] == figures["shared_writes"] > 0
     assert 0 < figures["follow_latency_max_s"] < 5  # (the target, interval + 1 s, is checked by the full run)
+
+
+def test_way_back_smoke():
+    out = subprocess.run([sys.executable, str(BENCH / "way_back.py"), "--size", "1200", "--writes", "30", "--smoke"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads((BENCH / "results" / "way_back-1200.json").read_text())
+    assert figures["rows_equal"] is True and figures["restored"] == figures["damaged_vectors"] > 0
+    assert figures["unrecoverable"] == 0 and figures["sync_conflicts"] == 0
