@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import apsw
 import numpy as np
@@ -258,18 +259,33 @@ def _pattern_row(key: int, p: Pattern) -> dict:
 
 def read_stored(conn: apsw.Connection, *, key: int | None = None, pattern_id: str | None = None
                 ) -> StoredPattern | None:
-    """One pattern (by key or by id) with its exact vec0 vector, or None."""
+    """One pattern (by key or by id) with its exact vec0 vector, or None (also when vec0 has
+    no vector for it: see `read_pattern`)."""
     column, value = ("key", key) if key is not None else ("id", pattern_id)
     cursor = conn.execute(f"SELECT p.*, v.embedding AS __vec FROM patterns p JOIN patterns_vec v ON v.rowid = p.key"
                           f" WHERE p.{column} = ?", (value,))
-    row = cursor.fetchone()
-    if row is None:
+    values = _fetch(cursor)
+    if values is None:
         return None
-    values = dict(zip([d[0] for d in cursor.getdescription()], row))
+    return StoredPattern(key=values["key"], pattern=_pattern(values),
+                         vector=np.frombuffer(values["__vec"], dtype="<f4").copy())
+
+
+def read_pattern(conn: apsw.Connection, key: int) -> Pattern | None:
+    """One pattern row, whether or not vec0 holds its vector (for `repair`)."""
+    values = _fetch(conn.execute("SELECT * FROM patterns WHERE key = ?", (key,)))
+    return None if values is None else _pattern(values)
+
+
+def _fetch(cursor) -> dict[str, Any] | None:
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.getdescription()], row))
+
+
+def _pattern(values: dict[str, Any]) -> Pattern:
     fields = {k: v for k, v in values.items() if k in Pattern.__dataclass_fields__}
     fields["metadata"] = json.loads(fields.get("metadata") or "{}")
-    return StoredPattern(key=values["key"], pattern=Pattern(**fields),
-                         vector=np.frombuffer(values["__vec"], dtype="<f4").copy())
+    return Pattern(**fields)
 
 
 def save_checked_index(conn: apsw.Connection, index: Index, generation: Generation, seq: int,

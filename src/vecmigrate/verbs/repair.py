@@ -138,7 +138,7 @@ class _Rescuer:
                 tried.append(why)
         else:
             tried.append("no --source given")
-        stored = _pattern(self.conn, key)
+        stored = tgt.read_pattern(self.conn, key)
         vector, why = self._embed(stored)
         if vector is not None:
             return vector, f"re-embedded with the target's model ({self.meta.get('model')})", ""
@@ -205,7 +205,7 @@ class _Rescuer:
             if row is not None:
                 return row, ""
         if pattern_id is not None and part.to_row is not None:
-            stored = _pattern(self.conn, key)
+            stored = tgt.read_pattern(self.conn, key)
             try:
                 where = {c: part.to_row(stored)[c] for c in part.id_columns}
                 row = reader.find(where)
@@ -216,19 +216,8 @@ class _Rescuer:
         return None, f"the source {self.source} has no row for it"
 
 
-def _pattern(conn: apsw.Connection, key: int) -> Pattern | None:
-    cursor = conn.execute("SELECT * FROM patterns WHERE key = ?", (key,))
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    values = dict(zip([d[0] for d in cursor.getdescription()], row))
-    fields = {k: v for k, v in values.items() if k in Pattern.__dataclass_fields__}
-    fields["metadata"] = json.loads(fields.get("metadata") or "{}")
-    return Pattern(**fields)
-
-
 def _put_vector(conn: apsw.Connection, key: int, vector: np.ndarray) -> None:
-    pattern = _pattern(conn, key)
+    pattern = tgt.read_pattern(conn, key)
     conn.execute(sql("insert_vector"), {
         "key": key, "embedding": np.asarray(vector, dtype="<f4").tobytes(),
         "type": pattern.type or tgt.VEC_PLACEHOLDER, "domain": pattern.domain or tgt.VEC_PLACEHOLDER,
