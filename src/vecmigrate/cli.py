@@ -110,7 +110,8 @@ def handle_errors(func: Callable) -> Callable:
         except MemoryError as exc:
             fail(f"{type(exc).__name__}: {exc}", 1, as_json)
         except KeyboardInterrupt:
-            fail("interrupted; committed batches are kept, run the same command again to continue", 130, as_json)
+            fail("interrupted; run the same command again (a migration resumes from its committed batches)", 130,
+                 as_json)
         except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
             if type(exc).__module__ == "apsw":
                 fail(describe(exc), 1, as_json)
@@ -601,11 +602,13 @@ def reconcile(
                                 secondary_backend=secondary_backend)
     if as_json:
         emit_json(report.to_dict())
-        return
-    table = PlainTable(show_header=False, box=None)
-    for name, value in report.to_dict().items():
-        table.add_row(name.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
-    out.print(table)
+    else:
+        table = PlainTable(show_header=False, box=None)
+        for name, value in report.to_dict().items():
+            table.add_row(name.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
+        out.print(table)
+    if report.still_failing:  # (they stay journaled for the next reconcile)
+        raise typer.Exit(3)
 
 
 @app.command()

@@ -321,6 +321,7 @@ class ReconcileReport:
     deleted_from_secondary: int
     indexes_rebuilt: list[str]
     duration_ms: int
+    still_failing: list[str] = field(default_factory=list)  # journaled writes that failed again (kept journaled)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

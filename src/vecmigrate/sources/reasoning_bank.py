@@ -46,7 +46,7 @@ def to_pattern(v: dict) -> Pattern:
 def to_row(p: Pattern) -> dict:
     """The reverse: task_type is the type, approach from metadata, else the content."""
     md = p.metadata
-    row = {**r.leftovers(p), "id": r.integer_id(p, VARIANT), "ts": r.timestamp(p.created_at, "s"),
+    row = {**r.leftovers(p), "id": r.integer_id(p, VARIANT), "ts": r.timestamp(p.created_at if p.created_at is not None else r.now_ms(), "s"),
            "task_type": p.type or "task", "approach": md.get("approach") or p.content,
            "success_rate": md.get("successRate"), "uses": p.usage_count, "avg_reward": md.get("avgReward"),
            "tags": r.json_text(md.get("tags", [])), "last_used": r.timestamp(p.last_used, "s"),

@@ -5,8 +5,8 @@ Each layout module has `to_row(pattern) -> {column: value}`: the columns it can 
 pattern alone (side-table columns as "__<column>", as the reader names them). The embedding is
 written apart (`embedding_value`), in the source's own format (a float32 blob, or a JSON array
 in TEXT). `row_for` lays a pattern over the row it came from: a column keeps its value unless
-what `to_row` makes of it changed (a None from `to_row` means "nothing to say": the row keeps
-its value, or a fresh row gets the table's default), so a migrated, unchanged pattern comes back byte for byte
+what `to_row` makes of it changed (a fresh row leaves out what `to_row` gives no value for,
+so the table's defaults apply), so a migrated, unchanged pattern comes back byte for byte
 and a changed one changes only the columns its change touches. The property each layout keeps
 (tested): `to_row(map_row(to_row(p))) == to_row(p)`.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -52,6 +53,20 @@ def decode_image(image: str, vector: np.ndarray | None) -> dict[str, Any]:
             else:
                 values[column] = bytes.fromhex(value["$blob"])
     return values
+
+
+def part_for(parts: list["Variant"], pattern_id: str, kind: str | None = None) -> "Variant":
+    """The table of a layout a pattern id belongs in: in a layout whose ids carry their table's
+    prefix (`memory:`, `episode:`...), the table of its prefix (an id without one could not be
+    read back as itself); else the table of its kind, else the layout's first."""
+    prefixed = [part for part in parts if part.id_prefix]
+    if prefixed:
+        for part in prefixed:
+            if pattern_id.startswith(part.id_prefix):
+                return part
+        raise RowRejected(f"id {pattern_id!r} cannot be written in the {prefixed[0].name} layout: its ids begin with "
+                          f"{' or '.join(repr(p.id_prefix) for p in prefixed)}, which names the table")
+    return next((part for part in parts if part.kind == kind), parts[0])
 
 
 def source_id(pattern: Pattern, variant: "Variant") -> str:
@@ -153,14 +168,26 @@ def decoded(value: Any) -> bytes | None:
 def same_value(a: Any, b: Any) -> bool:
     """Equal as a source column says it: JSON text compares as the JSON it holds (the target
     keeps metadata with sorted keys, so the order of keys says nothing)."""
-    if a == b:
+    if type(a) is type(b) and a == b:
         return True
     if isinstance(a, str) and isinstance(b, str):
-        try:
-            return json.loads(a) == json.loads(b)
+        try:  # (compared as canonical text: true and 1, 1.0 and 1 differ as SQLite keeps them)
+            return json.dumps(json.loads(a), sort_keys=True) == json.dumps(json.loads(b), sort_keys=True)
         except (ValueError, RecursionError):
             return False
     return False
+
+
+def filled(stored: Pattern, source: Pattern) -> Pattern:
+    """`stored` (a store's write) with what it left empty taken from `source` (the pattern its
+    write-back row maps to: the legacy table's defaults, its own metadata keys)."""
+    empty = {f: getattr(source, f) for f in ("type", "domain", "framework", "coverage", "flakiness_score", "verdict",
+                                             "created_at", "last_used", "usage_count", "embedding_model")
+             if getattr(stored, f) is None and getattr(source, f) is not None}
+    metadata = {**source.metadata, **stored.metadata}
+    if not empty and metadata == stored.metadata:
+        return stored
+    return replace(stored, **empty, metadata=metadata)
 
 
 def says_same(written: dict[str, Any], row: dict[str, Any], columns: Iterable[str]) -> bool:
@@ -192,8 +219,6 @@ def row_for(variant: "Variant", pattern: Pattern, vector: np.ndarray | None, bas
         except Exception:  # noqa: BLE001 - a base the mapping refuses now: every column is written
             before = {}
         for column, value in fresh.items():
-            if value is None and column in base:
-                continue  # the pattern gives nothing here: the row keeps its value (a default the table gave)
             if column not in before or not same_value(before[column], value):
                 row[column] = value
     column = variant.embedding_column
@@ -203,5 +228,5 @@ def row_for(variant: "Variant", pattern: Pattern, vector: np.ndarray | None, bas
         if variant.dimension_column is not None:
             row[variant.dimension_column] = int(np.asarray(vector).size)
         if variant.model_column is not None and (row.get(variant.model_column) is None or stored is None):
-            row[variant.model_column] = model or pattern.embedding_model or "unknown"
+            row[variant.model_column] = pattern.embedding_model or model or "unknown"
     return row

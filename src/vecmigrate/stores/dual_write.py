@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -39,6 +40,10 @@ class DualWriteStore:
 
     def store_batch(self, patterns: Sequence[Pattern], vectors: np.ndarray) -> list[int]:
         patterns = list(patterns)
+        if getattr(self.secondary, "backend", "").startswith("legacy:"):
+            # the legacy schema needs a creation time: both sides get the same one
+            stamp = now_ms()
+            patterns = [p if p.created_at is not None else replace(p, created_at=stamp) for p in patterns]
         keys = self.primary.store_batch(patterns, vectors)
         self._mirror("store", [p.id for p in patterns], lambda: self.secondary.store_batch(patterns, vectors))
         return keys

@@ -22,20 +22,20 @@ from ..db import atomic, quote_identifier
 from ..errors import SourceError, TargetError, UsageError
 from ..models import Pattern, SearchHit, StoredPattern, StoreStats
 from ..sources import SourceReader, Variant, detect
-from ..sources.reverse import decoded, row_for
+from ..sources.reverse import decoded, part_for, row_for
 from ..sources.writer import RowWriter
 
 
 class LegacyStore:
     def __init__(self, path: str | Path, *, layout: str | None = None, table: str | None = None,
-                 model: str | None = None) -> None:
+                 model: str | None = None, busy_timeout_ms: int = 5000) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise TargetError(f"no legacy database at {self.path} (the write-back store writes an existing "
                               f"AgentDB-family file)")
         try:
             self.conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READWRITE)
-            self.conn.setbusytimeout(60_000)
+            self.conn.setbusytimeout(busy_timeout_ms)  # (then the write fails and a dual write journals it)
             self.plan = detect(self.conn, table, layout=layout, survey_rest=False)
         except apsw.Error as exc:
             raise SourceError(f"{self.path} cannot be opened for writing ({type(exc).__name__}: {exc})") from None
@@ -61,12 +61,7 @@ class LegacyStore:
 
     # -- which table and row a pattern is ------------------------------------------------
     def _part(self, pattern_id: str, kind: str | None = None) -> Variant:
-        if kind in self.parts:
-            return self.parts[kind]
-        for part in self.parts.values():
-            if part.id_prefix and pattern_id.startswith(part.id_prefix):
-                return part
-        return next(iter(self.parts.values()))
+        return part_for(list(self.parts.values()), pattern_id, kind)
 
     def _where(self, part: Variant, pattern: Pattern) -> dict[str, Any]:
         row = part.to_row(pattern)
@@ -94,7 +89,7 @@ class LegacyStore:
                     keys.append(self.conn.last_insert_rowid())
                 else:
                     row = row_for(part, pattern, vector, current.values, model=self.model)
-                    self.writers[part.kind].replace(where, row)
+                    self.writers[part.kind].replace(where, row, current.values)
                     keys.append(current.rowid)
         return keys
 
@@ -115,7 +110,8 @@ class LegacyStore:
             before = part.finish(part.map_row(current.values))
             used = replace(before, usage_count=(before.usage_count or 0) + 1,
                            last_used=int(time.time() * 1000) if when_ms is None else when_ms)
-            self.writers[part.kind].replace(where, row_for(part, used, None, current.values, vector_changed=False))
+            self.writers[part.kind].replace(where, row_for(part, used, None, current.values, vector_changed=False),
+                                            current.values)
         return True
 
     def clear(self) -> None:
@@ -133,8 +129,8 @@ class LegacyStore:
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, pattern_id: str) -> StoredPattern | None:
-        part = self._part(pattern_id)
         try:
+            part = self._part(pattern_id)
             where = self._where(part, Pattern(id=pattern_id, content="", kind=part.kind))
         except Exception:  # noqa: BLE001 - an id this layout cannot hold is not here
             return None

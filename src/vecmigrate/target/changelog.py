@@ -51,9 +51,10 @@ def vector_keys_changed(conn: apsw.Connection, after: int, upto: int) -> list[in
                                        " AND op != 'usage' ORDER BY key", (after, upto))]
 
 
-def written_since(conn: apsw.Connection, key: int, seq: int) -> bool:
-    """Was pattern `key` written or deleted after `seq`? (Usage counts are not writes.)"""
-    return bool(conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ? AND op != 'usage' LIMIT 1",
+def written_since(conn: apsw.Connection, key: int, seq: int, *, usage: bool = False) -> bool:
+    """Was pattern `key` written or deleted after `seq`? (Usage counts are not writes, unless `usage`.)"""
+    ops = "" if usage else " AND op != 'usage'"
+    return bool(conn.execute(f"SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ?{ops} LIMIT 1",
                              (key, seq)).fetchall())
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import TargetError, UsageError
 from ..models import ChangeCounts, Pattern, SourceRow
 from ..sources import GenericMapping, Plan, SourceReader, Variant
-from ..sources.reverse import encode_image, says_same
+from ..sources.reverse import encode_image, filled, says_same
 from . import changelog
 from . import database as tgt
 from .ledger import now_ms
@@ -105,11 +105,18 @@ def register_source(conn: apsw.Connection, path: Path, plan: Plan, identity: dic
 
 
 def source_schema(source: apsw.Connection, plan: Plan) -> dict[str, str]:
-    """The CREATE TABLE statements of the plan's tables and their side tables, as the source has them."""
+    """The CREATE statements of the plan's tables and their side tables, and of their indexes
+    (UNIQUE ones say how the application upserts), as the source has them."""
     names = [n for p in plan.parts for n in (p.table, p.embedding_table.table if p.embedding_table else None) if n]
-    return {name: statement for name, statement in source.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN (SELECT value FROM json_each(?))",
-        (json.dumps(names),)) if statement}
+    schema = {name: statement for name, statement in source.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index') AND tbl_name IN "
+        "(SELECT value FROM json_each(?)) AND sql IS NOT NULL ORDER BY type DESC", (json.dumps(names),))}
+    if source.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchall():
+        # AUTOINCREMENT's high-water mark: ids of deleted rows are never handed out again
+        schema.update({f"sqlite_sequence:{name}": str(seq) for name, seq in source.execute(
+            "SELECT name, seq FROM sqlite_sequence WHERE name IN (SELECT value FROM json_each(?))",
+            (json.dumps(names),)) if isinstance(seq, int)})
+    return schema
 
 
 def _register(conn: apsw.Connection, path: Path, plan: Plan, identity: dict[str, Any]) -> int:
@@ -320,6 +327,7 @@ class Applier:
         mine = self._lineage_rows(table, [*rowids, *(e["source_rowid"] for e in quarantined)])
         write: list[int] = []
         synced: list[tuple[int, int]] = []   # (i, key): the target already holds what the source says
+        refill: list[tuple[Pattern, np.ndarray]] = []  # store writes to complete from their write-back rows
         for i, (pattern, rowid) in enumerate(zip(patterns, rowids)):
             key = by_id.get(pattern.id)
             owner = owners.get(key) if key is not None else None
@@ -348,9 +356,12 @@ class Applier:
                 since, what = None, ""
             store_key = key if key is not None else (before[0] if what else None)
             dirty = bool(what) and self._dirty(store_key, since)
-            if key is not None and (dirty or owner is not None or key in released) \
-                    and self._same(key, pattern, vectors[i], self.variants.get(table), rows[rowid]):
+            same = key is not None and (dirty or owner is not None or key in released) and \
+                self._same(key, pattern, vectors[i], self.variants.get(table), rows[rowid])
+            if same:
                 synced.append((i, key))  # the target holds this already (a moved row, a store's equal write)
+                if isinstance(same, tuple):
+                    refill.append(same)  # (a write-back of a store's write: what it left empty, from the row)
                 self._took(owners, mine, table, rowid, key, before)
                 continue
             if dirty and self._written_after_snapshot(store_key):
@@ -383,6 +394,12 @@ class Applier:
             seq = changelog.position(conn)
             for key, i in zip(keys, write):
                 self._set_lineage(table, rowids[i], key, rows[rowids[i]], vectors[i], seq=seq)
+        for pattern, vector in refill:
+            keys, replaced, _ = tgt.assign_keys(conn, [pattern.id], tgt.next_key(conn))
+            tgt.write_patterns(conn, keys, [pattern], vector.reshape(1, -1), replaced, self.origin)
+            done.keys += keys
+            done.vectors.append(vector.reshape(1, -1))
+            done.removed += replaced
         for i, key in synced:
             self._set_lineage(table, rowids[i], key, rows[rowids[i]], vectors[i], seq=changelog.position(conn))
             done.unchanged += 1
@@ -517,10 +534,12 @@ class Applier:
         return row[0][0] if row else None
 
     def _same(self, key: int, pattern: Pattern, vector: np.ndarray, variant: Variant | None = None,
-              row: SourceRow | None = None) -> bool:
-        """Does the target hold what the source row says: the same pattern and vector, or the
-        row is the write-back of the target's pattern (a dual write into the legacy database:
-        both give the same row, and the same vector when the row keeps one)?"""
+              row: SourceRow | None = None) -> bool | tuple[Pattern, np.ndarray]:
+        """Does the target hold what the source row says: the same pattern and vector (True), or
+        the row is the write-back of the target's pattern (a dual write into the legacy database:
+        both give the same row, and the same vector when the row keeps one)? Then the answer is
+        the target's pattern with what it left empty filled from the row, and its vector, when
+        that differs from what the target holds (else True)."""
         stored = tgt.read_stored(self.conn, key=key)
         if stored is None:
             return False
@@ -530,9 +549,12 @@ class Applier:
         if variant is None or variant.to_row is None or row is None or not (same_vector or row.embedding is None):
             return False
         try:
-            return says_same(variant.to_row(stored.pattern), variant.to_row(pattern), row.values)
+            if not says_same(variant.to_row(stored.pattern), variant.to_row(pattern), row.values):
+                return False
         except Exception:  # noqa: BLE001 - a pattern the reverse mapping cannot write is no echo
             return False
+        complete = filled(stored.pattern, pattern)
+        return True if complete == stored.pattern else (complete, stored.vector)
 
     def _exists(self, key: int) -> bool:
         return bool(self.conn.execute("SELECT 1 FROM patterns WHERE key = ?", (key,)).fetchall())

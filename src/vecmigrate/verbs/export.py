@@ -25,7 +25,7 @@ from ..files import fsync_dir, fsync_file
 from ..models import ExportResult
 from ..sources import LAYOUTS, GenericMapping, Variant
 from ..sources.history import copy_history
-from ..sources.reverse import decode_image, row_for
+from ..sources.reverse import decode_image, part_for, row_for
 from ..sources.writer import RowWriter
 from ..target import changelog
 from ..target import database as tgt
@@ -43,11 +43,16 @@ def export(target: str | Path, to: str | Path, *, layout: str | None = None) -> 
     if not to.parent.is_dir():
         raise UsageError(f"--to {to}: folder {to.parent} does not exist")
     _, conn, meta = tgt.open_existing(target, readonly=True)
+    _remove_stale_partials(to)
     partial = to.with_name(f".{to.name}.partial-{os.getpid()}")
     try:
         with changelog.reading(conn):
             name, parts, sources, schema = _plan(conn, layout)
-            out = apsw.Connection(str(partial))
+            try:
+                out = apsw.Connection(str(partial))
+                out.execute("PRAGMA journal_mode = OFF")  # (a new file: nothing to roll back into)
+            except apsw.Error as exc:
+                raise TargetError(f"cannot write {to} ({type(exc).__name__}: {exc})") from None
             try:
                 with atomic(out):
                     for part in parts:
@@ -55,6 +60,7 @@ def export(target: str | Path, to: str | Path, *, layout: str | None = None) -> 
                             out.execute(statement)
                     counts, exact, rewritten, skipped, notes = _write(conn, out, parts, sources, meta)
                     history = _history(conn, out, sources, {t for part in parts for t in _tables_of(part)}, notes)
+                    notes += _indexes(out, parts, schema)
             finally:
                 out.close()
         fsync_file(partial)
@@ -71,6 +77,39 @@ def export(target: str | Path, to: str | Path, *, layout: str | None = None) -> 
     return ExportResult(target=str(target), path=str(to), layout=name, tables=counts, exact=exact,
                         rewritten=rewritten, skipped=skipped, history=history, notes=notes,
                         duration_ms=round((time.time() - started) * 1000, 1))
+
+
+def _remove_stale_partials(to: Path) -> None:
+    """Partial files an export killed before its end left beside `to` (their process is gone)."""
+    for stale in to.parent.glob(f".{to.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1].split(".")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
+
+
+def _indexes(out: apsw.Connection, parts: list[Variant], schema: dict[str, str]) -> list[str]:
+    """The source's indexes on the exported tables (its UNIQUE ones say how the application
+    upserts), made once the rows are in."""
+    notes = []
+    tables = {t for part in parts for t in _tables_of(part)}
+    for name, statement in schema.items():
+        if name.startswith("sqlite_sequence:") and name.split(":", 1)[1] in tables:  # AUTOINCREMENT's mark
+            table, seq = name.split(":", 1)[1], int(statement)
+            if out.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchall():
+                out.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (seq, table))
+                if not out.changes():
+                    out.execute("INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)", (table, seq))
+            continue
+        if not statement.upper().lstrip().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX")):
+            continue
+        try:
+            out.execute(statement)
+        except apsw.Error as exc:
+            notes.append(f"the source's index {name} could not be made on the export ({exc})")
+    if any(part.name in ("qe-v3", "claude-flow-v3", "reasoningbank-memory", "agentdb-native") for part in parts):
+        notes.append("only the pattern tables, their side tables and indexes, and the history tables the target kept "
+                      "are exported; the source's other tables (full-text indexes, caches...) are not")
+    return notes
 
 
 def _plan(conn: apsw.Connection, layout: str | None) -> tuple[str, list[Variant], list[int], dict[str, str]]:
@@ -126,45 +165,61 @@ def _write(conn: apsw.Connection, out: apsw.Connection, parts: list[Variant], so
     skipped: list[dict] = []
     notes: list[str] = []
     strays: dict[str, int] = {}
+    moved = 0
     images = "vecmigrate_source_rows" in table_names(conn, internal=True)
     origins = _origins(conn, sources, images)
-    later: list[tuple[int, str]] = []   # patterns of no source: written after the rows that keep their rowids
-    keys = [r[0] for r in conn.execute("SELECT key FROM patterns ORDER BY key")]
-    for key in keys:
+    keeps = {part.table: _keeps_vectors(conn, part, sources, images) for part in parts}
+    later: list[int] = []   # patterns of no source: written after the rows that keep their rowids
+    for (key,) in conn.execute("SELECT key FROM patterns ORDER BY key").fetchall():
+        origin = origins.get(key)
+        if origin is None:
+            later.append(key)
+            continue
         stored = tgt.read_stored(conn, key=key)
         if stored is None:
             skipped.append({"id": f"key {key}", "reason": "no vector in the vec0 mirror (run vecmigrate repair)"})
             continue
-        pattern = stored.pattern
-        writer = writers.get(pattern.kind)
-        if writer is None:
-            writer = writers[first.kind]
-            strays[pattern.kind] = strays.get(pattern.kind, 0) + 1
-        origin = origins.get(key)
-        if origin is None:
-            later.append((key, pattern.kind))
-            continue
         table, rowid, synced, image = origin
-        writer = next((w for w in writers.values() if w.variant.table == table), writer)
-        changed = changelog.written_since(conn, key, synced)
+        writer = next((w for w in writers.values() if w.variant.table == table), None) or writers[first.kind]
         base = decode_image(image, stored.vector) if image else None
+        if base is not None and not changelog.written_since(conn, key, synced, usage=True):
+            row = base                                     # as the source row was: verbatim
+        else:
+            try:
+                vector = stored.vector if keeps[writer.variant.table] else None
+                row = row_for(writer.variant, stored.pattern, vector, base,
+                              vector_changed=base is None or changelog.written_since(conn, key, synced),
+                              model=meta.get("model"))
+            except RowRejected as exc:
+                skipped.append({"id": stored.pattern.id, "reason": str(exc)})
+                continue
         try:
-            row = row_for(writer.variant, pattern, stored.vector, base, vector_changed=changed or base is None,
-                          model=meta.get("model"))
-            writer.insert(row, rowid=rowid if base is not None else None, fresh=base is None)
-        except (RowRejected, apsw.ConstraintError) as exc:
-            skipped.append({"id": pattern.id, "reason": str(exc)})
+            try:
+                writer.insert(row, rowid=rowid if base is not None else None, fresh=base is None)
+            except apsw.ConstraintError:
+                if base is None:
+                    raise
+                writer.insert(row, fresh=False)            # its rowid is another source's: a new one
+                moved += 1
+        except apsw.ConstraintError as exc:
+            skipped.append({"id": stored.pattern.id, "reason": str(exc)})
             continue
         counts[writer.variant.table] += 1
         verbatim = base is not None and row == base
         exact += verbatim
         rewritten += not verbatim
-    for key, kind in later:
+    for key in later:
         stored = tgt.read_stored(conn, key=key)
-        writer = writers.get(kind) or writers[first.kind]
+        if stored is None:
+            skipped.append({"id": f"key {key}", "reason": "no vector in the vec0 mirror (run vecmigrate repair)"})
+            continue
         try:
-            row = row_for(writer.variant, stored.pattern, stored.vector, None, model=meta.get("model"))
-            writer.insert(row, fresh=True)
+            part = part_for(parts, stored.pattern.id, stored.pattern.kind)
+            writer = writers[part.kind]
+            if part.kind != stored.pattern.kind:
+                strays[stored.pattern.kind] = strays.get(stored.pattern.kind, 0) + 1
+            vector = stored.vector if keeps[writer.variant.table] else None
+            writer.insert(row_for(writer.variant, stored.pattern, vector, None, model=meta.get("model")), fresh=True)
         except (RowRejected, apsw.ConstraintError) as exc:
             skipped.append({"id": stored.pattern.id, "reason": str(exc)})
             continue
@@ -172,10 +227,25 @@ def _write(conn: apsw.Connection, out: apsw.Connection, parts: list[Variant], so
         rewritten += 1
     for kind, n in strays.items():
         notes.append(f"{n} pattern(s) of kind {kind!r} written to {first.table} (the layout has no table for them)")
+    if moved:
+        notes.append(f"{moved} row(s) got new rowids: another source's row had theirs")
     if not images:
         notes.append("the target was made before vecmigrate kept source rows: every row was written by the reverse "
                      "mapping (run `vecmigrate sync` once to keep them)")
     return counts, exact, rewritten, skipped, notes
+
+
+def _keeps_vectors(conn: apsw.Connection, part: Variant, sources: list[int], images: bool) -> bool:
+    """Does this table keep vectors in the source? (agentic-qe's agentdb.db never does: a vector
+    the target made is then not written into it.) A table no source fed does, as its layout says."""
+    if part.embedding_column is None:
+        return False
+    if not images or not sources:
+        return True
+    rows = conn.execute("SELECT count(*), count(json_extract(image, ?)) FROM vecmigrate_source_rows WHERE source_table"
+                        " = ? AND source_id IN (SELECT value FROM json_each(?))",
+                        (f'$."{part.embedding_column}"', part.table, json.dumps(sources))).fetchall()[0]
+    return rows[0] == 0 or rows[1] > 0
 
 
 def _tables_of(part: Variant) -> list[str]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import apsw
 import numpy as np
 
 from ..db import atomic
+from ..errors import RowRejected, VecmigrateError
 from ..models import ReconcileReport
 from ..stores import open_store
 from ..stores.base import StoreBase
@@ -95,23 +97,24 @@ def _reconcile_legacy(primary: str | Path, secondary: str | Path, backend: str, 
         try:
             journal = first.conn.execute("SELECT jid, operation, pattern_id FROM dual_write_journal"
                                          " WHERE resolved_at IS NULL ORDER BY jid").fetchall()
-            for _, operation, pattern_id in journal:
-                if operation == "clear":
-                    legacy.clear()
-                    continue
-                if pattern_id is None:
-                    continue
-                found = first.get(pattern_id)
-                if found is None:
-                    deleted += legacy.delete(pattern_id)
-                else:
-                    legacy.store(found.pattern, found.vector)
-                    copied += 1
+            done, failed = [], []
+            for jid, operation, pattern_id in journal:
+                try:
+                    if operation == "clear":
+                        legacy.clear()
+                    elif pattern_id is not None and (found := first.get(pattern_id)) is None:
+                        deleted += legacy.delete(pattern_id)
+                    elif pattern_id is not None:
+                        legacy.store(found.pattern, found.vector)
+                        copied += 1
+                    done.append(jid)
+                except (VecmigrateError, RowRejected, apsw.Error) as exc:  # this one stays journaled; the others go on
+                    failed.append(f"{pattern_id}: {exc}")
             with atomic(first.conn):
-                first.conn.execute("UPDATE dual_write_journal SET resolved_at = ? WHERE resolved_at IS NULL",
-                                   (int(time.time() * 1000),))
+                first.conn.executemany("UPDATE dual_write_journal SET resolved_at = ? WHERE jid = ?",
+                                       [(int(time.time() * 1000), jid) for jid in done])
         finally:
             legacy.close()
-    return ReconcileReport(journal_replayed=len(journal), copied_to_secondary=copied, copied_to_primary=0,
+    return ReconcileReport(journal_replayed=len(done), copied_to_secondary=copied, copied_to_primary=0,
                            updated_in_secondary=0, deleted_from_secondary=deleted, indexes_rebuilt=[],
-                           duration_ms=int((time.perf_counter() - started) * 1000))
+                           duration_ms=int((time.perf_counter() - started) * 1000), still_failing=failed)
