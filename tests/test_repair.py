@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import apsw
 import numpy as np
 import pytest
 from conftest import load_vec, run_vecmigrate
 from real_layouts import agentic_qe_agentdb, qe_v3, reasoningbank_model
 
 from vecmigrate import Migrator
+from vecmigrate.commands import sync
 from vecmigrate.db import open_target
 from vecmigrate.models import Pattern
 from vecmigrate.stores import open_store
@@ -179,6 +182,7 @@ def test_a_pattern_row_lost_is_restored_from_its_source_row(tmp_path):
     conn.close()
     without = repair(target)
     assert without.unrecoverable_count == 1 and "the vector is kept" in without.unrecoverable[0]["why"]
+    assert verify(target).ok                      # (set aside: out of vec0, so no search finds a hit without a row)
     report = repair(target, source=fixture.path)
     assert report.unrecoverable_count == 0 and report.restored[0]["id"] == pattern_id
     assert verify(target, source=fixture.path).ok
@@ -192,3 +196,123 @@ def test_repair_on_a_consistent_target_changes_nothing(tmp_path, cli, flag):
     assert result.exit_code == 0
     assert "0 restored" in result.stdout or json.loads(result.stdout)["restored_count"] == 0
     assert verify(target).ok and live(target).db.exists() and before
+
+
+# -- what a hostile review found (each failed before its fix) -----------------------------------
+def _hand(target: Path, *statements) -> None:
+    conn = load_vec(open_target(live(target).db))
+    with conn:
+        for statement, args in statements:
+            conn.execute(statement, args)
+    conn.close()
+
+
+def test_equal_counts_do_not_hide_a_lost_vector_from_a_writer(tmp_path):
+    """A stray vec0 row made the counts agree: a writer rebuilt the index over the only copy."""
+    target, _ = migrated(tmp_path, agentic_qe_agentdb)
+    conn = load_vec(open_target(live(target).db))
+    blob = conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = 2").fetchone()[0]
+    conn.close()
+    _hand(target, ("DELETE FROM patterns_vec WHERE rowid = 2", ()),
+          ("INSERT INTO patterns_vec(rowid, embedding, type, domain, framework, kind) VALUES (999, ?, 'x', 'x', 'x', 'x')",
+           (blob,)))
+    with open_store(target, writable=True) as store:
+        assert store.keep_index_file
+        with pytest.raises(Exception, match="run `vecmigrate repair`"):
+            store.build_index()
+    assert index_vector(target, 2) == blob
+
+
+def test_rollback_keep_writes_refuses_while_vectors_are_lost(tmp_path, cli):
+    target, fixture = migrated(tmp_path)
+    conn = apsw.Connection(str(fixture.path))
+    conn.execute("UPDATE qe_patterns SET description = 'changed' WHERE rowid = 1")
+    conn.close()
+    Migrator(fixture.path, target).migrate(MigrateOptions(embedder="lexical", backup=False))  # generation 2
+    with open_store(target, writable=True) as store:
+        store.store(Pattern(id="agent-written", content="x"), np.ones(384, dtype=np.float32))
+    key = open_target(live(target).db, readonly=True).execute("SELECT key FROM patterns WHERE id = 'agent-written'"
+                                                              ).fetchone()[0]
+    _hand(target, ("DELETE FROM patterns_vec WHERE rowid = ?", (key,)))
+    result = cli("rollback", "--target", target, "--keep-writes")
+    assert result.exit_code == 1 and "run `vecmigrate repair" in result.stderr
+    assert live(target).number == 2
+
+
+def test_an_index_vector_older_than_the_log_is_not_restored(tmp_path):
+    """sync changed key 1's vector (the index file still held the old one); vec0 then lost it."""
+    target, fixture = migrated(tmp_path)
+    conn = apsw.Connection(str(fixture.path))
+    first = conn.execute("SELECT pattern_id FROM qe_pattern_embeddings ORDER BY rowid LIMIT 1").fetchone()[0]
+    new = np.asarray(np.random.default_rng(3).standard_normal(384), dtype="<f4")
+    conn.execute("UPDATE qe_pattern_embeddings SET embedding = ? WHERE pattern_id = ?", (new.tobytes(), first))
+    conn.close()
+    sync(fixture.path, target, MigrateOptions(embedder="lexical"))
+    key = open_target(live(target).db, readonly=True).execute("SELECT key FROM patterns WHERE id = ?",
+                                                              (first,)).fetchone()[0]
+    _hand(target, ("DELETE FROM patterns_vec WHERE rowid = ?", (key,)))
+    report = repair(target, source=fixture.path)
+    assert report.restored[0]["from"] == "source" and vector_of(target, key) == new.tobytes()
+
+
+def test_a_source_that_is_not_the_targets_is_a_usage_error(tmp_path, cli):
+    target, _ = migrated(tmp_path)
+    other = qe_v3(tmp_path / "other.db", count=5).path           # same layout, same kind of ids, never fed in
+    before = sha(live(target).db)
+    for bad in (other, tmp_path / "missing.db", tmp_path):
+        result = cli("repair", "--target", target, "--source", bad)
+        assert result.exit_code == 2, result.stderr
+    assert sha(live(target).db) == before
+
+
+def test_a_vector_a_store_caller_gave_is_never_replaced_by_a_guess(tmp_path):
+    target, fixture = migrated(tmp_path, agentic_qe_agentdb)
+    with open_store(target, writable=True) as store:
+        first = store.conn.execute("SELECT id FROM patterns ORDER BY key LIMIT 1").fetchone()[0]
+        stored = store.get(first)
+        mine = np.asarray(np.random.default_rng(9).standard_normal(384), dtype=np.float32)
+        store.store(replace(stored.pattern, content="the agent rewrote this"), mine)
+        store.store(Pattern(id="agent-new", content="from the API"), mine)
+    keys = dict(open_target(live(target).db, readonly=True).execute(
+        "SELECT id, key FROM patterns WHERE id IN (?, 'agent-new')", (first,)).fetchall())
+    where = live(target)
+    where.index.unlink()                                       # and the index file is gone too
+    _hand(target, *[("DELETE FROM patterns_vec WHERE rowid = ?", (k,)) for k in keys.values()])
+    report = repair(target, source=fixture.path)
+    assert report.unrecoverable_count == 2 and report.restored_count == 0
+    assert all("store" in item["why"] for item in report.unrecoverable)
+
+
+def test_a_namespaced_pattern_row_comes_back_with_its_namespace(tmp_path):
+    fixture = qe_v3(tmp_path / "source.db", count=10)
+    target = tmp_path / "target"
+    Migrator(fixture.path, target).migrate(MigrateOptions(embedder="lexical", backup=False, namespace="teamA"))
+    key, pattern_id = open_target(live(target).db, readonly=True).execute(
+        "SELECT key, id FROM patterns ORDER BY key LIMIT 1").fetchone()
+    _hand(target, ("DELETE FROM patterns WHERE key = ?", (key,)))
+    repair(target, source=fixture.path)
+    assert open_target(live(target).db, readonly=True).execute("SELECT id FROM patterns WHERE key = ?",
+                                                               (key,)).fetchone()[0] == pattern_id
+    assert verify(target, source=fixture.path).ok
+
+
+def test_a_nan_vector_in_vec0_comes_back_from_the_index_and_a_rebuilt_index_keeps_the_old_file(tmp_path):
+    target, _ = migrated(tmp_path)
+    good = vector_of(target, 3)
+    _hand(target, ("DELETE FROM patterns_vec WHERE rowid = 3", ()),
+          ("INSERT INTO patterns_vec(rowid, embedding, type, domain, framework, kind) SELECT 3, ?, type, "
+           "coalesce(domain, 'unknown'), coalesce(framework, 'unknown'), kind FROM patterns WHERE key = 3",
+           (np.full(384, np.nan, dtype="<f4").tobytes(),)))
+    report = repair(target)
+    assert report.restored[0]["from"] == "usearch index" and vector_of(target, 3) == good
+    assert verify(target).ok
+    index = live(target).index                                   # an index that disagrees is rebuilt...
+    damage(target, keep_checksum=True)
+    report = repair(target)
+    kept = [p for p in index.parent.iterdir() if p.name.startswith("patterns.usearch.before-repair-")]
+    assert report.index.startswith("rebuilt") and len(kept) == 1  # ...and the file before is kept beside it
+
+
+def test_repair_of_no_target_leaves_nothing_behind(tmp_path, cli):
+    result = cli("repair", "--target", tmp_path / "nothing-here")
+    assert result.exit_code == 1 and not (tmp_path / "nothing-here").exists()

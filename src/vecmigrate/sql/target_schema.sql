@@ -139,6 +139,14 @@ CREATE TABLE IF NOT EXISTS vecmigrate_source_schema (
   PRIMARY KEY (source_id, name)
 );
 
+-- Vectors `repair` found in vec0 with no pattern row and could not give one back: moved out of
+-- vec0 (no search should find a hit without a row), kept here.
+CREATE TABLE IF NOT EXISTS vecmigrate_orphan_vectors (
+  key       INTEGER PRIMARY KEY,
+  embedding BLOB NOT NULL,
+  at        INTEGER NOT NULL              -- epoch ms
+);
+
 -- Patterns a source row let go in a run or pass not finished yet (it makes another id now, or
 -- is gone): deleted at its end unless another row of the source took them over.
 CREATE TABLE IF NOT EXISTS vecmigrate_released (

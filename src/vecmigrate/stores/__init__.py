@@ -54,7 +54,7 @@ def open_store(target: str | Path, backend: str = "usearch", *, writable: bool =
     store = USearchStore(conn, meta, where, index, seq, lock=lock, metrics=metrics, origin=origin)
     store.notices.extend(notes if writable else [f"{n} (in memory; the files were not changed)" for n in notes])
     store._dirty = writable and bool(notes)  # a writer saves the index it had to repair...
-    lost = tgt.patterns_without_vectors(conn) if writable and notes else 0
+    lost = tgt.patterns_without_vectors(conn) if writable else 0
     if lost:  # ...unless the file it would overwrite may hold the only copy of vectors vec0 lost
         store.keep_index_file = True
         store.notices.append(f"{lost} pattern(s) have no vector in the vec0 mirror: the index file is kept as it is "

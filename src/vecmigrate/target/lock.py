@@ -81,7 +81,7 @@ class TargetLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise self._held(fd, "a migrate or rollback needs it alone") from None
+            raise self._held(fd, "a migrate, rollback or repair needs it alone") from None
         self._claim(fd)
 
     def _take_shared(self, fd: int) -> None:

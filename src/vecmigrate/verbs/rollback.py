@@ -76,6 +76,11 @@ def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: b
                 + (f"generation {intent.restore}" if intent.restore else "nothing (there is no earlier generation)")
                 + ", or --discard-writes to drop them; the target is unchanged")
         if writes and keep_writes:
+            lost = _vectors_lost(current)
+            if lost:
+                raise WritesWouldBeLost(f"generation {current.number} of {layout.root} has {lost} pattern(s) with no "
+                                        f"vector in its vec0 mirror: their writes cannot be replayed as they are; run "
+                                        f"`vecmigrate repair --target {layout.root}` first; the target is unchanged")
             if intent.restore is None:
                 raise WritesWouldBeLost(f"generation {current.number} was the first migration of {layout.root}: there "
                                         f"is no earlier generation to keep its {sum(writes.values())} write(s) in; "
@@ -93,6 +98,14 @@ def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: b
         crash_point("rollback-marked")
         finish_rollback(layout, intent)
     return _result(layout, intent, notes, started, writes if keep_writes else {}, writes if discard_writes else {})
+
+
+def _vectors_lost(generation) -> int:
+    conn = open_target(generation.db, readonly=True)
+    try:
+        return tgt.patterns_without_vectors(conn)
+    finally:
+        conn.close()
 
 
 def _writes_since_live(generation) -> dict[str, int]:
