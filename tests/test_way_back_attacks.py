@@ -148,12 +148,33 @@ def test_a_vector_the_target_made_is_written_back_with_its_own_model_label(tmp_p
     fixture = rl.qe_v3(tmp_path / "legacy.db", count=10)
     migrate(fixture.path, tmp_path / "t")
     pid = fixture.without_vector[0]
+    query = "SELECT model FROM qe_pattern_embeddings WHERE pattern_id = ?"
     with create_dual_write(tmp_path / "t", fixture.path) as proxy:
         stored = proxy.primary.get(pid)
-        proxy.store(replace(stored.pattern, usage_count=7), stored.vector)
+        proxy.store(replace(stored.pattern, usage_count=7), stored.vector)   # the vector unchanged: not written
+        assert q(fixture.path, query, pid) == []
+        proxy.store(replace(stored.pattern, usage_count=8), stored.vector * 2)
     label = stored.pattern.embedding_model
     assert label and label != "all-MiniLM-L6-v2"
-    assert q(fixture.path, "SELECT model FROM qe_pattern_embeddings WHERE pattern_id = ?", pid) == [(label,)]
+    assert q(fixture.path, query, pid) == [(label,)]
+
+
+def test_a_dual_write_touches_only_what_it_changed(tmp_path):
+    """A store wrote a pattern it read before the legacy application edited the row: the
+    application's edit stays, and sync reports the two changes as a conflict."""
+    fixture = rl.qe_v3(tmp_path / "legacy.db", count=10)
+    migrate(fixture.path, tmp_path / "t")
+    first = sorted(fixture.stored)[0]
+    with create_dual_write(tmp_path / "t", fixture.path) as proxy:
+        stale = proxy.primary.get(first)
+        conn = apsw.Connection(str(fixture.path))
+        conn.execute("UPDATE qe_patterns SET description = 'the application edited this' WHERE id = ?", (first,))
+        conn.close()
+        proxy.store(replace(stale.pattern, metadata={**stale.pattern.metadata, "confidence": 0.99}), stale.vector)
+    assert q(fixture.path, "SELECT description, confidence FROM qe_patterns WHERE id = ?", first) == \
+        [("the application edited this", 0.99)]
+    done = run_vecmigrate("sync", "--source", fixture.path, "--target", tmp_path / "t", "--embedder", "lexical")
+    assert done.returncode == 1 and first in done.stderr
 
 
 def test_two_sources_of_one_layout_both_export(tmp_path):

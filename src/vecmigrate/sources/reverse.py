@@ -182,8 +182,8 @@ def filled(stored: Pattern, source: Pattern) -> Pattern:
     """`stored` (a store's write) with what it left empty taken from `source` (the pattern its
     write-back row maps to: the legacy table's defaults, its own metadata keys)."""
     empty = {f: getattr(source, f) for f in ("type", "domain", "framework", "coverage", "flakiness_score", "verdict",
-                                             "created_at", "last_used", "usage_count", "embedding_model")
-             if getattr(stored, f) is None and getattr(source, f) is not None}
+                                             "created_at", "last_used", "usage_count")
+             if getattr(stored, f) is None and getattr(source, f) is not None}  # (not the model: the vector is the store's)
     metadata = {**source.metadata, **stored.metadata}
     if not empty and metadata == stored.metadata:
         return stored
@@ -200,13 +200,16 @@ def says_same(written: dict[str, Any], row: dict[str, Any], columns: Iterable[st
 
 
 def row_for(variant: "Variant", pattern: Pattern, vector: np.ndarray | None, base: dict[str, Any] | None, *,
-            vector_changed: bool = True, model: str | None = None) -> dict[str, Any]:
+            vector_changed: bool = True, model: str | None = None, was: Pattern | None = None) -> dict[str, Any]:
     """The source row (own columns, and side-table columns as "__<column>") that says `pattern`.
 
     `base`: the row the pattern came from (or the one the legacy database holds now): each
-    column keeps its value unless what `to_row` makes of it changed. `vector_changed`: False
-    when the target's vector is the one the source row gave (or vecmigrate embedded for it),
-    so the row's embedding is left as it was (even when it had none)."""
+    column keeps its value unless what `to_row` makes of it changed — from what `base` says,
+    or, given `was` (the pattern before a store's write), from what `was` says: then only the
+    columns the write itself changed are written, and an edit the legacy application made to
+    another column meanwhile stays. `vector_changed`: False when the target's vector is the one
+    the source row gave (or vecmigrate embedded for it), so the row's embedding is left as it was
+    (even when it had none)."""
     if variant.to_row is None:
         raise RowRejected(f"the {variant.name} layout has no reverse mapping")
     fresh = variant.to_row(pattern)
@@ -215,7 +218,7 @@ def row_for(variant: "Variant", pattern: Pattern, vector: np.ndarray | None, bas
     else:
         row = dict(base)
         try:
-            before = variant.to_row(variant.finish(variant.map_row(base)))
+            before = variant.to_row(was if was is not None else variant.finish(variant.map_row(base)))
         except Exception:  # noqa: BLE001 - a base the mapping refuses now: every column is written
             before = {}
         for column, value in fresh.items():

@@ -74,12 +74,17 @@ class LegacyStore:
     def store(self, pattern: Pattern, vector: Sequence[float]) -> int:
         return self.store_batch([pattern], np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
 
-    def store_batch(self, patterns: Sequence[Pattern], vectors: np.ndarray) -> list[int]:
-        """Write each pattern into its table in the legacy schema, in one transaction."""
+    def store_batch(self, patterns: Sequence[Pattern], vectors: np.ndarray, *,
+                    previous: Sequence[StoredPattern | None] | None = None) -> list[int]:
+        """Write each pattern into its table in the legacy schema, in one transaction.
+        `previous`: each pattern as it was before this write (a dual write reads it from the
+        primary): then only the columns (and the vector) the write changed are written, and the
+        legacy application's own edits to the others stay."""
         vectors = np.asarray(vectors, dtype=np.float32)
+        previous = list(previous) if previous is not None else [None] * len(patterns)
         keys = []
         with atomic(self.conn):
-            for pattern, vector in zip(patterns, vectors):
+            for pattern, vector, was in zip(patterns, vectors, previous):
                 part = self._part(pattern.id, pattern.kind)
                 vector = vector if self.keeps_vectors[part.kind] else None
                 where = self._where(part, pattern)
@@ -88,7 +93,10 @@ class LegacyStore:
                     self.writers[part.kind].insert(row_for(part, pattern, vector, None, model=self.model), fresh=True)
                     keys.append(self.conn.last_insert_rowid())
                 else:
-                    row = row_for(part, pattern, vector, current.values, model=self.model)
+                    moved = was is None or was.vector.tobytes() != np.asarray(vector, dtype="<f4").tobytes() \
+                        if vector is not None else False
+                    row = row_for(part, pattern, vector, current.values, model=self.model, vector_changed=moved,
+                                  was=was.pattern if was is not None else None)
                     self.writers[part.kind].replace(where, row, current.values)
                     keys.append(current.rowid)
         return keys

@@ -518,12 +518,13 @@ class Applier:
         return changelog.written_since(self.conn, key, synced_seq)
 
     def _written_after_snapshot(self, key: int | None) -> bool:
-        """Was `key` written (usage counts too) by someone else since this pass began reading its
-        snapshot? Then the source row may not show it yet."""
+        """Was `key` written by someone else since this pass began reading its snapshot? Then the
+        source row may not show it yet. (Usage counts are no such write: a pattern in use at
+        every pass would wait forever.)"""
         if self.snapshot_at is None or key is None:
             return False
         return bool(self.conn.execute("SELECT 1 FROM vecmigrate_changes WHERE key = ? AND origin != ? AND at >= ? "
-                                      "LIMIT 1", (key, self.origin, self.snapshot_at)).fetchall())
+                                      "AND op != 'usage' LIMIT 1", (key, self.origin, self.snapshot_at)).fetchall())
 
     def _deleted_as(self, key: int) -> str | None:
         """The id of the pattern `key` was, if it was deleted (None if it is there)."""
@@ -548,8 +549,9 @@ class Applier:
             return True
         if variant is None or variant.to_row is None or row is None or not (same_vector or row.embedding is None):
             return False
-        try:
-            if not says_same(variant.to_row(stored.pattern), variant.to_row(pattern), row.values):
+        try:  # (usage counts aside: the source's win, as ever, and the next pass brings them)
+            mine = replace(stored.pattern, usage_count=pattern.usage_count, last_used=pattern.last_used)
+            if not says_same(variant.to_row(mine), variant.to_row(pattern), row.values):
                 return False
         except Exception:  # noqa: BLE001 - a pattern the reverse mapping cannot write is no echo
             return False

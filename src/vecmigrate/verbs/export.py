@@ -225,6 +225,10 @@ def _write(conn: apsw.Connection, out: apsw.Connection, parts: list[Variant], so
             continue
         counts[writer.variant.table] += 1
         rewritten += 1
+    back = _quarantined(conn, writers, sources, counts, skipped)
+    if back:
+        notes.append(f"{back} quarantined source row(s) written back as the source had them (the target holds no "
+                     f"pattern for them; `vecmigrate status` lists why)")
     for kind, n in strays.items():
         notes.append(f"{n} pattern(s) of kind {kind!r} written to {first.table} (the layout has no table for them)")
     if moved:
@@ -233,6 +237,33 @@ def _write(conn: apsw.Connection, out: apsw.Connection, parts: list[Variant], so
         notes.append("the target was made before vecmigrate kept source rows: every row was written by the reverse "
                      "mapping (run `vecmigrate sync` once to keep them)")
     return counts, exact, rewritten, skipped, notes
+
+
+def _quarantined(conn: apsw.Connection, writers: dict, sources: list[int], counts: dict[str, int],
+                 skipped: list[dict]) -> int:
+    """The source rows the target quarantined (it holds no pattern for them), written back
+    verbatim from the copy the quarantine keeps, at their rowids: the export is the file."""
+    if not sources:
+        return 0
+    rows = conn.execute(
+        "SELECT l.source_table, l.source_rowid, (SELECT q.row_json FROM quarantine q WHERE q.source_table = "
+        "l.source_table AND q.source_rowid = l.source_rowid ORDER BY q.qid DESC LIMIT 1) FROM vecmigrate_lineage l "
+        "WHERE l.key IS NULL AND l.source_id IN (SELECT value FROM json_each(?)) ORDER BY l.source_rowid",
+        (json.dumps(sources),)).fetchall()
+    by_table = {w.variant.table: w for w in writers.values()}
+    written = 0
+    for table, rowid, row_json in rows:
+        writer = by_table.get(table)
+        if writer is None or row_json is None:
+            continue
+        try:
+            writer.insert(decode_image(row_json, None), rowid=rowid)
+        except (apsw.Error, ValueError) as exc:
+            skipped.append({"id": f"{table}:{rowid} (quarantined)", "reason": str(exc)})
+            continue
+        counts[table] += 1
+        written += 1
+    return written
 
 
 def _keeps_vectors(conn: apsw.Connection, part: Variant, sources: list[int], images: bool) -> bool:

@@ -272,8 +272,12 @@ class _Rescuer:
         if not rows:
             return False, "it was written through a store (its vector came from the caller, not from a model here)"
         table, synced, layout, identity, image = rows[0]
-        if changelog.written_since(self.conn, key, synced):
-            return False, "a store wrote it after its source did (its vector came from the caller)"
+        written_elsewhere = self.conn.execute(
+            "SELECT origin FROM vecmigrate_changes WHERE key = ? AND op = 'upsert' AND origin NOT IN "
+            "('migrate', 'upgrade', 'repair') AND origin NOT LIKE 'sync %' LIMIT 1", (key,)).fetchall()
+        if written_elsewhere or changelog.written_since(self.conn, key, synced):
+            who = written_elsewhere[0][0] if written_elsewhere else "a store"
+            return False, f"{who} wrote it at some point (its vector may be the caller's, not a model's here)"
         variant = _variant(layout, table, identity)
         if variant is None or variant.embedding_column is None:
             return variant is not None, "" if variant is not None else f"its source's layout {layout} is unknown"
