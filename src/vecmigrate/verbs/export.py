@@ -6,7 +6,10 @@ of that layout, unchanged since, is written back from the verbatim row the targe
 (`vecmigrate_source_rows`), at its old rowid: every column equal, the vector byte for byte. A
 pattern changed since (by a store, or usage counts) is that row with the changed columns
 written again by the layout's reverse mapping; a pattern of no source is written by the
-reverse mapping alone. The file appears whole or not at all (written beside it, then renamed).
+reverse mapping alone. The rows the target quarantined come back from the quarantine's
+verbatim copy, the history tables it kept under their own names, and the source's indexes on
+these tables and its AUTOINCREMENT marks with them. The file appears whole or not at all
+(written beside it, then renamed).
 """
 
 from __future__ import annotations
