@@ -91,7 +91,7 @@ class LegacyStore:
                 current = self._current(part, where)
                 if current is None:
                     self.writers[part.kind].insert(row_for(part, pattern, vector, None, model=self.model), fresh=True)
-                    keys.append(self.conn.last_insert_rowid())
+                    keys.append(self._current(part, where).rowid)  # (the main row's: a side row came after it)
                 else:
                     moved = was is None or was.vector.tobytes() != np.asarray(vector, dtype="<f4").tobytes() \
                         if vector is not None else False
