@@ -40,20 +40,15 @@ class DualWriteStore:
 
     def store_batch(self, patterns: Sequence[Pattern], vectors: np.ndarray) -> list[int]:
         patterns = list(patterns)
+        extra: dict[str, Any] = {}
         if getattr(self.secondary, "backend", "").startswith("legacy:"):
-            # the legacy schema needs a creation time: both sides get the same one
+            # the legacy schema needs a creation time: both sides get the same one; and the legacy
+            # file gets only what each write changes (its application's own edits stay)
             stamp = now_ms()
             patterns = [p if p.created_at is not None else replace(p, created_at=stamp) for p in patterns]
-        previous = None
-        if getattr(self.secondary, "backend", "").startswith("legacy:"):
-            # what each write changes (the legacy file gets only that: its application's own edits stay)
-            previous = [self.primary.get(p.id) for p in patterns]
+            extra["previous"] = [self.primary.get(p.id) for p in patterns]
         keys = self.primary.store_batch(patterns, vectors)
-        if previous is None:
-            self._mirror("store", [p.id for p in patterns], lambda: self.secondary.store_batch(patterns, vectors))
-        else:
-            self._mirror("store", [p.id for p in patterns],
-                         lambda: self.secondary.store_batch(patterns, vectors, previous=previous))
+        self._mirror("store", [p.id for p in patterns], lambda: self.secondary.store_batch(patterns, vectors, **extra))
         return keys
 
     def delete(self, pattern_id: str) -> bool:
