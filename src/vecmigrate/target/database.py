@@ -323,9 +323,12 @@ def open_index(conn: apsw.Connection, generation: Generation, meta: dict[str, st
 
 
 def patterns_without_vectors(conn: apsw.Connection) -> int:
-    """Patterns whose vector is missing from the vec0 mirror (a damaged target: `repair` mends it)."""
+    """Patterns whose vector is missing from the vec0 mirror (a damaged target: `repair` mends it).
+    Asked of vec0's own rowid table (`patterns_vec_rowids`, which vec0 keeps with every insert
+    and delete): one indexed lookup per pattern, 0.02 s at 100k, where a lookup through the vec0
+    module costs 0.46 s, and every writable store open asks."""
     return conn.execute("SELECT count(*) FROM patterns p WHERE NOT EXISTS "
-                        "(SELECT 1 FROM patterns_vec v WHERE v.rowid = p.key)").fetchall()[0][0]
+                        "(SELECT 1 FROM patterns_vec_rowids v WHERE v.rowid = p.key)").fetchall()[0][0]
 
 
 def catch_up(conn: apsw.Connection, index: Index, applied: int, dimension: int) -> int:
