@@ -165,6 +165,14 @@ def plan_of_run(conn: apsw.Connection, run: dict) -> Plan:
     return detect(conn, options.get("table"), generic, layout=run.get("schema"), survey_rest=False)
 
 
+def layout_parts(layout: str, mapping: dict | None = None) -> list[Variant]:
+    """A layout's tables by its name, as Variants; for "generic", the table of the mapping a
+    source was recorded with (`mapping`, as GenericMapping.to_dict gave it). [] when unknown."""
+    if layout == "generic":
+        return [GenericMapping.from_dict(mapping).variant()] if mapping else []
+    return list(next((v for v in LAYOUTS if v[0].name == layout), ()))
+
+
 def find_variant(layout: str, kind: str) -> Variant | None:
     """The known layout table that makes patterns of `kind` (None for generic mappings)."""
     return next((v for v in VARIANTS if v.name == layout and v.kind == kind), None)
@@ -326,4 +334,4 @@ def _candidates_text(conn: apsw.Connection, exclude: set[str]) -> str:
 
 
 __all__ = ["LAYOUTS", "VARIANTS", "BY_NAME", "Plan", "Variant", "EmbeddingTable", "SourceReader", "GenericMapping",
-           "TableSurvey", "detect", "find_variant", "iter_ids", "plan_of_run", "stored_embedding", "survey"]
+           "TableSurvey", "detect", "find_variant", "layout_parts", "iter_ids", "plan_of_run", "stored_embedding", "survey"]

@@ -26,7 +26,7 @@ from ..db import atomic, quote_identifier, table_names
 from ..errors import RowRejected, TargetError, UsageError
 from ..files import fsync_dir, fsync_file
 from ..models import ExportResult
-from ..sources import LAYOUTS, GenericMapping, Variant
+from ..sources import LAYOUTS, Variant, layout_parts
 from ..sources.history import copy_history
 from ..sources.reverse import decode_image, part_for, row_for
 from ..sources.writer import RowWriter
@@ -136,9 +136,9 @@ def _plan(conn: apsw.Connection, layout: str | None) -> tuple[str, list[Variant]
         if len(mappings) != 1 or not mappings[0]:
             raise UsageError("--layout generic exports the table of one source fed with a generic mapping; this target"
                              f" has {len(mappings)}")
-        parts = [GenericMapping.from_dict(mappings[0]).variant()]
+        parts = layout_parts(layout, mappings[0])
     else:
-        parts = list(next(v for v in LAYOUTS if v[0].name == layout))
+        parts = layout_parts(layout)
         tables = [t for row in mine for t in row[2].split(",")]
         if len(parts) == 1 and len(set(tables)) == 1 and tables[0] != parts[0].table:
             parts = [replace(parts[0], table=tables[0])]  # a source read with --table under another name

@@ -40,14 +40,7 @@ from ..embed.embedders import embed, load_embedder, spec_for_model, unavailable
 from ..errors import RowRejected, SourceError, TargetError, UsageError, VecmigrateError
 from ..files import fsync_dir
 from ..models import Pattern, RepairReport
-from ..sources import (
-    LAYOUTS,
-    GenericMapping,
-    SourceReader,
-    Variant,
-    detect,
-    stored_embedding,
-)
+from ..sources import SourceReader, Variant, detect, layout_parts, stored_embedding
 from ..target import changelog
 from ..target import database as tgt
 from ..target.generations import Layout, recover
@@ -321,10 +314,7 @@ class _Rescuer:
 
 def _variant(layout: str, table: str, identity: str) -> Variant | None:
     """The mapping a recorded source was read with, for one of its tables."""
-    if layout == "generic":
-        mapping = json.loads(identity).get("mapping")
-        return GenericMapping.from_dict(mapping).variant() if mapping else None
-    parts = next((v for v in LAYOUTS if v[0].name == layout), ())
+    parts = layout_parts(layout, json.loads(identity).get("mapping"))
     return next((p for p in parts if p.table == table), parts[0] if len(parts) == 1 else None)
 
 
