@@ -47,6 +47,7 @@ from ..target.generations import Layout, recover
 from ..target.index_file import load_checked, rebuild_from_mirror
 from ..target.lineage import row_hash
 from ..target.lock import TargetLock
+from .verify import mirror_vectors
 
 REPAIR = "repair"
 MAX_LISTED = 50
@@ -342,11 +343,6 @@ def _set_aside(conn: apsw.Connection, key: int, blob: bytes) -> None:
     conn.execute(sql("delete_vectors"), {"key": key})
 
 
-def _vec0_vectors(conn: apsw.Connection, keys: list[int], dimension: int) -> np.ndarray:
-    blobs = [conn.execute("SELECT embedding FROM patterns_vec WHERE rowid = ?", (k,)).fetchall()[0][0] for k in keys]
-    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(keys), dimension).copy()
-
-
 def _refilter(conn: apsw.Connection) -> int:
     """Rewrite vec0 rows whose filter columns disagree with their pattern row (delete and insert)."""
     u = tgt.VEC_PLACEHOLDER
@@ -392,7 +388,8 @@ def _mend_index(conn: apsw.Connection, where, settings, index, seq: int, problem
             chunk = present[start:start + 4096]
             mine = np.asarray(index.get(np.asarray(chunk, dtype=np.uint64), dtype=np.float32),
                               dtype=np.float32).reshape(len(chunk), -1)
-            theirs = _vec0_vectors(conn, chunk, settings.dimension)
+            exact = mirror_vectors(conn, chunk)
+            theirs = np.frombuffer(b"".join(exact[k] for k in chunk), dtype="<f4").reshape(len(chunk), -1)
             if settings.dtype == "f32":
                 stale += int(np.sum(np.any(mine != theirs, axis=1)))
             else:  # lossy: within 1 % (cosine), as verify checks
