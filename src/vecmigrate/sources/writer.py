@@ -13,7 +13,7 @@ from typing import Any
 
 import apsw
 
-from ..db import quote_identifier
+from ..db import quote_identifier, table_names
 from .base import Variant, rowid_expression
 
 DIMENSION_COLUMNS = ("dims", "dimension", "dimensions", "embedding_dimension", "embedding_dimensions")
@@ -44,7 +44,7 @@ class RowWriter:
         self.variant = variant
         self.main = Shape.of(conn, variant.table)
         side = variant.embedding_table
-        self.side = Shape.of(conn, side.table) if side is not None and _exists(conn, side.table) else None
+        self.side = Shape.of(conn, side.table) if side is not None and side.table in table_names(conn) else None
 
     def own(self, row: dict[str, Any], *, label: bool = False) -> dict[str, Any]:
         values = {c: row[c] for c in self.main.columns if c in row}
@@ -137,7 +137,3 @@ def _labelled(values: dict[str, Any], columns: tuple[str, ...], embedding: Any) 
         elif values.get(column) is None and column in MODEL_COLUMNS:
             values[column] = "unknown"
     return values
-
-
-def _exists(conn: apsw.Connection, table: str) -> bool:
-    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchall())
