@@ -335,3 +335,56 @@ def test_repair_on_every_layout(name, build, tmp_path):
     assert report.unrecoverable_count == 0, report.unrecoverable
     assert vector_of(target, hurt["a"]) == hurt["lost"]
     assert verify(target, source=fixture.path).ok
+
+
+def test_repair_and_export_killed_at_random_moments_lose_nothing(tmp_path):
+    """SIGKILL in the middle: the target is as it was or mended (the next run finishes, the
+    vector byte for byte), and an export leaves no file under its name."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    from vecmigrate.sources.samples import build_source
+    build_source(tmp_path / "source.db", "qe-v3", 3000)
+    target = tmp_path / "target"
+    Migrator(tmp_path / "source.db", target).migrate(MigrateOptions(backup=False))
+    rng = random.Random(12)
+    for attempt in range(3):
+        hurt = damage(target, keep_checksum=bool(attempt % 2))
+        command = [sys.executable, "-m", "vecmigrate", "repair", "--target", str(target), "--source",
+                   str(tmp_path / "source.db")]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert vector_of(target, hurt["a"]) in (None, hurt["lost"])        # as it was, or mended
+        done = run_vecmigrate("repair", "--target", target, "--source", tmp_path / "source.db")
+        assert done.returncode == 0, done.stderr
+        assert vector_of(target, hurt["a"]) == hurt["lost"] and verify(target).ok
+    out = tmp_path / "out.db"
+    proc = subprocess.Popen([sys.executable, "-m", "vecmigrate", "export", "--target", str(target), "--to", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(0.3, 1.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() or proc.returncode == 0
+    assert run_vecmigrate("export", "--target", target, "--to", out).returncode == 0
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]   # a killed export's leftovers go
+
+
+def test_what_repair_put_back_is_no_write_of_a_store(tmp_path):
+    """Repair's log entries are not writes: the source stays usable for a key repaired before,
+    and a sync after a repair takes the source's change without calling it a conflict."""
+    target, fixture = migrated(tmp_path)
+    for _ in range(2):                                        # the same key lost, and repaired, twice
+        hurt = damage(target, keep_checksum=False)
+        report = repair(target, source=fixture.path)
+        assert report.unrecoverable_count == 0 and vector_of(target, hurt["a"]) == hurt["lost"]
+    conn = apsw.Connection(str(fixture.path))
+    pid = open_target(live(target).db, readonly=True).execute("SELECT id FROM patterns WHERE key = ?",
+                                                              (hurt["a"],)).fetchone()[0]
+    conn.execute("UPDATE qe_patterns SET description = 'changed after the repair' WHERE id = ?", (pid,))
+    conn.close()
+    passed = sync(fixture.path, target, MigrateOptions(embedder="lexical"))[-1]
+    assert passed.conflicts == [] and passed.updated == 1

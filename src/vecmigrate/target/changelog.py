@@ -19,6 +19,7 @@ import apsw
 
 UPSERT, DELETE, USAGE = "upsert", "delete", "usage"
 MIGRATE, STORE, ROLLBACK, RECONCILE = "migrate", "store", "rollback", "reconcile"
+REPAIR = "repair"  # puts back what a pattern was (its vector, its row, its log entry): never a new value
 
 
 def sync_origin(source: str) -> str:
@@ -52,10 +53,11 @@ def vector_keys_changed(conn: apsw.Connection, after: int, upto: int) -> list[in
 
 
 def written_since(conn: apsw.Connection, key: int, seq: int, *, usage: bool = False) -> bool:
-    """Was pattern `key` written or deleted after `seq`? (Usage counts are not writes, unless `usage`.)"""
+    """Was pattern `key` written or deleted after `seq`? (Usage counts are not writes, unless
+    `usage`; nor is what `repair` put back as it was.)"""
     ops = "" if usage else " AND op != 'usage'"
-    return bool(conn.execute(f"SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ?{ops} LIMIT 1",
-                             (key, seq)).fetchall())
+    return bool(conn.execute(f"SELECT 1 FROM vecmigrate_changes WHERE key = ? AND seq > ?{ops} AND origin != ? LIMIT 1",
+                             (key, seq, REPAIR)).fetchall())
 
 
 def writes_since(conn: apsw.Connection, seq: int) -> dict[str, int]:

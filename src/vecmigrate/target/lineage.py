@@ -514,7 +514,7 @@ class Applier:
         if synced_seq is None:
             return bool(self.conn.execute(
                 "SELECT 1 FROM vecmigrate_changes WHERE key = ? AND op != 'usage' AND origin NOT IN ('upgrade', "
-                "'migrate') LIMIT 1", (key,)).fetchall())
+                "'migrate', ?) LIMIT 1", (key, changelog.REPAIR)).fetchall())
         return changelog.written_since(self.conn, key, synced_seq)
 
     def _written_after_snapshot(self, key: int | None) -> bool:

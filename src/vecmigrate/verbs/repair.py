@@ -49,7 +49,7 @@ from ..target.lineage import row_hash
 from ..target.lock import TargetLock
 from .verify import mirror_vectors
 
-REPAIR = "repair"
+REPAIR = changelog.REPAIR
 MAX_LISTED = 50
 
 
