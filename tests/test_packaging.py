@@ -46,7 +46,7 @@ def test_every_build_carries_the_sql_files_once(built):
     assert {Path(n).name for n in names if "/src/vecmigrate/sql/" in n} == SQL
     assert wheel_sql(built["wheel"]) == SQL == wheel_sql(built["tree_wheel"])
     wheel_names = zipfile.ZipFile(built["wheel"]).namelist()
-    assert "vecmigrate/py.typed" in wheel_names and "vecmigrate/cli.py" in wheel_names
+    assert "vecmigrate/py.typed" in wheel_names and "vecmigrate/cli/app.py" in wheel_names
 
 
 def test_the_wheel_built_from_the_sdist_works_in_a_fresh_environment(built, tmp_path):
@@ -77,4 +77,5 @@ def test_the_wheel_built_from_the_sdist_works_in_a_fresh_environment(built, tmp_
     found = run("search", "--target", "t.vecdb", "--id", "qe-000003", "-k", "2", "--json")
     assert found.returncode == 0 and '"qe-000003"' in found.stdout, found.stderr
     listed = run("sql", "--list")
-    assert listed.returncode == 0 and set(listed.stdout.split()) == {n[:-4] for n in SQL}
+    names = {line.split("\t")[0] for line in listed.stdout.splitlines()[1:]}  # a pipe: name<TAB>kind<TAB>what
+    assert listed.returncode == 0 and names == {n[:-4] for n in SQL}

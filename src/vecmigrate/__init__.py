@@ -7,23 +7,33 @@
         hits = store.search_text("login form validation", k=5)
 """
 
-from .errors import VecmigrateError
-from .models import (
-           MigrationResult,
-           Pattern,
-           RollbackResult,
-           SearchHit,
-           Status,
-           SyncPass,
-)
-from .sources import GenericMapping
-from .stores import open_store
-from .verbs.migrate import MigrateOptions, Migrator, migrate
-from .verbs.rollback import rollback
-from .verbs.status import status
-from .verbs.sync import Syncer, sync
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Migrator", "MigrateOptions", "migrate", "sync", "Syncer", "status", "rollback", "open_store",
-           "MigrationResult", "SyncPass", "RollbackResult", "Pattern", "GenericMapping",
-           "SearchHit", "Status", "VecmigrateError", "__version__"]
+# Each public name, and the module it comes from: imported on first use (PEP 562), so that
+# `import vecmigrate` (and `vecmigrate --help`) does not load numpy, APSW and USearch.
+_EXPORTS = {
+    "VecmigrateError": ".errors",
+    "MigrationResult": ".models", "Pattern": ".models", "RollbackResult": ".models", "SearchHit": ".models",
+    "Status": ".models", "SyncPass": ".models",
+    "GenericMapping": ".sources",
+    "open_store": ".stores",
+    "MigrateOptions": ".verbs.migrate", "Migrator": ".verbs.migrate", "migrate": ".verbs.migrate",
+    "rollback": ".verbs.rollback",
+    "status": ".verbs.status",
+    "Syncer": ".verbs.sync", "sync": ".verbs.sync",
+}
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vecmigrate' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -38,8 +38,9 @@ from .verbs.verify import verify as _verify
 
 def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET,
             options: MigrateOptions | None = None, *, on_progress: ProgressCallback | None = None,
-            log: LogCallback | None = None) -> MigrationResult:
-    return Migrator(source, target, on_progress=on_progress, log=log).migrate(options or MigrateOptions())
+            log: LogCallback | None = None, on_phase: LogCallback | None = None) -> MigrationResult:
+    return Migrator(source, target, on_progress=on_progress, log=log, on_phase=on_phase).migrate(
+        options or MigrateOptions())
 
 
 def sync(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET,

@@ -28,6 +28,10 @@ class EmbeddingError(VecmigrateError):
     """An embedder could not be loaded or returned vectors of the wrong shape."""
 
 
+class EmbedderNameError(UsageError, EmbeddingError):
+    """--embedder names no embedder vecmigrate can load (exit 2, like any other bad flag)."""
+
+
 class StrictModeError(VecmigrateError):
     """`--strict` found bad rows; nothing was written."""
 

@@ -76,6 +76,7 @@ class MigrationResult:
     generation: int | None = None          # the generation this run made live
     source_rows_added: int = 0             # rows added to the source after the snapshot (run again for them)
     pruned_generations: list[int] = field(default_factory=list)  # removed to keep --keep-generations
+    pruned_backups: list[str] = field(default_factory=list)   # old source backups removed (--keep-backups)
     errors: list[str] = field(default_factory=list)  # checks that failed after writing
     model: str | None = None               # the model of the target's vectors
     vector_models: dict[str, int] = field(default_factory=dict)  # the target's vectors by the model that made them
@@ -126,6 +127,7 @@ class Status:
     sources: list[dict[str, Any]] = field(default_factory=list)  # each source fed in, with its sync state
     change_log: dict[str, Any] = field(default_factory=dict)     # position, index file's seq, live since
     writes_since_live: dict[str, int] = field(default_factory=dict)  # by origin: what a rollback would lose
+    disk_use: dict[str, Any] = field(default_factory=dict)  # bytes per generation and per backup, and in all
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -328,12 +330,24 @@ class ReconcileReport:
 
 
 @dataclass(frozen=True)
-class SqlResult:
+class StatementResult:
+    statement: str
     columns: list[str]
     rows: list[tuple]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"columns": self.columns, "rows": [list(r) for r in self.rows]}
+        return {"statement": self.statement, "columns": self.columns, "rows": [list(r) for r in self.rows]}
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    columns: list[str]          # the last statement's (the only one's, usually)
+    rows: list[tuple]
+    statements: list[StatementResult] = field(default_factory=list)  # each statement that returns columns
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": self.columns, "rows": [list(r) for r in self.rows],
+                "statements": [s.to_dict() for s in self.statements]}
 
 
 def jsonable(value: Any) -> Any:

@@ -15,13 +15,15 @@ A target records the model of its vectors; text queries go through that model's 
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 import zlib
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import EmbeddingError
+from ..errors import EmbedderNameError, EmbeddingError
 
 LEXICAL = "lexical"
 MINILM = "minilm"
@@ -155,17 +157,19 @@ def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: boo
         return MiniLMEmbedder(dimension)
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise EmbeddingError(f"--embedder {spec!r}: expected 'lexical', 'minilm' or 'module:function'")
+        raise EmbedderNameError(f"--embedder {spec!r}: expected 'lexical', 'minilm' or 'module:function'")
     if not named_by_user:
         raise EmbeddingError(f"the embedder {spec!r} is recorded in a file, and vecmigrate never runs code a file "
                              f"names: pass --embedder {spec} to run it")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())  # as `python -m` would: a module in the current folder is found
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise EmbeddingError(f"--embedder {spec!r}: cannot import module {module_name!r} ({exc})") from None
+        raise EmbedderNameError(f"--embedder {spec!r}: cannot import module {module_name!r} ({exc})") from None
     function = getattr(module, attr, None)
     if not callable(function):
-        raise EmbeddingError(f"--embedder {spec!r}: {module_name} has no callable {attr!r}")
+        raise EmbedderNameError(f"--embedder {spec!r}: {module_name} has no callable {attr!r}")
     return CallableEmbedder(spec, function)
 
 

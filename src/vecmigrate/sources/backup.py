@@ -3,7 +3,9 @@ lose committed transactions still in the -wal file)."""
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,8 +27,36 @@ def backup_path_for(source: Path, when: datetime | None = None) -> Path:
     return candidate
 
 
+BACKUP_NAME = re.compile(r"\.backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?\.db")  # what backup_path_for names
+
+
 def list_backups(source: Path) -> list[str]:
-    return sorted(str(p) for p in source.parent.glob(f"{source.stem}.backup-*.db"))
+    """The backups vecmigrate made of `source` (named by backup_path_for), oldest first."""
+    found = [p for p in source.parent.glob(f"{glob.escape(source.stem)}.backup-*.db")
+             if BACKUP_NAME.fullmatch(p.name[len(source.stem):]) and p.is_file() and not p.is_symlink()]
+    return [str(p) for p in sorted(found, key=_made_order)]
+
+
+def _made_order(path: Path) -> tuple[int, str]:
+    """When a backup was written (a name freed by pruning is taken again within one second, so
+    the name alone does not order them)."""
+    try:
+        return path.stat().st_mtime_ns, path.name
+    except OSError:
+        return 0, path.name
+
+
+def prune_backups(source: Path, keep: int) -> list[str]:
+    """Remove the oldest backups of `source` vecmigrate made, keeping the newest `keep`; the
+    paths removed. A file that cannot be removed stays (and is not listed)."""
+    removed = []
+    for path in list_backups(source)[:-keep] if keep > 0 else []:
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def backup_source(conn: apsw.Connection, source: Path) -> Path:

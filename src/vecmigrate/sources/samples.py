@@ -212,6 +212,44 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
+# Layouts of several tables, written through the layout's own DDL and reverse mapping (the
+# write-back store): rows of each kind in turn, as the application would hold them.
+SEVERAL_TABLES = {"agentdb-native": ("episode", "skill", "note"), "claude-flow-v3": ("memory", "pattern")}
+
+
+def _through_the_layout(path: Path, layout: str, rng: random.Random, count: int, vectors: np.ndarray) -> None:
+    from ..models import Pattern
+    from ..stores.legacy import LegacyStore
+    from . import LAYOUTS
+    parts = next(parts for parts in LAYOUTS if parts[0].name == layout)
+    conn = apsw.Connection(str(path))
+    try:
+        with conn:
+            for part in parts:
+                for statement in part.ddl:
+                    conn.execute(statement)
+    finally:
+        conn.close()
+    kinds = SEVERAL_TABLES[layout]
+    with LegacyStore(path, layout=layout, model="all-MiniLM-L6-v2") as store:
+        store.keeps_vectors = dict.fromkeys(kinds, True)  # (a new file's empty tables say nothing of it)
+        patterns = []
+        for i in range(count):
+            text = _pattern_text(rng, i)
+            kind = kinds[i % len(kinds)]
+            number = i // len(kinds) + 1
+            patterns.append(Pattern(
+                id=f"{kind}:{number}" if layout == "agentdb-native" else f"{kind}:{kind}-{number:06d}",
+                content=f"{text['description']}. {text['template']}", type=text["category"],
+                domain=text["subject"], framework=text["framework"], kind=kind,
+                created_at=int(_when(rng).timestamp() * 1000),
+                metadata={"name": text["name"], "title": text["name"], "key": text["name"], "namespace": "default",
+                          "condition": text["description"], "action": text["template"], "description": text["description"],
+                          "session_id": f"session-{i % 7}", "task": text["description"],
+                          "signature": {"inputs": [text["subject"]]}}))
+        store.store_batch(patterns, vectors[:count])
+
+
 def build_source(path: str | Path, variant: str = "legacy-qe", count: int = 1000, *, dimension: int = 384,
                  seed: int = 0, vectors: np.ndarray | None = None) -> Path:
     """Write a new sample source database of `variant` with `count` patterns at `path`."""
@@ -221,6 +259,9 @@ def build_source(path: str | Path, variant: str = "legacy-qe", count: int = 1000
     path.parent.mkdir(parents=True, exist_ok=True)
     if vectors is None:
         vectors = clustered_vectors(count, dimension, seed=seed)
+    if variant in SEVERAL_TABLES:
+        _through_the_layout(path, variant, random.Random(seed), count, vectors)
+        return path
     conn = apsw.Connection(str(path))
     try:
         with conn:
@@ -233,7 +274,7 @@ def build_source(path: str | Path, variant: str = "legacy-qe", count: int = 1000
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build a sample AgentDB-family source database.")
     parser.add_argument("path", type=Path)
-    parser.add_argument("--variant", choices=sorted(BUILDERS), default="legacy-qe")
+    parser.add_argument("--variant", choices=sorted([*BUILDERS, *SEVERAL_TABLES]), default="legacy-qe")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--dimension", type=int, default=384)
     parser.add_argument("--seed", type=int, default=0)

@@ -33,6 +33,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def holder_pid(root: Path) -> int | None:
+    """The PID of a live process holding the target alone (a migrate, a rollback), as the lock
+    file says; read without locking, so asking never gets in a writer's way."""
+    try:
+        text = (Path(root) / LOCK_NAME).read_text(errors="replace").strip()
+    except OSError:
+        return None
+    text = text.removesuffix(STARTING)
+    return int(text) if text.isdigit() and _alive(int(text)) else None
+
+
 STARTING = " starting"  # after the PID: a shared taker recovering, about to share
 SHARED_WAIT_SECONDS = 5.0  # a shared taker waits this long for another one's start-up (its recovery)
 

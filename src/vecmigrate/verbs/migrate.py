@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -61,7 +62,7 @@ from ..faults import crash_point
 from ..files import no_wider_than
 from ..models import MigrationResult, Pattern, QuarantinedRow, Validation
 from ..sources import GenericMapping, Plan, SourceReader, detect
-from ..sources.backup import backup_source
+from ..sources.backup import backup_source, prune_backups
 from ..sources.batch import as_quarantined, prepare_batch
 from ..sources.history import copy_history, history_counts
 from ..target import changelog, ledger, versions
@@ -95,12 +96,16 @@ from ..target.lineage import (
 )
 from ..target.lock import TargetLock
 
+logger = logging.getLogger("vecmigrate.migrate")
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]
-DEFAULT_SOURCE = "./data/agentic-qe.db"
-DEFAULT_TARGET = "./data/patterns.vecdb"
-DEFAULT_KEEP_GENERATIONS = 3
-DEFAULT_CHECKPOINT_SECONDS = 20.0
+from ..defaults import (  # noqa: E402  (re-exported: callers import them from here)
+    DEFAULT_CHECKPOINT_SECONDS,
+    DEFAULT_KEEP_BACKUPS,
+    DEFAULT_KEEP_GENERATIONS,
+    DEFAULT_SOURCE,
+    DEFAULT_TARGET,
+)
 MAX_NOTES = 50  # notes kept in a target (the newest)
 
 
@@ -123,6 +128,7 @@ class MigrateOptions:
     expansion_add: int | None = None
     expansion_search: int | None = None
     keep_generations: int = DEFAULT_KEEP_GENERATIONS
+    keep_backups: int = DEFAULT_KEEP_BACKUPS  # source backups vecmigrate made that are kept (0: all)
     checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
     mapping: GenericMapping | None = None   # a table nobody listed (--id-column, --text-columns, ...)
     pattern_embedder: Callable[[Pattern], Any] | None = None  # the guide's generateEmbedding(pattern)
@@ -139,6 +145,8 @@ class MigrateOptions:
                 raise UsageError(f"{flag} must be a positive integer, got {value}")
         if self.keep_generations < 1:
             raise UsageError(f"--keep-generations must be at least 1, got {self.keep_generations}")
+        if self.keep_backups < 0:
+            raise UsageError(f"--keep-backups must be 0 (keep all) or more, got {self.keep_backups}")
         if self.checkpoint_seconds < 0:
             raise UsageError(f"--checkpoint-seconds must not be negative, got {self.checkpoint_seconds}")
         if self.connectivity is not None and self.connectivity < 2:
@@ -219,13 +227,20 @@ class Migrator:
     """Migrates one source database into one target store. The programmatic API of `migrate`."""
 
     def __init__(self, source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET, *,
-                 on_progress: ProgressCallback | None = None, log: LogCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, log: LogCallback | None = None,
+                 on_phase: LogCallback | None = None) -> None:
         self.source = Path(source)
         self.layout = Layout(Path(target))
         self.on_progress = on_progress or (lambda done, total: None)
-        self.log = log or (lambda message: None)
+        self.log = log or logger.info  # (the "vecmigrate" logger: --log-level info shows it)
+        self.on_phase = on_phase or (lambda label: None)
         self._events: list[str] = []  # what this run did that the user must hear of (in the result's notes)
         self._swapped: int | None = None  # a generation a killed run of this command had just made live
+
+    def phase(self, label: str) -> None:
+        """A step of the run that takes time: named on the progress display and in the log."""
+        self.on_phase(label)
+        logger.info("%s", label)
 
     def _say(self, message: str) -> None:
         self._events.append(message)
@@ -383,10 +398,23 @@ class Migrator:
         if run.diff is not None and run.diff.empty and self._swapped is None and not self._retries_pass(run, options) \
                 and not self._history_changed(run):
             return self._nothing_changed(run, options, started)
+        if options.backup:
+            self.phase("backing up the source")
         backup = backup_source(run.conn, self.source) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
-        return self._write(run, options, backup, started)
+        try:
+            result = self._write(run, options, backup, started)
+        except BaseException:
+            if backup is not None:  # a failed run leaves nothing behind: the backup of its attempt goes
+                backup.unlink(missing_ok=True)
+            raise
+        if backup is not None and options.keep_backups:
+            pruned = prune_backups(self.source, options.keep_backups)
+            for path in pruned:
+                self.log(f"removed the old source backup {path} (--keep-backups {options.keep_backups})")
+            result = replace(result, pruned_backups=pruned)
+        return result
 
     def _retries_pass(self, run: Run, options: MigrateOptions) -> bool:
         """Would a quarantined row (unchanged) be migrated now (another --embedder, ...)?"""
@@ -538,6 +566,7 @@ class Migrator:
             remove_generation(job.generation)
             raise TargetError(f"the new generation of {self.layout.root} failed its checks and was not made "
                               f"live ({'; '.join(failed_checks(validation))}); the live target is unchanged")
+        self.phase("making the new generation live")
         finish(self.layout, job.generation)
         pruned = self._prune(options)  # the new generation is live: nothing below may fail the command
         return self._result(options, run, started, migrated=validation.integrity_checks["written_this_run"],
@@ -593,6 +622,7 @@ class Migrator:
                 return job
             remove_generation(generation)
             self._say(f"discarded generation {generation.number}, an interrupted migration: {why_not}")
+        self.phase("copying the live generation" if self.layout.current() is not None else "creating the target")
         generation = new_generation(self.layout)
         try:
             conn = open_target(generation.db)
@@ -660,6 +690,8 @@ class Migrator:
 
     def _fill(self, job: Job, run: Run, options: MigrateOptions) -> tuple[int, Validation]:
         conn = job.conn
+        if not job.fresh_index:
+            self.phase("loading the index")
         if job.fresh_index:
             index = new_index(run.settings)
         else:
@@ -671,9 +703,12 @@ class Migrator:
                           namespace=options.namespace, diff=run.diff, plan=run.plan)
         try:
             generated = self._write_batches(job, feeder, run, options, applier)
+            self.phase("removing patterns whose source rows are gone")
             self._remove_gone(job, feeder, run, options, applier)
+            self.phase("finishing the index (vectors still being added)")
         finally:
             feeder.close()
+        self.phase("saving the index and the history tables")
         with atomic(conn):
             copy_history(run.conn, conn, run.history, history_names(conn, job.source_id, run.history))
             mark_synced(conn, job.source_id, run.source_state, run.snapshot_at)
@@ -682,6 +717,7 @@ class Migrator:
             tgt.write_meta(conn, {"live_seq": str(seq)})  # the writes after it are the ones a rollback would lose
             ledger.finish_run(conn, job.run_id)
         crash_point("run-finished")
+        self.phase("checking the new generation")
         return generated, validate_target(conn, job.run_id, len(index), run.total)
 
     def _write_batches(self, job: Job, feeder: IndexFeeder, run: Run, options: MigrateOptions,
@@ -691,7 +727,9 @@ class Migrator:
         done = job.skipped
         last_checkpoint = time.monotonic()
         batch_no = job.next_batch
+        self.phase("migrating rows")
         self.on_progress(done, run.total)
+        began = time.monotonic()
         seen: set[str] = set()
         for reader in run.readers:
             after = job.after.get(reader.table)  # None: from the first row (rowids may be 0 or negative)
@@ -717,6 +755,10 @@ class Migrator:
                 generated += prepared.generated
                 done += len(batch)
                 self.on_progress(done, run.total)
+                logger.info("batch %d committed: %s rows %s..%s, %d written, %d quarantined; %d of %d rows "
+                            "(%.0f rows/s)", batch_no - 1, reader.table, batch[0].rowid, batch[-1].rowid,
+                            applied.inserted + applied.updated, len(applied.quarantined), done, run.total,
+                            (done - job.skipped) / max(time.monotonic() - began, 1e-9))
                 if time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
                     index = feeder.drain()
                     with atomic(conn):

@@ -5,6 +5,7 @@ with its own vec0 mirror."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import apsw
 import numpy as np
 
 from ..db import atomic
-from ..errors import RowRejected, VecmigrateError
+from ..errors import RowRejected, TargetError, VecmigrateError
 from ..models import ReconcileReport
 from ..stores import open_store
 from ..stores.base import StoreBase
@@ -44,6 +45,10 @@ def _copy(ids: list[str], source: StoreBase, dest: StoreBase) -> int:
 def reconcile(primary: str | Path, secondary: str | Path, *, primary_backend: str = "usearch",
               secondary_backend: str = "sqlite-vec") -> ReconcileReport:
     started = time.perf_counter()
+    for flag, path in (("--primary", primary), ("--secondary", secondary)):
+        if not os.path.lexists(path):  # nothing is created for a path that names nothing
+            raise TargetError(f"{flag} {path}: no such target or database; reconcile repairs the two sides "
+                              f"of a dual write that both exist")
     if Path(secondary).is_file():
         return _reconcile_legacy(primary, secondary, primary_backend, started)
     with open_store(primary, primary_backend, writable=True, origin=RECONCILE) as first, \

@@ -10,7 +10,7 @@ import apsw
 
 from ..db import describe, sql, sql_files
 from ..errors import UsageError
-from ..models import SqlResult
+from ..models import SqlResult, StatementResult
 from ..target import database as tgt
 
 
@@ -29,6 +29,18 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+def described_files() -> list[dict[str, str]]:
+    """The shipped SQL files: the examples for users first, then the statements vecmigrate runs
+    itself (listed apart: several of them write, and `vecmigrate sql` refuses writes), each with
+    the first line of its leading comment."""
+    out = []
+    for name in sql_files():
+        lines = [line.removeprefix("--").strip() for line in sql(name).splitlines() if line.startswith("--")]
+        out.append({"name": name, "kind": "example" if name.startswith("example_") else "internal",
+                    "description": lines[0] if lines else ""})
+    return sorted(out, key=lambda f: (f["kind"] != "example", f["name"]))
+
+
 def run_sql(target: str | Path, query: str | None = None, *, file: str | None = None,
             params: dict[str, Any] | None = None, limit: int | None = None) -> SqlResult:
     if (query is None) == (file is None):
@@ -39,22 +51,23 @@ def run_sql(target: str | Path, query: str | None = None, *, file: str | None = 
         query = sql(file)
     _, conn, _ = tgt.open_existing(target, readonly=True)
     try:
-        columns: list[str] = []
+        statements: list[StatementResult] = []
 
-        def note_columns(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
-            # The statement is prepared here, so its columns are known even if it returns no row.
-            columns[:] = [d[0] for d in cursor.get_description()]
+        def next_statement(cursor: apsw.Cursor, text: str, _bindings: Any) -> bool:
+            # Called as each statement is prepared: its columns are known even if it returns no row.
+            statements.append(StatementResult(statement=text.strip(), columns=[d[0] for d in cursor.get_description()],
+                                              rows=[]))
             return True
 
         cursor = conn.cursor()
-        cursor.exec_trace = note_columns
-        cursor.execute(query, params or {})
-        rows = []
-        for row in cursor:
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
-        return SqlResult(columns=columns, rows=rows)
+        cursor.exec_trace = next_statement
+        for row in cursor.execute(query, params or {}):
+            rows = statements[-1].rows
+            if limit is None or len(rows) < limit:
+                rows.append(row)
+        shown = [s for s in statements if s.columns] or statements[-1:]
+        last = shown[-1] if shown else StatementResult("", [], [])
+        return SqlResult(columns=last.columns, rows=last.rows, statements=shown)
     except apsw.BindingsError as exc:
         raise UsageError(f"query parameters: {describe(exc)} (pass --param name=value)") from None
     except KeyError as exc:

@@ -8,19 +8,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..db import open_source_snapshot, open_target, quote_identifier, source_state
+from ..errors import TargetError
 from ..embed.embedders import query_spec
 from ..models import Status
 from ..sources import detect, iter_ids, plan_of_run
 from ..sources.backup import list_backups
+from ..target import lock as target_lock
 from ..target import changelog, ledger, lineage, versions
 from ..target import database as tgt
-from ..target.generations import Layout, read_intent
-from .migrate import DEFAULT_SOURCE, DEFAULT_TARGET
+from ..target.generations import Layout, check_root, read_intent
+from .migrate import DEFAULT_TARGET
 
 
 def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
+    """The target's state, and how far the source it was fed from (or `source`) is migrated.
+    The source compared is the one named, else the one the target recorded: never a default
+    path the target has nothing to do with."""
     layout = Layout(Path(target))
+    check_root(layout.root)  # a file is no target
     current = layout.current()
+    missing = current is None and not layout.generations()
+    if missing and source is None:  # nothing to show: say so (with a source, its rows are counted)
+        what = "nothing is there" if not layout.root.exists() else "it holds no generation"
+        raise TargetError(f"no vecmigrate target at {layout.root} ({what}); "
+                          f"vecmigrate migrate --target {layout.root} makes one")
     meta: dict[str, str] = {}
     run = None
     target_ids: set[str] = set()
@@ -56,12 +67,18 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
                 kinds = dict(conn.execute("SELECT kind, count(*) FROM patterns GROUP BY 1 ORDER BY 2 DESC"))
         finally:
             conn.close()
-    source_path = Path(source) if source is not None else (Path(run["source"]) if run else None)
-    if source_path is None and Path(DEFAULT_SOURCE).exists():
-        source_path = Path(DEFAULT_SOURCE)
+    if source is not None:
+        source_path = Path(source)
+    elif run is not None:
+        source_path = Path(run["source"])
+    else:  # the lineage's only (or most recently read) source
+        fed_paths = sorted(fed, key=lambda f: f["snapshot_at"] or "")
+        source_path = Path(fed_paths[-1]["path"]) if fed_paths else None
     source_count = coverage = None
     complete = False
     notes = json.loads(meta.get("model_notes") or "[]")
+    if missing:
+        notes = [f"no target at {layout.root} yet: nothing of the source is migrated", *notes]
     if source is None and source_path is not None and not source_path.exists():
         # the recorded source is gone (deleted after cut-over, moved): the target's state still shows
         notes = [f"the source this target was migrated from, {source_path}, is no longer there: "
@@ -69,6 +86,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         source_path = None
     quarantined_count = len(quarantined_rowids)
     known = next((f for f in fed if source_path is not None and f["path"] == str(source_path.resolve())), None)
+    schema = known["layout"] if known is not None else _layout_of(source_path) if source is not None else \
+        (run["schema"] if run else None)
     if known is not None:  # the target's lineage of this source says which rows it holds
         source_count = _source_rows(source_path, known["tables"].split(","))
         quarantined_count = known["quarantined"]
@@ -78,18 +97,23 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
         coverage = migrated / source_count if source_count else 1.0
         complete = bool(run and run["status"] == "complete" and accounted == source_count)
+    gens = _generations(layout)
+    backups = list_backups(source_path) if source_path else []
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
         quarantined_count=quarantined_count, coverage=coverage, migration_complete=complete,
         target_db=str(layout.db), index_path=str(layout.index),
         index_count=int(meta["index_count"]) if "index_count" in meta else None,
-        generation=current.number if current else None, generations=_generations(layout),
-        backups=list_backups(source_path) if source_path else [], schema=run["schema"] if run else None,
+        generation=current.number if current else None, generations=gens,
+        backups=backups, schema=schema,
         dimension=int(meta["dimension"]) if meta else None, metric=meta.get("metric"), dtype=meta.get("dtype"),
         embedder=query_spec(meta)[0] if meta else None, last_run=run, model=meta.get("model"), vector_models=vector_models,
         kinds=kinds, notes=notes,
         versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)},
-        sources=fed, change_log=change_log, writes_since_live=since_live)
+        sources=fed, change_log=change_log, writes_since_live=since_live,
+        disk_use={"generations": {g["generation"]: g["bytes"] for g in gens},
+                  "backups": {b: _size(Path(b)) for b in backups},
+                  "total_bytes": sum(g["bytes"] for g in gens) + sum(_size(Path(b)) for b in backups)})
 
 
 def _sources(conn) -> list[dict]:
@@ -140,6 +164,8 @@ def _generations(layout: Layout) -> list[dict]:
                      else "rolled back (removed by the next migrate or rollback)")
         elif current is not None and generation.number == current.number:
             state = "live"
+        elif generation.building and target_lock.holder_pid(layout.root) is not None:
+            state = f"being built: a migrate is running (PID {target_lock.holder_pid(layout.root)})"
         elif generation.building:
             state = "interrupted migration (the same migrate command resumes it)"
         elif current is not None and generation.number > current.number:
@@ -149,6 +175,7 @@ def _generations(layout: Layout) -> list[dict]:
         else:
             state = "older (kept)"
         out.append({"generation": generation.number, "state": state, "path": str(generation.path),
+                    "bytes": _tree_size(generation.path),
                     "modified": datetime.fromtimestamp(generation.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")})
     return out
 
@@ -174,3 +201,33 @@ def _source_accounting(source: Path, run: dict | None, target_ids: set[str],
                     migrated += 1
                     accounted += 1
         return total, migrated, accounted
+
+
+def _layout_of(source: Path | None) -> str | None:
+    """The layout of a source the target has no record of (None when it cannot be read)."""
+    if source is None or not source.exists():
+        return None
+    try:
+        with open_source_snapshot(source) as conn:
+            return detect(conn).layout
+    except Exception:  # noqa: BLE001 - the source's problems are reported where it is counted
+        return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _tree_size(folder: Path) -> int:
+    """Bytes the files in a generation's folder take (links not followed)."""
+    total = 0
+    for entry in folder.rglob("*"):
+        try:
+            if entry.is_file() and not entry.is_symlink():
+                total += entry.stat().st_size
+        except OSError:
+            pass
+    return total

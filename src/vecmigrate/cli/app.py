@@ -7,87 +7,107 @@ stdout); errors are one line on stderr, never a traceback for a user mistake.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
+from typer.core import TyperGroup
 
-from . import commands
-from .db import describe, extension_path, sql_files
-from .errors import StrictModeError, UsageError, VecmigrateError
-from .models import jsonable
-from .sources import GenericMapping
-from .verbs.migrate import (
+try:  # typer >= 0.2x carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_errors
+
+from ..defaults import (
     DEFAULT_CHECKPOINT_SECONDS,
+    DEFAULT_KEEP_BACKUPS,
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_SOURCE,
     DEFAULT_TARGET,
-    MigrateOptions,
 )
-from .verbs.sql import parse_params
+from ..errors import StrictModeError, UsageError, VecmigrateError
+from . import output
+from .output import OutputFailed, emit_json, note
+
+
+class Vecmigrate(TyperGroup):
+    """The command group: a usage error the parser finds (an unknown option, `--batch-size lots`,
+    a missing value) is one line on stderr, a JSON object on stdout under --json, and exit 2,
+    like the usage errors vecmigrate finds itself."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(args=argv, prog_name=prog_name or "vecmigrate", complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except click_errors.ClickException as exc:  # usage errors (exit 2), a file click could not open, ...
+            code = usage_failure(exc, "--json" in argv)
+        except typer.Abort:
+            output.error_line("aborted")
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_failure(exc: "click_errors.ClickException", as_json: bool) -> int:
+    """One line for a parser's usage error: what is wrong, in which command, and where help is."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `vecmigrate` alone (click >= 8.2)
+        output.write(ctx.get_help())
+        return 0
+    where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    message = " ".join(exc.format_message().split()) + where
+    output.error_line(message)
+    if as_json:
+        try:
+            emit_json({"error": message, "exit_code": exc.exit_code})
+        except OutputFailed:
+            _drop_stdout()
+    return exc.exit_code
+
 
 app = typer.Typer(
-    help="Migrate AgentDB-style SQLite test patterns onto a USearch HNSW index and sqlite-vec tables.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-class OutputFailed(Exception):
-    """Writing the command's result to stdout failed (a full disk, a closed pipe): the command's
-    work is done, so this is not exit 1 ("the live target unchanged")."""
+    cls=Vecmigrate,
+    no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]})
 
 
-class _Stdout:
-    """sys.stdout (looked up at each write, as tests swap it), whose write errors say they are that."""
-
-    def write(self, text: str) -> int:
-        try:
-            return sys.stdout.write(text)
-        except OSError as exc:
-            raise OutputFailed(describe(exc)) from None
-
-    def flush(self) -> None:
-        try:
-            sys.stdout.flush()
-        except OSError as exc:
-            raise OutputFailed(describe(exc)) from None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(sys.stdout, name)
+def show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+        output.write(f"vecmigrate {__version__}")
+        raise typer.Exit(0)
 
 
-err = Console(stderr=True)
-out = Console(file=_Stdout())
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Print vecmigrate's version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only (no notes, no progress).")] = False,
+    log_level: Annotated[Optional[str], typer.Option("--log-level", envvar="VECMIGRATE_LOG_LEVEL", metavar="LEVEL",
+                                                     help="debug, info (a line per phase and batch), warning (notes; the default) or error.")] = None,
+) -> None:
+    """Migrate AgentDB-family SQLite memories onto a USearch HNSW index and sqlite-vec tables,
+    without losing a row.
+
+    Settings may also come from the environment: VECMIGRATE_SOURCE, VECMIGRATE_TARGET,
+    VECMIGRATE_EMBEDDER, VECMIGRATE_LOG_LEVEL.
+    """
+    if log_level is not None and log_level.lower() not in output.LOG_LEVELS:
+        raise typer.BadParameter(f"expected one of {', '.join(output.LOG_LEVELS)}, got {log_level!r}",
+                                 param_hint="'--log-level'")
+    output.setup_logging(log_level, quiet=quiet)
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
-TargetOpt = Annotated[Path, typer.Option("--target", readable=False, help="Target store directory.")]
-
-
-class PlainTable(Table):
-    """A rich Table whose string cells are shown as they are: ids, contents, table names and
-    messages come from users and files, and `[...]` in them is text, not markup."""
-
-    def add_row(self, *cells, **kwargs) -> None:  # noqa: D102
-        super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kwargs)
-
-
-def emit_json(payload: dict[str, Any]) -> None:
-    stdout = _Stdout()
-    stdout.write(json.dumps(payload, default=jsonable, ensure_ascii=False) + "\n")
-    stdout.flush()
+TargetOpt = Annotated[Path, typer.Option("--target", readable=False, envvar="VECMIGRATE_TARGET",
+                                         help="Target store directory.")]
+SourceOpt = Annotated[Path, typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE",
+                                         help="Source AgentDB-style SQLite database.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each phase and batch on stderr (--log-level info).")]
 
 
 def handle_errors(func: Callable) -> Callable:
@@ -95,15 +115,18 @@ def handle_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def run(*args, **kwargs):
         as_json = kwargs.get("as_json", False)
+        if kwargs.get("verbose"):
+            output.setup_logging(None, verbose=True)
         try:
             return func(*args, **kwargs)
         except VecmigrateError as exc:
+            from ..models import jsonable
             fail(str(exc), exc.exit_code, as_json,
                  bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
         except OutputFailed as exc:  # the command did its work; only printing its result failed
             _drop_stdout()
-            err.print(f"vecmigrate: the command finished, but its output could not be written to stdout ({exc})",
-                      highlight=False, markup=False, soft_wrap=True)
+            output.console("err").print(f"vecmigrate: the command finished, but its output could not be written to "
+                                        f"stdout ({exc})", soft_wrap=True)
             raise typer.Exit(0) from None
         except OSError as exc:
             fail(f"{type(exc).__name__}: {exc}", 1, as_json)
@@ -114,13 +137,14 @@ def handle_errors(func: Callable) -> Callable:
                  as_json)
         except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
             if type(exc).__module__ == "apsw":
+                from ..db import describe
                 fail(describe(exc), 1, as_json)
             raise
     return run
 
 
 def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    output.error_line(message)
     if as_json:
         try:
             emit_json({"error": message, "exit_code": code, **{k: v for k, v in extra.items() if v is not None}})
@@ -132,6 +156,7 @@ def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
 def _drop_stdout() -> None:
     """Send further output (and the interpreter's final flush) nowhere, so a stdout that cannot
     be written ends in one line on stderr, not in tracebacks."""
+    import os
     try:
         sys.stdout = open(os.devnull, "w")
     except OSError:
@@ -141,15 +166,15 @@ def _drop_stdout() -> None:
 @app.command()
 @handle_errors
 def migrate(
-    source: Annotated[Path, typer.Option("--source", readable=False,  # checked by vecmigrate: one line, exit 1
-                                         help="Source AgentDB-style SQLite database.")] = Path(DEFAULT_SOURCE),
+    source: SourceOpt = Path(DEFAULT_SOURCE),
     target: TargetOpt = Path(DEFAULT_TARGET),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every row; write nothing at all.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch (one transaction each).")] = 1000,
     no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the source backup.")] = False,
+    keep_backups: Annotated[int, typer.Option("--keep-backups", help="Source backups vecmigrate made that are kept (this run's included); older ones are removed. 0 keeps them all.")] = DEFAULT_KEEP_BACKUPS,
     dimension: Annotated[Optional[int], typer.Option("--dimension", help="Vector dimension (default: the stored vectors', else 384; an existing target's).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step on stderr.")] = False,
-    embedder: Annotated[Optional[str], typer.Option("--embedder", help="'lexical', 'minilm' or module:function for rows without a stored embedding. Where the source stores vectors, rows without one get the same model's vectors when vecmigrate has it, else they are quarantined unless --embedder accepts another model (recorded as a mix). Default: the stored vectors' model; lexical for a source without vectors.")] = None,
+    verbose: VerboseOpt = False,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="VECMIGRATE_EMBEDDER", help="'lexical', 'minilm' or module:function for rows without a stored embedding. Where the source stores vectors, rows without one get the same model's vectors when vecmigrate has it, else they are quarantined unless --embedder accepts another model (recorded as a mix). Default: the stored vectors' model; lexical for a source without vectors.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse the whole migration if any row is bad; write nothing.")] = False,
     metric: Annotated[Optional[str], typer.Option("--metric", help="cos or l2sq [default: cos].")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="USearch scalar type: f32, f16, bf16 or i8 [default: f32].")] = None,
@@ -179,17 +204,19 @@ def migrate(
     indexed, and patterns whose source rows are gone are deleted. Exit codes: 0 done; 1 failed
     with the target unchanged; 2 usage error; 3 done but some rows were quarantined (listed).
     """
+    from .. import commands
+    from ..verbs.migrate import MigrateOptions
     mapping = generic_mapping(table, id_column, text_columns, embedding_column, embedding_table, embedding_key, kind)
     options = MigrateOptions(batch_size=batch_size, dry_run=dry_run, backup=not no_backup, strict=strict,
+                             keep_backups=keep_backups,
                              table=table, mapping=mapping, source_float64=source_float64, dimension=dimension,
                              embedder=embedder,
                              metric=metric, dtype=dtype, connectivity=connectivity, expansion_add=expansion_add,
                              expansion_search=expansion_search, keep_generations=keep_generations,
                              checkpoint_seconds=checkpoint_seconds, keep_deleted=keep_deleted,
                              on_conflict=on_conflict, namespace=namespace)
-    log = (lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False)) if verbose and not as_json else None
-    with progress_bar(enabled=not as_json, label="validating" if dry_run else "migrating") as on_progress:
-        result = commands.migrate(source, target, options, on_progress=on_progress, log=log)
+    with output.Progress("validating rows" if dry_run else "migrating rows") as progress:
+        result = commands.migrate(source, target, options, on_progress=progress.update, on_phase=progress.phase)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -200,7 +227,7 @@ def migrate(
 @app.command()
 @handle_errors
 def sync(
-    source: Annotated[Path, typer.Option("--source", readable=False, help="The source database the application keeps writing.")] = Path(DEFAULT_SOURCE),
+    source: Annotated[Path, typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE", help="The source database the application keeps writing.")] = Path(DEFAULT_SOURCE),
     target: TargetOpt = Path(DEFAULT_TARGET),
     follow: Annotated[bool, typer.Option("--follow", help="Repeat a pass every --interval seconds until Ctrl-C (a clean stop, exit 0).")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between passes with --follow.")] = 2.0,
@@ -208,9 +235,9 @@ def sync(
     keep_deleted: Annotated[bool, typer.Option("--keep-deleted", help="Keep patterns whose source rows were deleted.")] = False,
     table: Annotated[Optional[str], typer.Option("--table", help="Read only this table (default: what the target recorded for this source).")] = None,
     namespace: Annotated[Optional[str], typer.Option("--namespace", help="The source's namespace (default: the one recorded for it).")] = None,
-    embedder: Annotated[Optional[str], typer.Option("--embedder", help="For rows without a stored embedding: as for migrate (default: the target's).")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="VECMIGRATE_EMBEDDER", help="For rows without a stored embedding: as for migrate (default: the target's).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows read per batch (each pass commits once).")] = 1000,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step on stderr.")] = False,
+    verbose: VerboseOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Apply what changed in the source (new, changed and deleted rows) to the live target, in
@@ -223,11 +250,12 @@ def sync(
     under --on-conflict fail, an unreadable source); 2 usage error; 3 done but rows were
     quarantined.
     """
+    from .. import commands
+    from ..verbs.migrate import MigrateOptions
     options = MigrateOptions(batch_size=batch_size, table=table, namespace=namespace, embedder=embedder,
                              on_conflict=on_conflict, keep_deleted=keep_deleted)
-    log = (lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False)) if verbose else None
     on_pass = (lambda result: show_pass(result, quiet=not verbose)) if follow else None
-    passes = commands.sync(source, target, options, follow=follow, interval=interval, log=log, on_pass=on_pass)
+    passes = commands.sync(source, target, options, follow=follow, interval=interval, on_pass=on_pass)
     last = passes[-1] if passes else None
     quarantined = sum(len(p.quarantined) for p in passes)
     if as_json:
@@ -259,19 +287,19 @@ def show_pass(result, *, quiet: bool = False) -> None:
         if result.deferred:
             line += (f"; {result.deferred} row(s) written through a store after this pass read the source: "
                      f"read again next pass")
-    err.print(line, highlight=False, markup=False)
+    output.report(line)
     for conflict in [] if result.refused else result.conflicts:
-        err.print(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
-                  f"{conflict['what']}; {conflict['resolution']}", highlight=False, markup=False)
+        output.report(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
+                      f"{conflict['what']}; {conflict['resolution']}")
     for row in result.quarantined[:50]:
-        err.print(f"quarantined {row['id']} (source rowid {row['source_rowid']}): {row['reason']}",
-                  highlight=False, markup=False)
+        output.report(f"quarantined {row['id']} (source rowid {row['source_rowid']}): {row['reason']}")
 
 
 def generic_mapping(table: Optional[str], id_column: Optional[str], text_columns: Optional[str],
                     embedding_column: Optional[str], embedding_table: Optional[str], embedding_key: Optional[str],
-                    kind: Optional[str]) -> Optional[GenericMapping]:
+                    kind: Optional[str]):
     """The generic mapping the flags describe, or None when none of its flags is given."""
+    from ..sources import GenericMapping
     given = {"--id-column": id_column, "--text-columns": text_columns, "--embedding-column": embedding_column,
              "--embedding-table": embedding_table, "--embedding-key": embedding_key, "--kind": kind}
     if not any(v is not None for v in given.values()):
@@ -286,131 +314,139 @@ def generic_mapping(table: Optional[str], id_column: Optional[str], text_columns
     return mapping
 
 
-class progress_bar:
-    """A rich progress bar on stderr, or nothing (under --json or when stderr is not a terminal)."""
-
-    def __init__(self, *, enabled: bool, label: str) -> None:
-        self.enabled = enabled and err.is_terminal
-        self.label = label
-        self.progress = None
-        self.task = None
-
-    def __enter__(self) -> Callable[[int, int], None]:
-        if not self.enabled:
-            return lambda done, total: None
-        self.progress = Progress(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task(self.label, total=None)
-
-        def update(done: int, total: int) -> None:
-            self.progress.update(self.task, completed=done, total=total)
-        return update
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def show_migration(result) -> None:
-    table = PlainTable(show_header=False, box=None)
+    rows = []
     verb = "would migrate" if result.dry_run else "migrated"
-    table.add_row("layout", f"{result.schema} (table{'s' if len(result.tables) > 1 else ''} {result.source_table})")
-    table.add_row(verb, f"{result.migrated_count} of {result.total_patterns} patterns"
-                  + (f" ({result.skipped_count} committed before a resume)"
-                     if result.skipped_count and not result.unchanged else ""))
+    rows.append(("layout", f"{result.schema} (table{'s' if len(result.tables) > 1 else ''} {result.source_table})"))
+    rows.append((verb, f"{result.migrated_count} of {result.total_patterns} patterns"
+                 + (f" ({result.skipped_count} committed before a resume)"
+                    if result.skipped_count and not result.unchanged else "")))
     if not result.dry_run:
-        table.add_row("changes", f"{result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged, "
-                      f"{result.deleted} deleted" + (f" ({result.kept_deleted} kept: --keep-deleted)"
-                                                     if result.kept_deleted else ""))
+        rows.append(("changes", f"{result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged, "
+                     f"{result.deleted} deleted" + (f" ({result.kept_deleted} kept: --keep-deleted)"
+                                                    if result.kept_deleted else "")))
     if result.conflicts:
-        table.add_row("conflicts", f"{len(result.conflicts)} (--on-conflict)")
-    table.add_row("quarantined", str(len(result.quarantined)))
-    table.add_row("embeddings generated", f"{result.generated_embeddings} ({result.embedder})")
+        rows.append(("conflicts", f"{len(result.conflicts)} (--on-conflict)"))
+    rows.append(("quarantined", len(result.quarantined)))
+    rows.append(("embeddings generated", f"{result.generated_embeddings} ({result.embedder})"))
     if result.model:
-        table.add_row("model", result.model)
+        rows.append(("model", result.model))
     if len(result.vector_models) > 1:
-        table.add_row("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items()))
+        rows.append(("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items())))
     if result.history:
-        table.add_row("history tables", ", ".join(f"{k}: {v}" for k, v in result.history.items()))
+        rows.append(("history tables", ", ".join(f"{k}: {v}" for k, v in result.history.items())))
     if not result.dry_run:
-        table.add_row("target", f"{result.target_db} (generation {result.generation})")
+        rows.append(("target", f"{result.target_db} (generation {result.generation})"))
         if result.pruned_generations:
-            table.add_row("pruned", "generation(s) " + ", ".join(map(str, result.pruned_generations)))
-        table.add_row("index", result.index_path)
-        table.add_row("backup", result.backup_path or "none (--no-backup)")
-        table.add_row("valid", "yes" if result.validation.target_valid else f"NO: {result.validation.integrity_checks}")
-    table.add_row("duration", f"{result.duration_ms / 1000:.2f} s")
-    out.print(table)
-    for note in result.notes:
-        err.print(f"note: {note}", highlight=False, markup=False)
+            rows.append(("pruned", "generation(s) " + ", ".join(map(str, result.pruned_generations))))
+        rows.append(("index", result.index_path))
+        rows.append(("backup", result.backup_path or "none (--no-backup)"))
+        if result.pruned_backups:
+            rows.append(("backups removed", ", ".join(result.pruned_backups) + " (--keep-backups)"))
+        rows.append(("valid", "yes" if result.validation.target_valid else f"NO: {result.validation.integrity_checks}"))
+    rows.append(("duration", f"{result.duration_ms / 1000:.2f} s"))
+    output.pairs(rows)
+    for text in result.notes:
+        note(text)
     for conflict in result.conflicts[:50]:
-        err.print(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
-                  f"{conflict['what']}; {conflict['resolution']}", highlight=False, markup=False)
+        output.report(f"conflict {conflict['id']} ({conflict['source_table']}:{conflict['source_rowid']}): "
+                      f"{conflict['what']}; {conflict['resolution']}")
     for row in result.quarantined[:50]:
-        err.print(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}", highlight=False, markup=False)
+        output.report(f"quarantined {row.id} (source rowid {row.source_rowid}): {row.reason}")
     if len(result.quarantined) > 50:
-        err.print(f"... and {len(result.quarantined) - 50} more (see `vecmigrate sql --file example_quarantine`)")
+        output.report(f"... and {len(result.quarantined) - 50} more (see: vecmigrate sql --file example_quarantine)")
     if result.source_rows_added:
-        err.print(f"note: {result.source_rows_added} rows were added to the source after its snapshot; "
-                  f"run the same command again to bring them over", highlight=False)
+        note(f"{result.source_rows_added} rows were added to the source after its snapshot; "
+             f"run the same command again to bring them over")
     for error in result.errors:
-        err.print(f"[red]check failed:[/red] {escape(error)}", highlight=False)
+        output.error_line(f"check failed: {error}")
 
 
 @app.command()
 @handle_errors
 def status(
     target: TargetOpt = Path(DEFAULT_TARGET),
-    source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="Source to compare with [default: the one last migrated].")] = None,
+    source: Annotated[Optional[Path], typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE", help="Source to compare with [default: the one the target was fed from].")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show source count, target count, coverage and whether the migration is complete. Writes nothing."""
+    """Show source count, target count, coverage and whether the migration is complete, the
+    generations and backups with the disk they take. Writes nothing. Exit 1 when the path is
+    no target."""
+    from .. import commands
     result = commands.status(target, source)
     if as_json:
         emit_json(result.to_dict())
         return
-    table = PlainTable(show_header=False, box=None)
-    table.add_row("source", f"{result.source or '-'}" + (f" ({result.schema})" if result.schema else ""))
-    table.add_row("source count", "-" if result.source_count is None else str(result.source_count))
-    table.add_row("target count", str(result.target_count))
-    table.add_row("quarantined", str(result.quarantined_count))
-    table.add_row("coverage", "-" if result.coverage is None else f"{result.coverage:.1%}")
-    table.add_row("complete", "yes" if result.migration_complete else "no")
-    table.add_row("target", result.target_db)
-    table.add_row("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'none'} vectors)")
+    rows: list[tuple[str, Any]] = []
+    rows.append(("source", f"{result.source or '-'}" + (f" ({result.schema})" if result.schema else "")))
+    rows.append(("source count", "-" if result.source_count is None else result.source_count))
+    rows.append(("target count", result.target_count))
+    rows.append(("quarantined", result.quarantined_count))
+    rows.append(("coverage", percent(result.coverage)))
+    rows.append(("complete", "yes" if result.migration_complete else "no"))
+    rows.append(("target", result.target_db))
+    rows.append(("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'no'} vectors)"))
     if result.dimension:
-        table.add_row("settings", f"{result.dimension}-d {result.metric} {result.dtype}")
-        table.add_row("model", f"{result.model or 'unknown'}" + (f" (text queries and new rows: {result.embedder})"
-                                                                   if result.embedder else
-                                                                   " (no embedder for it here: search by --id or --vector)"))
+        rows.append(("settings", f"{result.dimension}-d {result.metric} {result.dtype}"))
+        rows.append(("model", f"{result.model or 'unknown'}" + (f" (text queries and new rows: {result.embedder})"
+                                                                  if result.embedder else
+                                                                  " (no embedder for it here: search by --id or --vector)")))
     if len(result.vector_models) > 1:
-        table.add_row("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items()) + " (a mix)")
+        rows.append(("vectors by model", ", ".join(f"{k}: {v}" for k, v in result.vector_models.items()) + " (a mix)"))
     if len(result.kinds) > 1 or (result.kinds and "pattern" not in result.kinds):
-        table.add_row("kinds", ", ".join(f"{k}: {v}" for k, v in result.kinds.items()))
-    table.add_row("generation", "none" if result.generation is None else str(result.generation))
-    table.add_row("generations", "\n".join(f"{g['generation']}: {g['state']}" for g in result.generations) or "none")
-    table.add_row("backups", "\n".join(result.backups) or "none")
+        rows.append(("kinds", ", ".join(f"{k}: {v}" for k, v in result.kinds.items())))
+    rows.append(("generation", "none" if result.generation is None else result.generation))
+    for g in result.generations:
+        rows.append(("generations" if g is result.generations[0] else "", f"{g['generation']}: {g['state']}, "
+                     f"{size(g['bytes'])}"))
+    if not result.generations:
+        rows.append(("generations", "none"))
+    for b in result.backups:
+        rows.append(("backups" if b == result.backups[0] else "", f"{b}, {size(result.disk_use['backups'][b])}"))
+    if not result.backups:
+        rows.append(("backups", "none"))
+    rows.append(("disk use", f"{size(result.disk_use['total_bytes'])} ({len(result.generations)} generation(s), "
+                 f"{len(result.backups)} backup(s); --keep-generations and --keep-backups of migrate bound it)"))
     for fed in result.sources:
         step = ("file gone" if fed["in_step"] is None else "in step" if fed["in_step"]
                 else f"behind: changed since the last pass ({fed['behind_seconds']:.0f} s)")
-        table.add_row("fed from", f"{fed['path']} ({fed['layout']}, {fed['tables']}"
-                      + (f", namespace {fed['namespace']}" if fed["namespace"] else "")
-                      + f"): {fed['patterns']} patterns, last read {fed['snapshot_at']}, {step}")
+        rows.append(("fed from", f"{fed['path']} ({fed['layout']}, {fed['tables']}"
+                     + (f", namespace {fed['namespace']}" if fed["namespace"] else "")
+                     + f"): {fed['patterns']} patterns, last read {fed['snapshot_at']}, {step}"))
     if result.change_log:
         log = result.change_log
-        table.add_row("change log", f"at {log['position']} (index file at {log['index_seq']}, "
-                      f"live since {log['live_seq']})")
+        rows.append(("change log", f"at {log['position']} (index file at {log['index_seq']}, "
+                     f"live since {log['live_seq']})"))
         since = result.writes_since_live
-        table.add_row("writes since live", ", ".join(f"{n} from {o}" for o, n in since.items()) if since else "none")
+        rows.append(("writes since live", ", ".join(f"{n} from {o}" for o, n in since.items()) if since else "none"))
     written = result.versions.get("written_by") or {}
     if written:
-        table.add_row("written by", ", ".join(f"{k} {v}" for k, v in written.items() if v and k != "embedder"))
+        rows.append(("written by", ", ".join(f"{k} {v}" for k, v in written.items() if v and k != "embedder")))
         if written.get("embedder"):
-            table.add_row("embedder", written["embedder"])
-    out.print(table)
-    for note in result.notes:
-        err.print(f"note: {note}", highlight=False, markup=False)
+            rows.append(("embedder", written["embedder"]))
+    output.pairs(rows)
+    for text in result.notes:
+        note(text)
+
+
+def percent(share: Optional[float]) -> str:
+    """A share as a percentage that never rounds up to 100 % (4999 of 5000 is 99.98 %)."""
+    if share is None:
+        return "-"
+    if share >= 1:
+        return "100 %"
+    digits = 1
+    while digits < 6 and round(share * 100, digits) >= 100:
+        digits += 1
+    return f"{round(share * 100, digits):.{digits}f} %"
+
+
+def size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 @app.command()
@@ -428,15 +464,16 @@ def rollback(
     `sync` wrote the live generation since it went live, it refuses (exit 1, saying how many
     writes and from where) unless --keep-writes or --discard-writes says what to do with them.
     """
+    from .. import commands
     result = commands.rollback(target, keep_writes=keep_writes, discard_writes=discard_writes)
     if as_json:
         emit_json(result.to_dict())
         return
-    for note in result.notes:
-        err.print(f"note: {note}", highlight=False, markup=False)
+    for text in result.notes:
+        note(text)
     now = "the target is removed (as before its first migration)" if result.target_removed else \
         f"generation {result.now_at} is live"
-    out.print(f"rolled back generation {result.rolled_back}: {now} ({result.duration_ms:.1f} ms)", highlight=False)
+    output.say(f"rolled back generation {result.rolled_back}: {now} ({result.duration_ms:.1f} ms)")
 
 
 @app.command()
@@ -454,16 +491,16 @@ def export(
     a changed one, or one written through a store, is written by the layout's reverse mapping.
     The file appears whole or not at all.
     """
+    from .. import commands
     result = commands.export(target, to, layout=layout)
     if as_json:
         emit_json(result.to_dict())
         return
-    for note in result.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    for text in result.notes:
+        note(text)
     tables = ", ".join(f"{t} {n}" for t, n in {**result.tables, **result.history}.items())
-    out.print(f"exported {result.exact + result.rewritten} pattern(s) to {result.path} ({result.layout}: {tables}); "
-              f"{result.exact} verbatim, {result.rewritten} through the reverse mapping, {len(result.skipped)} skipped",
-              highlight=False, markup=False, soft_wrap=True)
+    output.say(f"exported {result.exact + result.rewritten} pattern(s) to {result.path} ({result.layout}: {tables}); "
+               f"{result.exact} verbatim, {result.rewritten} through the reverse mapping, {len(result.skipped)} skipped")
     if result.skipped:
         raise typer.Exit(3)
 
@@ -472,7 +509,7 @@ def export(
 @handle_errors
 def repair(
     target: TargetOpt = Path(DEFAULT_TARGET),
-    source: Annotated[Optional[Path], typer.Option("--source", readable=False, help="The source the target was fed from: lost vectors and pattern rows are taken from its rows.")] = None,
+    source: Annotated[Optional[Path], typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE", help="The source the target was fed from: lost vectors and pattern rows are taken from its rows.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Bring one target back to consistency: patterns, vec0 mirror, USearch index, change log.
@@ -482,21 +519,20 @@ def repair(
     and left as it is (exit 3). The index is rebuilt when it disagrees with vec0. Holds the
     target alone while it works, in one transaction.
     """
+    from .. import commands
     report = commands.repair(target, source=source)
     if as_json:
         emit_json(report.to_dict())
     else:
-        for note in report.notes:
-            err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        for text in report.notes:
+            note(text)
         for item in report.restored:
-            out.print(f"restored: {item['what']} for {item['id']} (key {item['key']}) from {item['from']}",
-                      highlight=False, markup=False, soft_wrap=True)
+            output.say(f"restored: {item['what']} for {item['id']} (key {item['key']}) from {item['from']}")
         for item in report.unrecoverable:
-            out.print(f"unrecoverable: {item['what']}: {item['id'] or 'key ' + str(item['key'])} ({item['why']})",
-                      highlight=False, markup=False, soft_wrap=True)
-        out.print(f"repaired generation {report.generation}: {report.restored_count} restored, "
-                  f"{report.unrecoverable_count} unrecoverable, {report.log_entries_added} change-log entries added; "
-                  f"index {report.index} ({report.duration_ms:.0f} ms)", highlight=False, markup=False, soft_wrap=True)
+            output.say(f"unrecoverable: {item['what']}: {item['id'] or 'key ' + str(item['key'])} ({item['why']})")
+        output.say(f"repaired generation {report.generation}: {report.restored_count} restored, "
+                   f"{report.unrecoverable_count} unrecoverable, {report.log_entries_added} change-log entries added; "
+                   f"index {report.index} ({report.duration_ms:.0f} ms)")
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
@@ -513,32 +549,37 @@ def search(
     domain: Annotated[Optional[str], typer.Option("--domain", help="Only patterns of this domain.")] = None,
     framework: Annotated[Optional[str], typer.Option("--framework", help="Only patterns of this framework.")] = None,
     kind: Annotated[Optional[str], typer.Option("--kind", help="Only patterns of this kind (pattern, episode, skill, note, memory, ...).")] = None,
-    embedder: Annotated[Optional[str], typer.Option("--embedder", help="For --text on a target made with your module:function embedder: name it to run it.")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", envvar="VECMIGRATE_EMBEDDER", help="For --text on a target made with your module:function embedder: name it to run it.")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="usearch (HNSW) or sqlite-vec (exact).")] = "usearch",
     mmr: Annotated[Optional[float], typer.Option("--mmr", help="Re-rank for diversity with MMR; lambda in [0, 1] (1 = relevance only).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Find the patterns most similar to a pattern, a text or a vector."""
+    from .. import commands
     result = commands.search(target, pattern_id=pattern_id, text=text, vector=parse_vector(vector), k=k,
                              filters={"type": type_, "domain": domain, "framework": framework, "kind": kind},
                              threshold=threshold, backend=backend, mmr_lambda=mmr, embedder=embedder)
     for notice in result.notices:
-        err.print(f"[yellow]note:[/yellow] {escape(notice)}", highlight=False)
+        note(notice)
     if as_json:
         emit_json(result.to_dict())
         return
-    table = PlainTable(title=f"{len(result.hits)} hit(s), {result.backend}")
+    if not output.stdout_is_terminal():  # a pipe: every value whole, the content too
+        output.table(("rank", "id", "score", "distance", "type", "content"),
+                     [(rank, h.id, h.score, h.distance, h.type, h.content) for rank, h in enumerate(result.hits, 1)])
+        return
+    width = output.console("out").width
     id_width = max((len(h.id) for h in result.hits), default=2)
     type_width = max((len(h.type or "") for h in result.hits), default=4)
-    room = max(20, out.width - id_width - type_width - 26)  # what the other columns and borders leave
-    for column in ("#", "id", "score", "type", "excerpt"):
-        table.add_column(column, no_wrap=True)
+    room = max(20, width - id_width - type_width - 26)  # what the other columns and borders leave
+    rows = []
     for rank, hit in enumerate(result.hits, start=1):
         excerpt = " ".join(hit.content.split())
         excerpt = excerpt if len(excerpt) <= room else excerpt[: room - 1] + "…"
-        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", hit.type or "", excerpt)
-    out.print(table)
+        rows.append((rank, hit.id, f"{hit.score:.4f}", hit.type or "", excerpt))
+    output.table(("#", "id", "score", "type", "excerpt"), rows, title=f"{len(result.hits)} hit(s), {result.backend}",
+                 no_wrap=True)
 
 
 @app.command()
@@ -564,27 +605,26 @@ def verify(
         raise UsageError(f"--sample must be a positive integer, got {sample}")
     if model_sample < 1:
         raise UsageError(f"--model-sample must be a positive integer, got {model_sample}")
+    from .. import commands
     report = commands.verify(target, source=source, against=against, sample=sample, k=k, queries=queries,
                              min_recall=min_recall, model=model, model_sample=model_sample)
     if as_json:
         emit_json(report.to_dict())
     else:
-        table = PlainTable(show_header=True)
-        for column in ("check", "ok", "figures"):
-            table.add_column(column)
-        for name, check in report.checks.items():
-            figures = ", ".join(f"{key}={value}" for key, value in check.items() if key != "ok")
-            table.add_row(name, "yes" if check["ok"] else Text("NO", style="red"), figures)
-        out.print(table)
+        output.table(("check", "ok", "figures"),
+                     [(name, "yes" if check["ok"] else "NO",
+                       ", ".join(f"{key}={value}" for key, value in check.items() if key != "ok"))
+                      for name, check in report.checks.items()],
+                     styles={1: lambda v: "red" if v == "NO" else None})
         for difference in report.differences:
-            err.print(f"difference: {difference}", highlight=False, markup=False)
+            output.report(f"difference: {difference}")
     raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()
 @handle_errors
 def reconcile(
-    primary: Annotated[Path, typer.Option("--primary", readable=False, help="The primary target of the dual write (holds the journal).")] = Path(DEFAULT_TARGET),
+    primary: Annotated[Path, typer.Option("--primary", readable=False, envvar="VECMIGRATE_TARGET", help="The primary target of the dual write (holds the journal).")] = Path(DEFAULT_TARGET),
     secondary: Annotated[Path, typer.Option("--secondary", readable=False, help="The secondary of the dual write: another target, or the legacy AgentDB-family database written back in its own schema.")] = ...,
     primary_backend: Annotated[str, typer.Option("--primary-backend", help="usearch or sqlite-vec.")] = "usearch",
     secondary_backend: Annotated[str, typer.Option("--secondary-backend", help="usearch or sqlite-vec.")] = "sqlite-vec",
@@ -598,15 +638,14 @@ def reconcile(
     Missing patterns are copied in either direction; where both have an id, the primary's
     row and vector win. An index that disagrees with its own vec0 mirror is rebuilt.
     """
+    from .. import commands
     report = commands.reconcile(primary, secondary, primary_backend=primary_backend,
                                 secondary_backend=secondary_backend)
     if as_json:
         emit_json(report.to_dict())
     else:
-        table = PlainTable(show_header=False, box=None)
-        for name, value in report.to_dict().items():
-            table.add_row(name.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
-        out.print(table)
+        output.pairs([(name.replace("_", " "), ", ".join(map(str, value)) if isinstance(value, list) else value)
+                      for name, value in report.to_dict().items()])
     if report.still_failing:  # (they stay journaled for the next reconcile)
         raise typer.Exit(3)
 
@@ -621,6 +660,7 @@ def shell(
 
     Read-only unless --write. Try: SELECT vec_version(); .tables; .help
     """
+    from .. import commands
     commands.shell(target, write=write)
 
 
@@ -629,31 +669,43 @@ def shell(
 def bench(
     target: TargetOpt = Path(DEFAULT_TARGET),
     queries: Annotated[int, typer.Option("--queries", help="Queries for the fast backends (each answers its own share).")] = 300,
-    slow_queries: Annotated[int, typer.Option("--slow-queries", help="Queries for sqlite-vec and the AgentDB-style baseline.")] = 10,
+    slow_queries: Annotated[int, typer.Option("--slow-queries", help="Queries for sqlite-vec and the AgentDB-style baseline (p99 is shown from 100 queries on).")] = 100,
     k: Annotated[int, typer.Option("-k", "--k", help="Neighbours per query.")] = 10,
+    chart: Annotated[Optional[Path], typer.Option("--chart", dir_okay=False, help="Also draw the comparison into this PNG file (needs the charts extra: pip install 'vecmigrate[charts]').")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare the backends on your target: AgentDB-style baseline, sqlite-vec, numpy, USearch.
 
-    Single-query p50/p99 latency, batch QPS and recall@k against exact brute force, on
-    near-duplicates of stored vectors. Reads only (the baseline table is a temp file).
+    Single-query p50 and p99 latency (p99 only from 100 queries on), batch QPS (every query in
+    one call: the USearch rows on all cores and on one), recall@k against exact brute force,
+    and each backend's speed-up over the baseline at p50, on near-duplicates of stored vectors.
+    Reads only (the baseline table is a temp file).
     """
+    from .. import commands
+    if chart is not None:
+        from ..verbs.bench_chart import check_chart_support
+        check_chart_support(chart)
     report = commands.bench(target, queries=queries, slow_queries=slow_queries, k=k)
+    if chart is not None:
+        from ..verbs.bench_chart import draw
+        draw(report, chart)
     if as_json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "chart": str(chart) if chart else None})
         return
-    table = PlainTable(title=f"{report.count} patterns, {report.dimension}-d, k={report.k}")
-    for column in ("backend", "p50 ms", "p99 ms", "batch QPS", f"recall@{report.k}", "queries"):
-        table.add_column(column, justify="left" if column == "backend" else "right")
-    for r in report.rows:
-        table.add_row(r.backend, f"{r.p50_ms:.4f}", f"{r.p99_ms:.4f}", f"{r.qps:,.0f}", f"{r.recall_at_k:.4f}",
-                      str(r.queries))
-    out.print(table)
+    output.table(("backend", "p50 ms", "p99 ms", "speed-up", "batch QPS", f"recall@{report.k}", "queries", "note"),
+                 [(r.backend, f"{r.p50_ms:.4f}", "-" if r.p99_ms is None else f"{r.p99_ms:.4f}",
+                   "-" if r.speedup is None else f"{r.speedup:,.1f}x", f"{r.qps:,.0f}", f"{r.recall_at_k:.4f}",
+                   r.queries, r.note) for r in report.rows],
+                 title=f"{report.count} patterns, {report.dimension}-d, k={report.k}")
+    output.report(report.summary())
+    if chart is not None:
+        output.report(f"chart written to {chart}")
 
 
 def parse_vector(text: Optional[str]) -> Optional[list[float]]:
     if text is None:
         return None
+    import json
     try:
         values = json.loads(text) if text.strip().startswith("[") else [float(x) for x in text.split(",")]
         return [float(x) for x in values]
@@ -664,42 +716,45 @@ def parse_vector(text: Optional[str]) -> Optional[list[float]]:
 @app.command("sql")
 @handle_errors
 def sql_command(
-    query: Annotated[Optional[str], typer.Argument(help="SQL to run (read-only).")] = None,
+    query: Annotated[Optional[str], typer.Argument(help="SQL to run (read-only); several statements separated by ';' each print their own table.")] = None,
     target: TargetOpt = Path(DEFAULT_TARGET),
     file: Annotated[Optional[str], typer.Option("--file", help="Run a named file from sql/ (see --list).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Bind :name to value (repeatable).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Print at most this many rows.")] = None,
-    list_files: Annotated[bool, typer.Option("--list", help="List the named SQL files and exit.")] = False,
+    list_files: Annotated[bool, typer.Option("--list", help="List the named SQL files with what each does (the examples first, then the statements vecmigrate runs itself) and exit.")] = False,
     show_extension_path: Annotated[bool, typer.Option("--extension-path", help="Print the sqlite-vec extension path for `.load` in the sqlite3 shell, and exit.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run SQL against the target with sqlite-vec loaded (the target is opened read-only)."""
+    from .. import commands
+    from ..db import extension_path
+    from ..verbs.sql import described_files, parse_params
     if show_extension_path:
         if as_json:
             emit_json({"extension_path": extension_path()})
         else:
-            _Stdout().write(extension_path() + "\n")
+            output.write(extension_path())
         return
     if list_files:
+        files = described_files()
         if as_json:
-            emit_json({"files": sql_files()})
+            emit_json({"files": files})
         else:
-            _Stdout().write("\n".join(sql_files()) + "\n")
+            output.table(("name", "kind", "description"), [(f["name"], f["kind"], f["description"]) for f in files])
         return
     result = commands.sql(target, query, file=file, params=parse_params(param or []), limit=limit)
     if as_json:
         emit_json(result.to_dict())
         return
-    table = PlainTable()
-    for column in result.columns:
-        table.add_column(column)
-    for row in result.rows:
-        table.add_row(*[render_cell(v) for v in row])
-    out.print(table)
+    for n, statement in enumerate(result.statements):
+        if n:
+            output.write("")  # a blank line between the statements' tables
+        many = len(result.statements) > 1
+        output.table(statement.columns, [[render_cell(v) for v in row] for row in statement.rows],
+                     title=statement.statement if many else None)
 
 
 def render_cell(value: Any) -> str:
     if isinstance(value, bytes):
         return f"<blob {len(value)} bytes>"
     return "NULL" if value is None else str(value)
-

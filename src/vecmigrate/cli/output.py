@@ -1,0 +1,229 @@
+"""How the command line prints: results on stdout, everything else (errors, notes, logs,
+progress) on stderr.
+
+- Nothing is read as rich markup: ids, contents, paths and messages come from users and files,
+  and `[...]` in them is text.
+- Tables are drawn for a terminal; in a pipe they are tab-separated rows with every value in
+  full (a backslash, tab or newline inside a value is written `\\\\`, `\\t`, `\\n`).
+- Logs go through the standard `logging` module (logger "vecmigrate"); notes are warnings,
+  per-batch and per-phase lines are info.
+- rich is imported only when something is printed, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+logger = logging.getLogger("vecmigrate")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class OutputFailed(Exception):
+    """Writing the command's result to stdout failed (a full disk, a closed pipe): the command's
+    work is done, so this is not exit 1 ("the live target unchanged")."""
+
+
+class _Stdout:
+    """sys.stdout (looked up at each write, as tests swap it), whose write errors say they are that."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except OSError as exc:
+            raise OutputFailed(_describe(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            raise OutputFailed(_describe(exc)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stdout, name)
+
+
+def _describe(exc: OSError) -> str:
+    return f"{exc.strerror} ({exc.filename})" if exc.strerror and exc.filename else (exc.strerror or str(exc))
+
+
+_consoles: dict[str, "Console"] = {}
+
+
+def console(stream: str) -> "Console":
+    """The rich Console on 'out' (stdout) or 'err' (stderr), made on first use, markup off."""
+    if stream not in _consoles:
+        from rich.console import Console
+        _consoles[stream] = Console(stderr=True, markup=False, highlight=False) if stream == "err" else \
+            Console(file=_Stdout(), markup=False, highlight=False)
+    return _consoles[stream]
+
+
+def stdout_is_terminal() -> bool:
+    return console("out").is_terminal
+
+
+def write(text: str) -> None:
+    """Plain text on stdout, as it is (no markup, no wrapping, no cutting)."""
+    stdout = _Stdout()
+    stdout.write(text if text.endswith("\n") else text + "\n")
+    stdout.flush()
+
+
+def say(text: str) -> None:
+    """One line on stdout: wrapped for a terminal, whole in a pipe."""
+    if stdout_is_terminal():
+        console("out").print(text, soft_wrap=True)
+    else:
+        write(text)
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    from ..models import jsonable
+    write(json.dumps(payload, default=jsonable, ensure_ascii=False))
+
+
+def error_line(message: str) -> None:
+    """`error: ...` on stderr, in red on a terminal; always shown (-q included)."""
+    from rich.text import Text
+    text = Text("error:", style="red")
+    text.append(" " + message)
+    console("err").print(text, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """A note for the user: a warning on the "vecmigrate" logger (hidden by -q)."""
+    logger.warning("note: %s", message)
+
+
+def tsv_cell(value: Any) -> str:
+    text = "NULL" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+          header: bool = True, styles: dict[int, Callable[[Any], str | None]] | None = None,
+          no_wrap: bool = False) -> None:
+    """Rows on stdout: a rich table on a terminal, tab-separated lines (header first) in a pipe."""
+    if not stdout_is_terminal():
+        lines = ["\t".join(columns)] if header else []
+        lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
+        if lines:
+            write("\n".join(lines))
+        return
+    from rich.table import Table
+    from rich.text import Text
+    drawn = Table(title=title, show_header=header, box=None if not header else Table().box)
+    for column in columns:
+        drawn.add_column(column, no_wrap=no_wrap)
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            style = (styles or {}).get(i, lambda v: None)(value)
+            cells.append(Text("NULL" if value is None else str(value), style=style or ""))
+        drawn.add_row(*cells)
+    console("out").print(drawn)
+
+
+def pairs(items: Sequence[tuple[str, Any]]) -> None:
+    """Name/value lines (a summary): aligned on a terminal, `name<TAB>value` in a pipe."""
+    table(("name", "value"), [(name, value) for name, value in items], header=False)
+
+
+class StderrHandler(logging.Handler):
+    """Log records on stderr through the rich console, so they print above a live progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            console("err").print(self.format(record), soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never fail the command
+            self.handleError(record)
+
+
+def setup_logging(level: str | None, *, quiet: bool = False, verbose: bool = False) -> None:
+    """The "vecmigrate" logger's level: --log-level (or VECMIGRATE_LOG_LEVEL), else -v (info),
+    -q (errors only), else warnings (notes). Below warning, lines carry a time and level."""
+    name = (level or ("error" if quiet else "info" if verbose else "warning")).lower()
+    numeric = getattr(logging, name.upper())
+    handler = StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s") if numeric >= logging.WARNING else
+                         logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    for old in [h for h in logger.handlers if isinstance(h, StderrHandler)]:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(numeric)
+    logger.propagate = False
+
+
+def is_quiet() -> bool:
+    return logger.getEffectiveLevel() > logging.WARNING
+
+
+class Progress:
+    """Labelled phases with a bar (done/total, rate, time left) on stderr, when stderr is a
+    terminal and the command is not quiet; also under --json (stdout stays one JSON object).
+
+    `phase(label)` starts a phase without a count (a spinner and the time spent);
+    `update(done, total)` counts the current phase. Each phase is also an info log line.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.enabled = console("err").is_terminal and not is_quiet() and not os.environ.get("VECMIGRATE_NO_PROGRESS")
+        self.label = label
+        self._progress = None
+        self._task = None
+        self._phase_started = time.monotonic()
+
+    def __enter__(self) -> "Progress":
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                SpinnerColumn,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            self._progress = rich_progress = _RateProgress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=console("err"), transient=True)
+            rich_progress.start()
+            self._task = rich_progress.add_task(self.label, total=None, rate="")
+        return self
+
+    def phase(self, label: str) -> None:
+        logger.info("%s", label)
+        self._phase_started = time.monotonic()
+        if self._progress is not None:
+            self._progress.reset(self._task, description=label, total=None, completed=0, rate="")
+
+    def update(self, done: int, total: int | None) -> None:
+        if self._progress is None:
+            return
+        spent = time.monotonic() - self._phase_started
+        rate = f"{done / spent:,.0f} rows/s" if spent > 0.5 and done else ""
+        self._progress.update(self._task, completed=done, total=total, rate=rate)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _RateProgress(*columns, **kwargs):
+    from rich.progress import Progress as RichProgress
+    return RichProgress(*columns, **kwargs)
+
+
+def report(text: str) -> None:
+    """A line of the command's report on stderr (a sync pass, a conflict, a quarantined row),
+    shown under -q too: stdout stays for the result (and for --json)."""
+    console("err").print(text, soft_wrap=True)

@@ -1,0 +1,8 @@
+"""The defaults the command line and the library share (a module with no imports, so the
+command line can name them without loading numpy, APSW or USearch)."""
+
+DEFAULT_SOURCE = "./data/agentic-qe.db"
+DEFAULT_TARGET = "./data/patterns.vecdb"
+DEFAULT_KEEP_GENERATIONS = 3
+DEFAULT_KEEP_BACKUPS = 3
+DEFAULT_CHECKPOINT_SECONDS = 20.0

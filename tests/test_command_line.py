@@ -1,0 +1,365 @@
+"""The command line as a new user meets it (issue 13): text shown as typed, a truthful status,
+one-line errors, nothing left behind by a failed command, full values in a pipe, labelled
+progress, logging, environment variables. Each test failed before the change it covers."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import apsw
+import pytest
+
+from conftest import DIM
+
+BIN = Path(sys.executable).parent
+
+
+def run(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """vecmigrate in a real process (its console script, as a user runs it)."""
+    return subprocess.run([str(BIN / "vecmigrate"), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# 1. square brackets are text
+
+def test_help_keeps_square_brackets(cli):
+    text = cli("migrate", "--help").stdout
+    assert "[default: cos]" in text and "HNSW M [default: 16]" in text and "[default: 1000]" in text
+
+
+def test_user_input_in_brackets_is_shown_as_typed(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
+    result = cli("search", "--target", target, "--id", "[bold]x[/bold]")
+    assert result.exit_code == 2 and "[bold]x[/bold]" in one_line(result.stderr)
+
+
+def test_the_minilm_hint_keeps_its_extra(cli, make_source, target, tmp_path, monkeypatch):
+    monkeypatch.setenv("VECMIGRATE_MINILM_DIR", str(tmp_path / "no-model-here"))
+    result = cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--embedder", "minilm",
+                 "--no-backup")
+    assert result.exit_code != 0 and "vecmigrate[embed]" in result.stderr, result.stderr
+
+
+# 2. status tells the truth
+
+def test_status_of_a_path_that_is_no_target_is_an_error(cli, tmp_path):
+    for path in (tmp_path / "nothing.vecdb", tmp_path):
+        result = cli("status", "--target", path)
+        assert result.exit_code == 1, result.stdout
+        assert "no vecmigrate target at" in one_line(result.stderr)
+    (tmp_path / "file.db").write_bytes(b"x")
+    result = cli("status", "--target", tmp_path / "file.db")
+    assert result.exit_code == 1 and "is a file" in one_line(result.stderr)
+
+
+def test_status_compares_with_the_recorded_source_not_the_default_path(make_source, tmp_path):
+    source = make_source("qe-v3", 30, name="elsewhere.db")
+    target = tmp_path / "t.vecdb"
+    assert run("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup").returncode == 0
+    cwd = tmp_path / "project"
+    (cwd / "data").mkdir(parents=True)
+    make_source("legacy-qe", 7, name="project/data/agentic-qe.db")  # the default path holds another file
+    status = json.loads(run("status", "--target", target, "--json", cwd=cwd).stdout)
+    assert status["source"] == str(source.resolve()) and status["source_count"] == 30
+    assert status["schema"] == "qe-v3"
+    elsewhere = run("status", "--target", tmp_path / "not-migrated.vecdb", cwd=cwd)  # no target: not compared
+    assert elsewhere.returncode == 1 and "data/agentic-qe.db" not in elsewhere.stdout + elsewhere.stderr
+
+
+def test_status_names_the_layout_of_the_source_it_is_given(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 10), "--target", target, "--dimension", DIM, "--no-backup")
+    _, status = cli.json("status", "--target", target, "--source", make_source("qe-v3", 10))
+    assert status["schema"] == "qe-v3"
+
+
+def test_status_never_rounds_up_to_complete(cli, make_source, target):
+    source = make_source("legacy-qe", 2000)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    conn = apsw.Connection(str(source))
+    conn.execute("INSERT INTO patterns(id, name, template, category) VALUES ('late', 'n', 't', 'unit')")
+    conn.close()
+    text = cli("status", "--target", target).stdout
+    coverage = next(line for line in text.splitlines() if line.startswith("coverage"))
+    assert "99.95 %" in coverage and "100" not in coverage, coverage
+
+
+def test_status_tells_a_running_migration_from_an_interrupted_one(make_source, tmp_path):
+    source = make_source("legacy-qe", 300)
+    target = tmp_path / "t.vecdb"
+    killed = run("migrate", "--source", source, "--target", target, "--dimension", DIM, "--batch-size", "50",
+                 "--no-backup", env={"VECMIGRATE_CRASH_AT": "batch-committed:2"})
+    assert killed.returncode == -signal.SIGKILL
+    status = json.loads(run("status", "--target", target, "--json").stdout)
+    assert "interrupted" in status["generations"][0]["state"]
+    holder = subprocess.Popen(["sleep", "60"])  # a live process named in the lock, as a running migrate is
+    try:
+        (target / ".lock").write_text(str(holder.pid))
+        status = json.loads(run("status", "--target", target, "--json").stdout)
+        assert f"a migrate is running (PID {holder.pid})" in status["generations"][0]["state"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_status_goes_on_when_the_recorded_source_is_gone(cli, make_source, target):
+    source = make_source("legacy-qe", 12)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    source.rename(source.with_name("moved.db"))
+    result = cli("status", "--target", target)
+    assert result.exit_code == 0 and "target count\t12" in result.stdout
+    assert "is no longer there" in result.stderr
+
+
+def test_status_json_has_disk_use_per_generation_and_backup(cli, make_source, target):
+    source = make_source("legacy-qe", 40)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM)
+    _, status = cli.json("status", "--target", target)
+    use = status["disk_use"]
+    generation = target / "gen-000001"
+    assert use["generations"]["1"] == sum(p.stat().st_size for p in generation.iterdir() if p.is_file()) > 0
+    [backup] = status["backups"]
+    assert use["backups"][backup] == Path(backup).stat().st_size > 0
+    assert use["total_bytes"] == use["generations"]["1"] + use["backups"][backup]
+
+
+# 3. usage errors are one line, and exit 2
+
+@pytest.mark.parametrize("args, fragment", [
+    (["migrate", "--batch-size", "lots"], "--batch-size"),
+    (["migrate", "--no-such-flag"], "--no-such-flag"),
+    (["search", "--text"], "--text"),
+    (["status", "--target"], "--target"),
+    (["nonsense-command"], "nonsense-command"),
+])
+def test_parser_usage_errors_are_one_line_with_json(cli, args, fragment):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert one_line(result.stderr).startswith("error:") and fragment in result.stderr
+    result = cli(args[0], "--json", *args[1:])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    payload = json.loads(one_line(result.stdout))
+    assert payload["exit_code"] == 2 and fragment in payload["error"]
+
+
+def test_help_flags_version_and_completion(cli):
+    text = cli("migrate", "-h").stdout
+    assert "--dry-run " in text and "<bool>" not in text
+    assert cli("status", "-h").exit_code == 0
+    from vecmigrate import __version__
+    assert cli("--version").stdout.strip() == f"vecmigrate {__version__}"
+    done = run(env={"_VECMIGRATE_COMPLETE": "complete_bash", "COMP_WORDS": "vecmigrate mig", "COMP_CWORD": "1"})
+    assert "migrate" in done.stdout, done.stdout + done.stderr
+    assert "--install-completion" in cli("--help").stdout
+
+
+def test_an_embedder_that_is_no_name_is_a_usage_error(cli, make_source, target):
+    result = cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--embedder", "nonsense")
+    assert result.exit_code == 2 and "--embedder" in one_line(result.stderr)
+    assert not target.exists()
+
+
+def test_an_embedder_module_in_the_current_folder_is_found(make_source, tmp_path):
+    (tmp_path / "myembed.py").write_text(
+        "import numpy as np\n"
+        "def encode(texts):\n"
+        f"    return np.ones((len(texts), {DIM}), dtype=np.float32)\n")
+    source = make_source("legacy-qe", 5)
+    done = run("migrate", "--source", source, "--target", tmp_path / "t.vecdb", "--embedder", "myembed:encode",
+               "--dimension", DIM, "--no-backup", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["migrated_count"] == 5
+
+
+# 4. a failed command leaves nothing behind
+
+def test_reconcile_with_a_missing_secondary_makes_nothing(cli, make_source, target, tmp_path):
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    missing = tmp_path / "secondary.vecdb"
+    result = cli("reconcile", "--primary", target, "--secondary", missing)
+    assert result.exit_code == 1 and "secondary.vecdb" in one_line(result.stderr)
+    assert not missing.exists()
+
+
+def test_a_failed_migrate_leaves_no_backup(cli, make_source, target, tmp_path):
+    source = make_source("legacy-qe", 10)
+    (tmp_path / "failing.py").write_text("def encode(texts):\n    raise RuntimeError('model server down')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = cli("migrate", "--source", source, "--target", target, "--embedder", "failing:encode",
+                     "--dimension", DIM)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert result.exit_code == 1 and "model server down" in result.stderr
+    assert list(source.parent.glob("*.backup-*")) == []
+
+
+def test_keep_backups_prunes_only_vecmigrates_old_backups(cli, make_source, target):
+    source = make_source("legacy-qe", 10)
+    mine = source.with_name(f"{source.stem}.backup-mine.db")
+    mine.write_bytes(b"a user's own file")
+    made = []
+    for n in range(4):
+        conn = apsw.Connection(str(source))
+        conn.execute("INSERT INTO patterns(id, name, template, category) VALUES (?, 'n', 't', 'unit')", (f"new-{n}",))
+        conn.close()
+        _, payload = cli.json("migrate", "--source", source, "--target", target, "--dimension", DIM,
+                              "--keep-backups", "2")
+        made.append(payload["backup_path"])
+    assert sorted(str(p) for p in source.parent.glob(f"{source.stem}.backup-2*.db")) == sorted(made[-2:])
+    assert cli.json("status", "--target", target)[1]["backups"] == made[-2:]  # oldest first
+    assert payload["pruned_backups"] == [made[1]]
+    assert mine.exists()
+
+
+# 6. a pipe gets every value whole
+
+def test_a_pipe_gets_full_values_as_tab_separated_rows(cli, make_source, target):
+    long_id = "pattern-" + "x" * 120
+    source = make_source("legacy-qe", 20)
+    conn = apsw.Connection(str(source))
+    conn.execute("UPDATE patterns SET id = ? WHERE rowid = 1", (long_id,))
+    conn.close()
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    _, payload = cli.json("search", "--target", target, "--id", long_id, "-k", "3")
+    text = cli("search", "--target", target, "--id", long_id, "-k", "3").stdout
+    header, *rows = text.splitlines()
+    assert header.split("\t")[:4] == ["rank", "id", "score", "distance"]
+    first = rows[0].split("\t")
+    assert first[1] == long_id and float(first[2]) == payload["hits"][0]["score"]
+    assert [float(r.split("\t")[2]) for r in rows] == [h["score"] for h in payload["hits"]]
+    status = cli("status", "--target", target).stdout
+    assert f"target\t{target}/patterns.sqlite" in status and "…" not in status + text
+
+
+# 7 and 8. labelled phases, logging, quiet, environment variables
+
+def test_log_level_info_names_every_phase_and_batch(cli, make_source, target):
+    result = cli("--log-level", "info", "migrate", "--source", make_source("legacy-qe", 120), "--target", target,
+                 "--dimension", DIM, "--batch-size", "50")
+    assert result.exit_code == 0
+    log = result.stderr
+    phases = ["backing up the source", "creating the target", "migrating rows", "finishing the index",
+              "saving the index", "checking the new generation", "making the new generation live"]
+    assert [log.index(p) for p in phases] == sorted(log.index(p) for p in phases), log
+    assert log.count("batch ") >= 3 and "rows/s" in log and " INFO " in log
+
+
+def test_quiet_keeps_results_and_errors_only(cli, make_source, target):
+    source = make_source("legacy-qe", 10)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    source.rename(source.with_name("gone.db"))
+    loud = cli("status", "--target", target)
+    quiet = cli("-q", "status", "--target", target)
+    assert "note:" in loud.stderr and quiet.stderr == "" and quiet.stdout == loud.stdout
+    assert cli("-q", "status", "--target", target.parent / "none").stderr.startswith("error:")
+
+
+def test_settings_come_from_the_environment(make_source, tmp_path):
+    source = make_source("legacy-qe", 9)
+    env = {"VECMIGRATE_SOURCE": str(source), "VECMIGRATE_TARGET": str(tmp_path / "env.vecdb"),
+           "VECMIGRATE_LOG_LEVEL": "debug"}
+    done = run("migrate", "--dimension", DIM, "--no-backup", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert " DEBUG " in done.stderr or " INFO " in done.stderr
+    status = json.loads(run("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["target_count"] == 9
+
+
+def test_progress_is_labelled_on_a_terminal_even_under_json(make_source, tmp_path):
+    """stderr a terminal (a pty), stdout a pipe: the bar names its phases, stdout stays one JSON object."""
+    source = make_source("legacy-qe", 400)
+    master, slave = os.openpty()
+    proc = subprocess.Popen([str(BIN / "vecmigrate"), "migrate", "--source", str(source), "--target",
+                             str(tmp_path / "t.vecdb"), "--dimension", str(DIM), "--batch-size", "20", "--json"],
+                            stdout=subprocess.PIPE, stderr=slave, text=True,
+                            env={**os.environ, "TERM": "xterm", "COLUMNS": "150"})
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the pty closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    assert json.loads(one_line(out))["migrated_count"] == 400
+    screen = seen.decode(errors="replace")
+    assert "migrating rows" in screen and "/400" in screen.replace(" ", ""), screen[-2000:]
+
+
+# 11. start-up loads only what the command needs
+
+def test_the_command_line_starts_without_numpy_apsw_or_usearch():
+    code = ("import sys, vecmigrate.cli; "
+            "print(sorted(m for m in ('numpy', 'apsw', 'usearch', 'sqlite_vec', 'rich.progress') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert shutil.which("vecmigrate", path=str(BIN))
+
+
+# 10. sql: a table per statement, the examples listed apart with what they do
+
+def test_sql_prints_each_statement_apart(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 12), "--target", target, "--dimension", DIM, "--no-backup")
+    _, payload = cli.json("sql", "--target", target, "SELECT count(*) AS n FROM patterns; SELECT id, type FROM patterns "
+                          "ORDER BY key LIMIT 2")
+    first, second = payload["statements"]
+    assert first["columns"] == ["n"] and first["rows"] == [[12]]
+    assert second["columns"] == ["id", "type"] and len(second["rows"]) == 2
+    text = cli("sql", "--target", target, "SELECT count(*) AS n FROM patterns; SELECT id, type FROM patterns "
+               "ORDER BY key LIMIT 2").stdout
+    blocks = text.split("\n\n")
+    assert blocks[0].splitlines() == ["n", "12"] and blocks[1].splitlines()[0] == "id\ttype"
+
+
+def test_sql_list_puts_the_examples_first_with_what_they_do(cli):
+    _, payload = cli.json("sql", "--list")
+    kinds = [f["kind"] for f in payload["files"]]
+    assert kinds == sorted(kinds, key=lambda k: k != "example") and "internal" in kinds
+    examples = [f for f in payload["files"] if f["kind"] == "example"]
+    assert all(f["name"].startswith("example_") and f["description"] for f in examples)
+    knn = next(f for f in examples if f["name"] == "example_knn")
+    assert "nearest" in knn["description"]
+
+
+# 9. bench: speed-up, a summary, honest p99 and QPS, a chart
+
+def test_bench_shows_speedups_a_summary_and_draws_a_chart(cli, make_source, target, tmp_path):
+    pytest.importorskip("matplotlib")
+    cli("migrate", "--source", make_source("legacy-qe", 300), "--target", target, "--dimension", DIM, "--no-backup")
+    chart = tmp_path / "bench.png"
+    _, report = cli.json("bench", "--target", target, "--queries", "60", "--slow-queries", "20", "--chart", chart)
+    rows = {r["backend"]: r for r in report["rows"]}
+    baseline = rows["AgentDB-style baseline"]
+    assert baseline["speedup"] == 1.0 and baseline["p99_ms"] is None  # 20 queries give no p99
+    store = rows["vecmigrate usearch store"]
+    assert store["speedup"] == round(baseline["p50_ms"] / store["p50_ms"], 1)
+    raw, raw1 = rows["usearch raw Index.search"], rows["usearch raw Index.search, threads=1"]
+    assert raw["qps"] != raw1["qps"] and "one core" in raw1["note"]
+    assert "faster than the AgentDB-style baseline" in report["summary"]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and report["chart"] == str(chart)
+    text = cli("bench", "--target", target, "--queries", "30", "--slow-queries", "5")
+    assert text.stdout.splitlines()[0].split("\t")[:4] == ["backend", "p50 ms", "p99 ms", "speed-up"]
+    assert "faster than" in text.stderr
+    refused = cli("bench", "--target", target, "--chart", tmp_path / "chart.txt")
+    assert refused.exit_code == 2 and ".png" in one_line(refused.stderr)
