@@ -115,8 +115,8 @@ def handle_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def run(*args, **kwargs):
         as_json = kwargs.get("as_json", False)
-        if kwargs.get("verbose"):
-            output.setup_logging(None, verbose=True)
+        if kwargs.get("verbose") and output.logger.getEffectiveLevel() > output.logging.INFO:
+            output.setup_logging("info")  # (-v never hides what --log-level debug asked for)
         try:
             return func(*args, **kwargs)
         except VecmigrateError as exc:
@@ -215,7 +215,7 @@ def migrate(
                              expansion_search=expansion_search, keep_generations=keep_generations,
                              checkpoint_seconds=checkpoint_seconds, keep_deleted=keep_deleted,
                              on_conflict=on_conflict, namespace=namespace)
-    with output.Progress("validating rows" if dry_run else "migrating rows") as progress:
+    with output.Progress("starting") as progress:
         result = commands.migrate(source, target, options, on_progress=progress.update, on_phase=progress.phase)
     if as_json:
         emit_json(result.to_dict())

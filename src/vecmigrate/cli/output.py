@@ -180,11 +180,13 @@ class Progress:
         self._progress = None
         self._task = None
         self._phase_started = time.monotonic()
+        self._phase_base: int | None = None  # rows done when the phase's count began (a resume starts above 0)
 
     def __enter__(self) -> "Progress":
         if self.enabled:
             from rich.progress import (
                 BarColumn,
+                Progress as RichProgress,
                 MofNCompleteColumn,
                 SpinnerColumn,
                 TaskProgressColumn,
@@ -192,7 +194,7 @@ class Progress:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
-            self._progress = rich_progress = _RateProgress(
+            self._progress = rich_progress = RichProgress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=console("err"), transient=True)
@@ -203,24 +205,24 @@ class Progress:
     def phase(self, label: str) -> None:
         logger.info("%s", label)
         self._phase_started = time.monotonic()
-        if self._progress is not None:
-            self._progress.reset(self._task, description=label, total=None, completed=0, rate="")
+        self._phase_base = None
+        if self._progress is not None:  # a new task: rich's reset() keeps the last phase's total
+            self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(label, total=None, rate="")
 
     def update(self, done: int, total: int | None) -> None:
         if self._progress is None:
             return
+        if self._phase_base is None:
+            self._phase_base, self._phase_started = done, time.monotonic()
         spent = time.monotonic() - self._phase_started
-        rate = f"{done / spent:,.0f} rows/s" if spent > 0.5 and done else ""
+        counted = done - self._phase_base
+        rate = f"{counted / spent:,.0f} rows/s" if spent > 0.5 and counted else ""
         self._progress.update(self._task, completed=done, total=total, rate=rate)
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-
-def _RateProgress(*columns, **kwargs):
-    from rich.progress import Progress as RichProgress
-    return RichProgress(*columns, **kwargs)
 
 
 def report(text: str) -> None:

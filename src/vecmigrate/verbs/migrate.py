@@ -255,6 +255,7 @@ class Migrator:
         self._events = []
         self._check_apart()
         state = source_state(self.source)  # before the snapshot: a change after it shows on resume
+        self.phase("reading the source")
         with open_source_snapshot(self.source) as conn:
             plan = detect(conn, options.table, options.mapping)
             self.log(f"source {self.source}: layout {plan.layout}, table(s) {', '.join(plan.tables)}")
@@ -366,6 +367,7 @@ class Migrator:
         live = self.layout.current()
         if live is None:
             return None
+        self.phase("comparing the source with the target")
         conn = open_target(live.db, readonly=True)
         try:
             if not tgt.has_lineage(tgt.read_meta(conn)):
@@ -505,6 +507,7 @@ class Migrator:
         quarantined: list[QuarantinedRow] = []
         models: Counter = Counter()
         generated = done = 0
+        self.phase("validating rows (--dry-run or --strict: nothing is written yet)")
         self.on_progress(0, run.total)
         for reader in run.readers:
             for batch in reader.batches(options.batch_size):

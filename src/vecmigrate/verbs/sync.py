@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,8 @@ from ..target.lineage import (
 from ..target.lock import TargetLock
 from .migrate import MigrateOptions, Migrator, Run
 
+logger = logging.getLogger("vecmigrate.sync")
+
 
 class Syncer:
     """Keeps one target in step with one source. `sync_once` is one pass; `follow` repeats."""
@@ -52,7 +55,7 @@ class Syncer:
         self.target = Path(target)
         self.options = replace(options or MigrateOptions(), backup=False, dry_run=False)
         self.options.check()
-        self.log = log or (lambda message: None)
+        self.log = log or logger.info  # (the "vecmigrate" logger: --log-level info or -v shows it)
         self.migrator = Migrator(self.source, self.target, log=self.log)
         self._earlier: Run | None = None  # the last pass's run: its settings and embedder hold for the next
 
@@ -215,7 +218,7 @@ class Syncer:
                 try:
                     result: SyncPass | None = self.sync_once()
                 except SourceError as exc:  # e.g. the application holds a write lock right now
-                    self.log(f"this pass could not read the source ({exc}); trying again in {interval:g} s")
+                    logger.warning("note: this pass could not read the source (%s); trying again in %g s", exc, interval)
                     result = None
                 except ConflictError as exc:  # said, and tried again: the user settles it meanwhile
                     now = int(time.time() * 1000)
