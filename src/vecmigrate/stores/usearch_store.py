@@ -35,7 +35,8 @@ class USearchStore(StoreBase):
         graph reaches poorly), the approximate answer is known to be wrong for this query,
         so it is answered again by USearch's exact search."""
         hits = super().search_id(pattern_id, **kwargs)
-        if not kwargs.get("filters") and kwargs.get("threshold") is None and (not hits or hits[0].id != pattern_id):
+        filtered = any(v is not None for v in (kwargs.get("filters") or {}).values())  # (None: no filter)
+        if not filtered and kwargs.get("threshold") is None and (not hits or hits[0].id != pattern_id):
             hits = super().search_id(pattern_id, exact=True, **kwargs)
         return hits
 
