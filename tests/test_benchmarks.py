@@ -71,3 +71,12 @@ def test_way_back_smoke():
     figures = json.loads((BENCH / "results" / "way_back-1200.json").read_text())
     assert figures["rows_equal"] is True and figures["restored"] == figures["damaged_vectors"] > 0
     assert figures["unrecoverable"] == 0 and figures["sync_conflicts"] == 0
+
+
+def test_startup_smoke():
+    out = subprocess.run([sys.executable, str(BENCH / "startup.py"), "--runs", "2"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads((BENCH / "results" / "startup.json").read_text())
+    assert figures["vecmigrate --help: median s"] > 0
+    assert figures["heavy modules imported by the command line"] == "none"
