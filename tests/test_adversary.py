@@ -464,7 +464,7 @@ def test_a_backup_on_a_full_disk_names_the_backup_and_leaves_nothing(small_mount
     names = sorted(p.name for p in small_mount.iterdir())
     out = run_vecmigrate("migrate", "--source", placed, "--target", target)
     refused(out, "cannot write the source backup", "--no-backup")
-    assert "memory.backup-" in out.stderr and f"{placed}:" not in out.stderr
+    assert "memory.db.backup-" in out.stderr and f"{placed}:" not in out.stderr
     assert sorted(p.name for p in small_mount.iterdir()) == names  # no *.tmp or -journal left
     assert not target.exists()
 

@@ -207,9 +207,21 @@ def test_a_failed_migrate_leaves_no_backup(cli, make_source, target, tmp_path):
 
 
 def test_keep_backups_prunes_only_vecmigrates_old_backups(cli, make_source, target):
-    source = make_source("legacy-qe", 10)
-    mine = source.with_name(f"{source.stem}.backup-mine.db")
-    mine.write_bytes(b"a user's own file")
+    source = make_source("legacy-qe", 10, name="qe.db")
+    others = {  # none of these is a backup vecmigrate made of qe.db
+        "mine": source.with_name("qe.db.backup-mine.db"),
+        "another source's": source.with_name("qe.sqlite.backup-2020-01-01T00-00-00Z.db"),
+        "old scheme, same stem": source.with_name("qe.backup-2020-01-01T00-00-00Z.db"),
+        "leading zero": source.with_name("qe.db.backup-2020-01-01T00-00-00Z-00.db"),
+        "unicode digits": source.with_name("qe.db.backup-\u0662\u0660\u0662\u0664-01-01T00-00-00Z.db"),
+        "not SQLite": source.with_name("qe.db.backup-2020-01-01T00-00-00Z.db"),
+    }
+    for path in others.values():
+        path.write_bytes(b"a user's own file")
+    import shutil as sh
+    sh.copyfile(source, source.with_name("elsewhere.db"))
+    link = source.with_name("qe.db.backup-2020-01-02T00-00-00Z.db")
+    link.symlink_to(source.with_name("elsewhere.db"))
     made = []
     for n in range(4):
         conn = apsw.Connection(str(source))
@@ -218,10 +230,12 @@ def test_keep_backups_prunes_only_vecmigrates_old_backups(cli, make_source, targ
         _, payload = cli.json("migrate", "--source", source, "--target", target, "--dimension", DIM,
                               "--keep-backups", "2")
         made.append(payload["backup_path"])
-    assert sorted(str(p) for p in source.parent.glob(f"{source.stem}.backup-2*.db")) == sorted(made[-2:])
-    assert cli.json("status", "--target", target)[1]["backups"] == made[-2:]  # oldest first
+        if n == 1:  # a backup whose time on disk says newer (touched, copied): order is by name
+            os.utime(made[0], (4102444800, 4102444800))
+    assert sorted(str(p) for p in source.parent.glob("qe.db.backup-2026*.db")) == sorted(made[-2:])
     assert payload["pruned_backups"] == [made[1]]
-    assert mine.exists()
+    assert cli.json("status", "--target", target)[1]["backups"] == made[-2:]  # oldest first
+    assert all(path.exists() for path in others.values()) and link.is_symlink()
 
 
 # 6. a pipe gets every value whole
@@ -363,3 +377,17 @@ def test_bench_shows_speedups_a_summary_and_draws_a_chart(cli, make_source, targ
     assert "faster than" in text.stderr
     refused = cli("bench", "--target", target, "--chart", tmp_path / "chart.txt")
     assert refused.exit_code == 2 and ".png" in one_line(refused.stderr)
+
+
+def test_ctrl_c_during_the_backup_leaves_nothing(make_source, target, monkeypatch):
+    from vecmigrate import Migrator
+    from vecmigrate.sources import backup
+
+    def interrupted(conn, path):
+        Path(path).write_bytes(b"half a copy")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(backup, "copy_database", interrupted)
+    source = make_source("legacy-qe", 10)
+    with pytest.raises(KeyboardInterrupt):
+        Migrator(source, target).migrate(dimension=DIM)
+    assert sorted(p.name for p in source.parent.iterdir()) == [source.name]

@@ -17,40 +17,62 @@ from ..files import fsync_dir
 
 
 def backup_path_for(source: Path, when: datetime | None = None) -> Path:
+    """`<source file name>.backup-<UTC time>[-n].db` beside it: the whole name, so that `qe.db`
+    and `qe.sqlite` (or a file `qe`) never share backups; `-n` above any taken that second, so
+    that names sort in the order the backups were made."""
     stamp = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H-%M-%SZ")
-    candidate = source.with_name(f"{source.stem}.backup-{stamp}.db")
-    n = 1
-    # a name nothing holds, not even a link (writing through one would write outside the folder)
-    while os.path.lexists(candidate) or os.path.lexists(candidate.with_name(candidate.name + ".tmp")):
-        candidate = source.with_name(f"{source.stem}.backup-{stamp}-{n}.db")
+    taken = [_parts(Path(p))[1] for p in _named_like_backups(source) if _parts(Path(p))[0] == stamp]
+    n = max(taken, default=-1) + 1
+    while True:
+        candidate = source.with_name(f"{source.name}.backup-{stamp}{f'-{n}' if n else ''}.db")
+        # a name nothing holds, not even a link (writing through one would write outside the folder)
+        if not os.path.lexists(candidate) and not os.path.lexists(candidate.with_name(candidate.name + ".tmp")):
+            return candidate
         n += 1
-    return candidate
 
 
-BACKUP_NAME = re.compile(r"\.backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?\.db")  # what backup_path_for names
+# what backup_path_for names (after the source's file name): ASCII digits, n without leading zeros
+BACKUP_NAME = re.compile(r"\.backup-([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z)(?:-([1-9][0-9]*))?\.db",
+                         re.ASCII)
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _named_like_backups(source: Path) -> list[str]:
+    prefix = source.name
+    return [str(p) for p in source.parent.glob(f"{glob.escape(prefix)}.backup-*.db")
+            if BACKUP_NAME.fullmatch(p.name[len(prefix):])]
+
+
+def _parts(path: Path) -> tuple[str, int]:
+    match = BACKUP_NAME.search(path.name)
+    return match.group(1), int(match.group(2) or 0)
 
 
 def list_backups(source: Path) -> list[str]:
-    """The backups vecmigrate made of `source` (named by backup_path_for), oldest first."""
-    found = [p for p in source.parent.glob(f"{glob.escape(source.stem)}.backup-*.db")
-             if BACKUP_NAME.fullmatch(p.name[len(source.stem):]) and p.is_file() and not p.is_symlink()]
-    return [str(p) for p in sorted(found, key=_made_order)]
+    """The backups vecmigrate made of `source`, oldest first: files named as backup_path_for
+    names them (ordered by that name: the time, then n), regular files (no links), SQLite
+    databases."""
+    found = [Path(p) for p in _named_like_backups(source)]
+    found = [p for p in found if p.is_file() and not p.is_symlink() and _is_sqlite(p)]
+    return [str(p) for p in sorted(found, key=_parts)]
 
 
-def _made_order(path: Path) -> tuple[int, str]:
-    """When a backup was written (a name freed by pruning is taken again within one second, so
-    the name alone does not order them)."""
+def _is_sqlite(path: Path) -> bool:
     try:
-        return path.stat().st_mtime_ns, path.name
+        with open(path, "rb") as handle:
+            return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
     except OSError:
-        return 0, path.name
+        return False
 
 
-def prune_backups(source: Path, keep: int) -> list[str]:
-    """Remove the oldest backups of `source` vecmigrate made, keeping the newest `keep`; the
-    paths removed. A file that cannot be removed stays (and is not listed)."""
+def prune_backups(source: Path, keep: int, *, made_now: Path | None = None) -> list[str]:
+    """Remove the oldest backups of `source` vecmigrate made, keeping the newest `keep` (and
+    always `made_now`, the one this run made); the paths removed. A file that cannot be
+    removed stays (and is not listed)."""
     removed = []
     for path in list_backups(source)[:-keep] if keep > 0 else []:
+        if made_now is not None and Path(path) == made_now:
+            continue
         try:
             os.unlink(path)
             removed.append(path)
@@ -67,12 +89,14 @@ def backup_source(conn: apsw.Connection, source: Path) -> Path:
         copy_database(conn, temp)
         os.replace(temp, final)
         fsync_dir(final.parent)
-    except (apsw.Error, OSError) as exc:
-        for leftover in (temp, temp.with_name(temp.name + "-journal")):
+    except BaseException as exc:  # (Ctrl-C included: a failed command leaves nothing behind)
+        for leftover in (temp, temp.with_name(temp.name + "-journal"), final):  # (final: a name nothing held)
             try:
                 leftover.unlink(missing_ok=True)
             except OSError:  # e.g. a read-only disk, where nothing was made either
                 pass
+        if not isinstance(exc, (apsw.Error, OSError)):
+            raise
         raise SourceError(f"cannot write the source backup {final}: {describe(exc)} "
                           f"(pass --no-backup to skip it)") from None
     return final

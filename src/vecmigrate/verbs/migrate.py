@@ -412,7 +412,7 @@ class Migrator:
                 backup.unlink(missing_ok=True)
             raise
         if backup is not None and options.keep_backups:
-            pruned = prune_backups(self.source, options.keep_backups)
+            pruned = prune_backups(self.source, options.keep_backups, made_now=backup)
             for path in pruned:
                 self.log(f"removed the old source backup {path} (--keep-backups {options.keep_backups})")
             result = replace(result, pruned_backups=pruned)
