@@ -391,3 +391,71 @@ def test_ctrl_c_during_the_backup_leaves_nothing(make_source, target, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         Migrator(source, target).migrate(dimension=DIM)
     assert sorted(p.name for p in source.parent.iterdir()) == [source.name]
+
+
+# what a hostile review found in the above
+
+def _with_stderr_on_a_terminal(*args, cwd=None) -> tuple[int, str, str]:
+    master, slave = os.openpty()
+    proc = subprocess.Popen([str(BIN / "vecmigrate"), *map(str, args)], stdout=subprocess.PIPE, stderr=slave,
+                            text=True, cwd=cwd, env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out = proc.stdout.read()
+    code = proc.wait(timeout=60)
+    os.close(master)
+    return code, out, seen.decode(errors="replace")
+
+
+def test_a_stderr_that_cannot_be_written_does_not_fail_a_finished_migrate(make_source, tmp_path):
+    source = make_source("legacy-qe", 30)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([str(BIN / "vecmigrate"), "--log-level", "info", "migrate", "--source", str(source),
+                               "--target", str(tmp_path / "t.vecdb"), "--no-backup", "--dimension", str(DIM)],
+                              stdout=subprocess.PIPE, stderr=full, text=True, timeout=120)
+    assert done.returncode == 0 and "migrated\t30 of 30" in done.stdout
+
+
+def test_a_stdout_that_cannot_be_written_is_one_line_for_help_and_version():
+    for args in (["--help"], ["--version"], ["migrate", "-h"], []):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([str(BIN / "vecmigrate"), *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                                  timeout=60)
+        assert done.returncode == 1 and one_line(done.stderr).startswith("error: cannot write to stdout"), args
+
+
+def test_control_characters_from_data_never_reach_a_terminal_raw(tmp_path):
+    code, _, screen = _with_stderr_on_a_terminal("status", "--target", tmp_path / "a\x1b[2Jb\x07")
+    assert code == 1 and "\x1b[2J" not in screen and "\\x1b[2J" in screen and "\x07" not in screen
+
+
+def test_json_stays_json_with_infinite_values_and_tsv_keeps_every_value_apart(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    result, payload = cli.json("sql", "--target", target, "SELECT 1e400 AS big, -1e400 AS small")
+    json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert payload["rows"] == [["Infinity", "-Infinity"]]
+    text = cli("sql", "--target", target, "SELECT 1 AS \"a\tb\", 'NULL' AS s, NULL AS n, x'00ff' AS blob, "
+               "'x' || char(0) || 'y' AS nul").stdout
+    assert text.splitlines() == ["a\\tb\ts\tn\tblob\tnul", "1\tNULL\t\\N\tX'00ff'\tx\\0y"]
+
+
+def test_json_after_a_double_dash_is_an_argument_not_the_flag(cli):
+    result = cli("sql", "--no-such-option", "--", "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_each_phase_is_logged_once(cli, make_source, target):
+    log = cli("--log-level", "info", "migrate", "--source", make_source("legacy-qe", 20), "--target", target,
+              "--dimension", DIM, "--no-backup").stderr
+    assert log.count("INFO migrating rows") == 1 and log.count("INFO reading the source") == 1

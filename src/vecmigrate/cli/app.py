@@ -39,13 +39,19 @@ class Vecmigrate(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         argv = list(sys.argv[1:] if args is None else args)
+        as_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
         try:
-            code = super().main(args=argv, prog_name=prog_name or "vecmigrate", complete_var=complete_var,
-                                standalone_mode=False, **extra)
-        except click_errors.ClickException as exc:  # usage errors (exit 2), a file click could not open, ...
-            code = usage_failure(exc, "--json" in argv)
-        except typer.Abort:
-            output.error_line("aborted")
+            try:
+                code = super().main(args=argv, prog_name=prog_name or "vecmigrate", complete_var=complete_var,
+                                    standalone_mode=False, **extra)
+            except click_errors.ClickException as exc:  # usage errors (exit 2), a file click could not open, ...
+                code = usage_failure(exc, as_json)
+            except typer.Abort:
+                output.error_line("aborted")
+                code = 1
+        except (OSError, OutputFailed) as exc:  # --help, --version, completion: stdout cannot be written
+            _drop_stdout()
+            output.error_line(f"cannot write to stdout ({exc})")
             code = 1
         if not standalone_mode:
             return code
@@ -125,8 +131,7 @@ def handle_errors(func: Callable) -> Callable:
                  bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
         except OutputFailed as exc:  # the command did its work; only printing its result failed
             _drop_stdout()
-            output.console("err").print(f"vecmigrate: the command finished, but its output could not be written to "
-                                        f"stdout ({exc})", soft_wrap=True)
+            output.report(f"vecmigrate: the command finished, but its output could not be written to stdout ({exc})")
             raise typer.Exit(0) from None
         except OSError as exc:
             fail(f"{type(exc).__name__}: {exc}", 1, as_json)
@@ -750,11 +755,4 @@ def sql_command(
         if n:
             output.write("")  # a blank line between the statements' tables
         many = len(result.statements) > 1
-        output.table(statement.columns, [[render_cell(v) for v in row] for row in statement.rows],
-                     title=statement.statement if many else None)
-
-
-def render_cell(value: Any) -> str:
-    if isinstance(value, bytes):
-        return f"<blob {len(value)} bytes>"
-    return "NULL" if value is None else str(value)
+        output.table(statement.columns, statement.rows, title=statement.statement if many else None)

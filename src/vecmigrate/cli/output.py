@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -66,6 +67,24 @@ def console(stream: str) -> "Console":
     return _consoles[stream]
 
 
+# control characters (ESC, BEL, NUL, C1 ...) shown as escapes on a terminal, so that an id or a
+# path taken from a file cannot move the cursor, clear the screen or set the title
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+
+
+def visible(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
+def _print_err(renderable) -> None:
+    """Print on stderr; a stderr that cannot be written (a closed pipe, a full disk) is let be:
+    losing a note must not fail a command whose work is done."""
+    try:
+        console("err").print(renderable, soft_wrap=True)
+    except OSError:
+        pass
+
+
 def stdout_is_terminal() -> bool:
     return console("out").is_terminal
 
@@ -80,22 +99,34 @@ def write(text: str) -> None:
 def say(text: str) -> None:
     """One line on stdout: wrapped for a terminal, whole in a pipe."""
     if stdout_is_terminal():
-        console("out").print(text, soft_wrap=True)
+        console("out").print(visible(text), soft_wrap=True)
     else:
         write(text)
 
 
 def emit_json(payload: dict[str, Any]) -> None:
     from ..models import jsonable
-    write(json.dumps(payload, default=jsonable, ensure_ascii=False))
+    write(json.dumps(_finite(payload), default=jsonable, ensure_ascii=False, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no Infinity or NaN: such a float (a SQL result, a score) becomes the string
+    "Infinity", "-Infinity" or "NaN", so that every JSON parser reads the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def error_line(message: str) -> None:
     """`error: ...` on stderr, in red on a terminal; always shown (-q included)."""
     from rich.text import Text
     text = Text("error:", style="red")
-    text.append(" " + message)
-    console("err").print(text, soft_wrap=True)
+    text.append(" " + visible(message))
+    _print_err(text)
 
 
 def note(message: str) -> None:
@@ -104,8 +135,15 @@ def note(message: str) -> None:
 
 
 def tsv_cell(value: Any) -> str:
-    text = "NULL" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    """A value in a tab-separated row, whole: NULL is \\N (the text 'NULL' stays NULL), a blob is
+    X'hex', and a backslash, tab, newline, carriage return or NUL inside text is escaped."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"X'{bytes(value).hex()}'"
+    text = str(value)
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\x00", "\\0"))
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
@@ -113,7 +151,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str |
           no_wrap: bool = False) -> None:
     """Rows on stdout: a rich table on a terminal, tab-separated lines (header first) in a pipe."""
     if not stdout_is_terminal():
-        lines = ["\t".join(columns)] if header else []
+        lines = ["\t".join(tsv_cell(c) for c in columns)] if header else []
         lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
         if lines:
             write("\n".join(lines))
@@ -122,14 +160,23 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str |
     from rich.text import Text
     drawn = Table(title=title, show_header=header, box=None if not header else Table().box)
     for column in columns:
-        drawn.add_column(column, no_wrap=no_wrap)
+        drawn.add_column(Text(visible(column)), no_wrap=no_wrap)
     for row in rows:
         cells = []
         for i, value in enumerate(row):
             style = (styles or {}).get(i, lambda v: None)(value)
-            cells.append(Text("NULL" if value is None else str(value), style=style or ""))
+            cells.append(Text(visible(_shown(value)), style=style or ""))
         drawn.add_row(*cells)
     console("out").print(drawn)
+
+
+def _shown(value: Any) -> str:
+    """A value in a drawn table: NULL, a blob by its size, else its text."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<blob {len(bytes(value))} bytes>"
+    return str(value)
 
 
 def pairs(items: Sequence[tuple[str, Any]]) -> None:
@@ -142,9 +189,11 @@ class StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            console("err").print(self.format(record), soft_wrap=True)
+            text = visible(self.format(record))
         except Exception:  # noqa: BLE001 - logging must never fail the command
             self.handleError(record)
+            return
+        _print_err(text)
 
 
 def setup_logging(level: str | None, *, quiet: bool = False, verbose: bool = False) -> None:
@@ -203,7 +252,6 @@ class Progress:
         return self
 
     def phase(self, label: str) -> None:
-        logger.info("%s", label)
         self._phase_started = time.monotonic()
         self._phase_base = None
         if self._progress is not None:  # a new task: rich's reset() keeps the last phase's total
@@ -228,4 +276,4 @@ class Progress:
 def report(text: str) -> None:
     """A line of the command's report on stderr (a sync pass, a conflict, a quarantined row),
     shown under -q too: stdout stays for the result (and for --json)."""
-    console("err").print(text, soft_wrap=True)
+    _print_err(visible(text))
