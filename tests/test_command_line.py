@@ -459,3 +459,28 @@ def test_each_phase_is_logged_once(cli, make_source, target):
     log = cli("--log-level", "info", "migrate", "--source", make_source("legacy-qe", 20), "--target", target,
               "--dimension", DIM, "--no-backup").stderr
     assert log.count("INFO migrating rows") == 1 and log.count("INFO reading the source") == 1
+
+
+@pytest.mark.parametrize("spec", ["../x:y", ".x:y"])
+def test_a_relative_embedder_module_is_a_usage_error(cli, make_source, target, spec):
+    result = cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--embedder", spec,
+                 "--no-backup")
+    assert result.exit_code == 2 and "--embedder" in one_line(result.stderr)
+
+
+def test_an_embedder_that_exits_fails_the_migration(make_source, tmp_path):
+    (tmp_path / "exits.py").write_text("import sys\ndef encode(texts):\n    sys.exit(0)\n")
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
+    for spec in ("exits:encode", "exits_on_import:encode"):
+        done = run("migrate", "--source", make_source("legacy-qe", 5, name=f"{spec[:5]}{len(spec)}.db"), "--target",
+                   tmp_path / "t.vecdb", "--embedder", spec, "--dimension", DIM, "--no-backup", cwd=tmp_path)
+        assert done.returncode == 1 and "SystemExit" in one_line(done.stderr), (spec, done.stderr)
+        assert not (tmp_path / "t.vecdb").exists()
+
+
+def test_bench_with_one_query_and_a_store_slower_than_the_baseline_says_so(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 30), "--target", target, "--dimension", DIM, "--no-backup")
+    result, report = cli.json("bench", "--target", target, "--queries", "1", "--slow-queries", "1")
+    assert result.exit_code == 0 and report["summary"]
+    from vecmigrate.verbs.bench import _times
+    assert _times(0.2, 0.25) == "1.2x slower than" and _times(3.0, 0.1) == "30.0x faster than"

@@ -165,8 +165,11 @@ def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: boo
         sys.path.append(os.getcwd())  # as `python -m` would: a module in the current folder is found
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, TypeError, ValueError) as exc:  # (TypeError: a relative name such as '.x')
         raise EmbedderNameError(f"--embedder {spec!r}: cannot import module {module_name!r} ({exc})") from None
+    except (Exception, SystemExit) as exc:  # the module itself fails (or exits) while it is imported
+        raise EmbeddingError(f"--embedder {spec!r}: importing {module_name!r} failed: "
+                             f"{type(exc).__name__}: {exc}") from None
     function = getattr(module, attr, None)
     if not callable(function):
         raise EmbedderNameError(f"--embedder {spec!r}: {module_name} has no callable {attr!r}")
@@ -220,7 +223,7 @@ def embed_patterns(embedder: Embedder, patterns: Sequence, dimension: int) -> np
         return embed(embedder, [p.content for p in patterns], dimension)
     try:
         rows = [np.asarray(embedder.function(p), dtype=np.float32).reshape(-1) for p in patterns]
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # (a user's sys.exit() must not end vecmigrate with exit 0)
         raise EmbeddingError(f"embedder {embedder.spec!r} failed: {type(exc).__name__}: {exc}") from None
     bad = next((i for i, r in enumerate(rows) if r.shape != (dimension,)), None)
     if bad is not None:
@@ -236,7 +239,7 @@ def embed(embedder: Embedder, texts: Sequence[str], dimension: int) -> np.ndarra
         matrix = np.asarray(result, dtype=np.float32)
     except EmbeddingError:
         raise
-    except Exception as exc:  # a user's embedder can fail in any way; say which one failed
+    except (Exception, SystemExit) as exc:  # a user's embedder can fail in any way; say which one failed
         raise EmbeddingError(f"embedder {embedder.spec!r} failed: {type(exc).__name__}: {exc}") from None
     if matrix.ndim == 1 and len(texts) == 1:
         matrix = matrix.reshape(1, -1)

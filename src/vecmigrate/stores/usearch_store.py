@@ -102,7 +102,11 @@ class USearchStore(StoreBase):
         if total == 0 or len(queries) == 0:
             return [[] for _ in queries]
         matches = self.index.search(queries, min(k, total), threads=0)
-        keys, distances, counts = matches.keys, np.asarray(matches.distances, dtype=np.float64), matches.counts
+        keys, distances = np.asarray(matches.keys), np.asarray(matches.distances, dtype=np.float64)
+        counts = getattr(matches, "counts", None)
+        if counts is None:  # one query: USearch answers with a single result, not a batch
+            keys, distances, counts = keys.reshape(1, -1), distances.reshape(1, -1), [int(getattr(matches, "count",
+                                                                                                    keys.size))]
         if self.settings.metric == "l2sq":
             distances = l2_from_l2sq(distances)
         payloads = self._payloads(sorted({int(x) for row, n in zip(keys, counts) for x in row[:n]}))

@@ -68,13 +68,20 @@ class BenchReport:
             return ""
         line = (f"{self.count} patterns, k={self.k}: the USearch store answers in {store.p50_ms:.3f} ms (p50) "
                 f"at recall@{self.k} {store.recall_at_k:.3f}")
-        if store.speedup:
-            baseline = next(r for r in self.rows if r.backend == BASELINE)
-            line += f", {store.speedup:,.0f}x faster than the AgentDB-style baseline ({baseline.p50_ms:.2f} ms)"
+        baseline = next((r for r in self.rows if r.backend == BASELINE), None)
+        if baseline is not None:
+            line += f", {_times(baseline.p50_ms, store.p50_ms)} the AgentDB-style baseline ({baseline.p50_ms:.3f} ms)"
         exact = next((r for r in self.rows if r.backend == EXACT), None)
         if exact is not None:
-            line += f" and {exact.p50_ms / store.p50_ms:,.0f}x faster than sqlite-vec's exact search"
+            line += f" and {_times(exact.p50_ms, store.p50_ms)} sqlite-vec's exact search ({exact.p50_ms:.3f} ms)"
         return line
+
+
+def _times(theirs: float, ours: float) -> str:
+    """'12x faster than' / '1.3x slower than' / 'as fast as' (p50s within 5 %)."""
+    if ours <= 0 or theirs <= 0 or abs(theirs / ours - 1) < 0.05:
+        return "about as fast as"
+    return f"{theirs / ours:,.1f}x faster than" if theirs > ours else f"{ours / theirs:,.1f}x slower than"
 
 
 BASELINE = "AgentDB-style baseline"
