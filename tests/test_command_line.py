@@ -104,14 +104,25 @@ def test_status_tells_a_running_migration_from_an_interrupted_one(make_source, t
     assert killed.returncode == -signal.SIGKILL
     status = json.loads(run("status", "--target", target, "--json").stdout)
     assert "interrupted" in status["generations"][0]["state"]
-    holder = subprocess.Popen(["sleep", "60"])  # a live process named in the lock, as a running migrate is
+    (tmp_path / "slow.py").write_text(  # a real migrate that takes its time: status while it runs
+        "import time, numpy as np\n"
+        "def encode(texts):\n"
+        "    time.sleep(0.3)\n"
+        f"    return np.ones((len(texts), {DIM}), dtype=np.float32)\n")
+    other = tmp_path / "u.vecdb"
+    running = subprocess.Popen([str(BIN / "vecmigrate"), "migrate", "--source", str(source), "--target", str(other),
+                                "--dimension", str(DIM), "--batch-size", "20", "--no-backup", "--embedder",
+                                "slow:encode"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        (target / ".lock").write_text(str(holder.pid))
-        status = json.loads(run("status", "--target", target, "--json").stdout)
-        assert f"a migrate is running (PID {holder.pid})" in status["generations"][0]["state"]
+        states = []
+        while running.poll() is None and not any("running" in s for s in states):
+            done = run("status", "--target", other, "--json")
+            if done.returncode == 0:
+                states.append(json.loads(done.stdout)["generations"][0]["state"])
+        assert any(f"a migrate is running (PID {running.pid})" in s for s in states), states
     finally:
-        holder.kill()
-        holder.wait()
+        running.kill()
+        running.wait()
 
 
 def test_status_goes_on_when_the_recorded_source_is_gone(cli, make_source, target):
@@ -484,3 +495,55 @@ def test_bench_with_one_query_and_a_store_slower_than_the_baseline_says_so(cli, 
     assert result.exit_code == 0 and report["summary"]
     from vecmigrate.verbs.bench import _times
     assert _times(0.2, 0.25) == "1.2x slower than" and _times(3.0, 0.1) == "30.0x faster than"
+
+
+def test_status_takes_no_leftover_pid_for_a_running_migration(make_source, tmp_path):
+    source = make_source("legacy-qe", 200)
+    target = tmp_path / "t.vecdb"
+    run("migrate", "--source", source, "--target", target, "--dimension", DIM, "--batch-size", "50",
+        "--no-backup", env={"VECMIGRATE_CRASH_AT": "batch-committed:2"})
+    (target / ".lock").write_text("1")  # PID 1 is alive, and holds no lock on this file
+    status = json.loads(run("status", "--target", target, "--json").stdout)
+    assert "interrupted" in status["generations"][0]["state"]
+    if Path("/proc/locks").exists():  # a real holder: the kernel's flock, as a running migrate has it
+        import fcntl
+        with open(target / ".lock", "r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.write(str(os.getpid()))
+            handle.flush()
+            status = json.loads(run("status", "--target", target, "--json").stdout)
+        assert "a migrate is running" in status["generations"][0]["state"]
+
+
+def test_status_counts_the_rows_as_they_are_now(cli, make_source, target):
+    source = make_source("legacy-qe", 100)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    conn = apsw.Connection(str(source))
+    with conn:
+        for n in range(10):
+            conn.execute("INSERT INTO patterns(id, name, template, category) VALUES (?, 'n', 't', 'unit')", (f"n{n}",))
+        conn.execute("DELETE FROM patterns WHERE rowid IN (SELECT rowid FROM patterns ORDER BY rowid LIMIT 10)")
+    conn.close()
+    _, status = cli.json("status", "--target", target)
+    assert (status["source_count"], status["coverage"], status["migration_complete"]) == (100, 0.9, False)
+    conn = apsw.Connection(str(source))
+    conn.execute("DELETE FROM patterns WHERE rowid IN (SELECT rowid FROM patterns ORDER BY rowid LIMIT 50)")
+    conn.close()
+    _, status = cli.json("status", "--target", target)
+    assert status["coverage"] <= 1.0 and not status["migration_complete"]
+
+
+@pytest.mark.parametrize("replacement", ["directory", "text", "other layout"])
+def test_status_goes_on_when_the_recorded_source_path_holds_something_else(cli, make_source, target, replacement):
+    source = make_source("qe-v3", 12)
+    cli("migrate", "--source", source, "--target", target, "--no-backup")
+    source.unlink()
+    if replacement == "directory":
+        source.mkdir()
+    elif replacement == "text":
+        source.write_text("hi")
+    else:
+        make_source("legacy-qe", 5, name=source.name)
+    result = cli("status", "--target", target)
+    assert result.exit_code == 0 and "target count\t12" in result.stdout
+    assert "cannot be read now" in result.stderr or "no longer there" in result.stderr

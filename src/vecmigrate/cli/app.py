@@ -389,8 +389,11 @@ def status(
     rows.append(("quarantined", result.quarantined_count))
     rows.append(("coverage", percent(result.coverage)))
     rows.append(("complete", "yes" if result.migration_complete else "no"))
-    rows.append(("target", result.target_db))
-    rows.append(("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'no'} vectors)"))
+    if result.generation is None:
+        rows.append(("target", f"{result.target_db} (none yet: no generation is live)"))
+    else:
+        rows.append(("target", result.target_db))
+        rows.append(("index", f"{result.index_path} ({result.index_count if result.index_count is not None else 'no'} vectors)"))
     if result.dimension:
         rows.append(("settings", f"{result.dimension}-d {result.metric} {result.dtype}"))
         rows.append(("model", f"{result.model or 'unknown'}" + (f" (text queries and new rows: {result.embedder})"

@@ -36,12 +36,33 @@ def _alive(pid: int) -> bool:
 def holder_pid(root: Path) -> int | None:
     """The PID of a live process holding the target alone (a migrate, a rollback), as the lock
     file says; read without locking, so asking never gets in a writer's way."""
+    path = Path(root) / LOCK_NAME
     try:
-        text = (Path(root) / LOCK_NAME).read_text(errors="replace").strip()
+        text = path.read_text(errors="replace").strip()
+        inode = os.stat(path).st_ino
     except OSError:
         return None
     text = text.removesuffix(STARTING)
-    return int(text) if text.isdigit() and _alive(int(text)) else None
+    if not text.isdigit() or not _alive(int(text)):
+        return None
+    return int(text) if _flocked_alone(inode) is not False else None
+
+
+def _flocked_alone(inode: int) -> bool | None:
+    """Does some process hold an exclusive flock on the file with this inode? From the kernel's
+    /proc/locks (None where there is none to ask): a PID left in the file by a killed writer,
+    or taken again by another process since, is no holder."""
+    try:
+        with open("/proc/locks") as locks:
+            lines = locks.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" in fields and "WRITE" in fields and any(f.count(":") == 2 and f.rsplit(":", 1)[1] == str(inode)
+                                                          for f in fields):
+            return True
+    return False
 
 
 STARTING = " starting"  # after the PID: a shared taker recovering, about to share

@@ -7,8 +7,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import apsw
+
 from ..db import open_source_snapshot, open_target, quote_identifier, source_state
-from ..errors import TargetError
+from ..errors import TargetError, VecmigrateError
 from ..embed.embedders import query_spec
 from ..models import Status
 from ..sources import detect, iter_ids, plan_of_run
@@ -40,6 +42,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     vector_models: dict[str, int] = {}
     kinds: dict[str, int] = {}
     fed: list[dict] = []
+    held: dict[int, dict[tuple[str, int], str]] = {}  # per fed source: (table, rowid) -> pattern|quarantined|gone
     change_log: dict = {}
     since_live: dict[str, int] = {}
     if current is not None and current.db.exists():
@@ -57,6 +60,11 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
                     "SELECT source_table, source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
             if tgt.has_lineage(meta):
                 fed = _sources(conn)
+                for table, rowid, source_id, what in conn.execute(
+                        "SELECT l.source_table, l.source_rowid, l.source_id, CASE WHEN l.key IS NULL THEN 'quarantined'"
+                        " WHEN p.key IS NULL THEN 'gone' ELSE 'pattern' END FROM vecmigrate_lineage l"
+                        " LEFT JOIN patterns p ON p.key = l.key"):
+                    held.setdefault(source_id, {})[(table, rowid)] = what
                 position = changelog.position(conn)
                 change_log = {"position": position, "index_seq": int(meta.get("index_seq") or 0),
                               "live_seq": int(meta.get("live_seq") or 0)}
@@ -88,15 +96,28 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     known = next((f for f in fed if source_path is not None and f["path"] == str(source_path.resolve())), None)
     schema = known["layout"] if known is not None else _layout_of(source_path) if source is not None else \
         (run["schema"] if run else None)
-    if known is not None:  # the target's lineage of this source says which rows it holds
-        source_count = _source_rows(source_path, known["tables"].split(","))
-        quarantined_count = known["quarantined"]
-        coverage = known["patterns"] / source_count if source_count else 1.0
-        complete = known["patterns"] + known["quarantined"] == source_count  # (in_step says if rows changed since)
-    elif source_path is not None:
-        source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
-        coverage = migrated / source_count if source_count else 1.0
-        complete = bool(run and run["status"] == "complete" and accounted == source_count)
+    try:
+        if known is not None:  # the lineage says which of the source's rows (as they are now) it holds
+            rows = _source_rowids(source_path, known["tables"].split(","))
+            lineage = held.get(known["source_id"], {})
+            source_count = len(rows)
+            migrated = sum(1 for r in rows if lineage.get(r) == "pattern")
+            quarantined_count = sum(1 for r in rows if lineage.get(r) == "quarantined")
+            coverage = migrated / source_count if source_count else 1.0
+            # complete: every row read (a pattern or quarantined) and the file unchanged since that read
+            complete = bool(known["in_step"]) and migrated + quarantined_count == source_count
+        elif source_path is not None:
+            source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
+            coverage = migrated / source_count if source_count else 1.0
+            complete = bool(run and run["status"] == "complete" and accounted == source_count)
+    except (VecmigrateError, apsw.Error, OSError) as exc:
+        if source is not None:
+            raise
+        # the recorded path holds something else now (a directory, another file): the target still shows
+        notes = [f"the source this target was fed from, {source_path}, cannot be read now ({exc}): coverage "
+                 f"is not computed (pass --source to compare with another file)", *notes]
+        source_count = coverage = None
+        complete = False
     gens = _generations(layout)
     backups = list_backups(source_path) if source_path else []
     return Status(
@@ -128,7 +149,7 @@ def _sources(conn) -> list[dict]:
         else:
             in_step = lineage.in_step(fed, source_state(path))
             behind = 0.0 if in_step else round(now - (fed["snapshot_at"] or 0) / 1000, 1)
-        out.append({"path": fed["path"], "layout": fed["layout"], "tables": fed["tables"], "patterns": fed["patterns"],
+        out.append({"source_id": fed["source_id"], "path": fed["path"], "layout": fed["layout"], "tables": fed["tables"], "patterns": fed["patterns"],
                     "quarantined": fed["quarantined"],
                     "namespace": json.loads(fed["identity"]).get("namespace"),
                     "history": json.loads(fed["history"] or "{}"), "synced_at": _iso(fed["synced_at"]),
@@ -180,9 +201,10 @@ def _generations(layout: Layout) -> list[dict]:
     return out
 
 
-def _source_rows(source: Path, tables: list[str]) -> int:
+def _source_rowids(source: Path, tables: list[str]) -> list[tuple[str, int]]:
+    """Every (table, rowid) of the tables a source was read from, as the file is now."""
     with open_source_snapshot(source) as conn:
-        return sum(conn.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0] for t in tables)
+        return [(t, r) for t in tables for (r,) in conn.execute(f"SELECT rowid FROM {quote_identifier(t)}")]
 
 
 def _source_accounting(source: Path, run: dict | None, target_ids: set[str],
