@@ -381,11 +381,11 @@ def test_bench_shows_speedups_a_summary_and_draws_a_chart(cli, make_source, targ
     assert store["speedup"] == round(baseline["p50_ms"] / store["p50_ms"], 1)
     raw, raw1 = rows["usearch raw Index.search"], rows["usearch raw Index.search, threads=1"]
     assert raw["qps"] != raw1["qps"] and "one core" in raw1["note"]
-    assert "faster than the AgentDB-style baseline" in report["summary"]
+    assert "the AgentDB-style baseline (" in report["summary"]  # (faster or slower: timing on a busy CI machine)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and report["chart"] == str(chart)
     text = cli("bench", "--target", target, "--queries", "30", "--slow-queries", "5")
     assert text.stdout.splitlines()[0].split("\t")[:4] == ["backend", "p50 ms", "p99 ms", "speed-up"]
-    assert "faster than" in text.stderr
+    assert "the AgentDB-style baseline (" in text.stderr
     refused = cli("bench", "--target", target, "--chart", tmp_path / "chart.txt")
     assert refused.exit_code == 2 and ".png" in one_line(refused.stderr)
 
