@@ -365,6 +365,8 @@ def test_sql_list_puts_the_examples_first_with_what_they_do(cli):
     assert all(f["name"].startswith("example_") and f["description"] for f in examples)
     knn = next(f for f in examples if f["name"] == "example_knn")
     assert "nearest" in knn["description"]
+    filtered = next(f for f in examples if f["name"] == "example_filtered_knn")  # a comment of two lines, whole
+    assert filtered["description"].endswith("whenever 10 exist).") and "vecmigrate sql" not in filtered["description"]
 
 
 # 9. bench: speed-up, a summary, honest p99 and QPS, a chart
@@ -547,3 +549,13 @@ def test_status_goes_on_when_the_recorded_source_path_holds_something_else(cli, 
     result = cli("status", "--target", target)
     assert result.exit_code == 0 and "target count\t12" in result.stdout
     assert "cannot be read now" in result.stderr or "no longer there" in result.stderr
+
+
+def test_search_and_reconcile_refuse_what_cannot_mean_anything(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 10), "--target", target, "--dimension", DIM, "--no-backup")
+    result = cli("search", "--target", target, "--id", "pattern-000001", "--threshold", "nan")
+    assert result.exit_code == 2 and "--threshold" in one_line(result.stderr)
+    result = cli("search", "--target", target, "--vector", ",".join(["1e39"] * DIM))
+    assert result.exit_code == 2 and "--vector" in one_line(result.stderr)
+    result = cli("reconcile", "--primary", target, "--secondary", target)
+    assert result.exit_code == 2 and "the same" in one_line(result.stderr)

@@ -57,3 +57,10 @@ def test_node_takes_a_vector_too(cli, make_source, tmp_path):
     _, ours = cli.json("search", "--target", target, "--vector", vector, "-k", "5", "--backend", "sqlite-vec")
     assert [h["id"] for h in from_node["sqlite_vec"]] == [h["id"] for h in ours["hits"]]
     assert "usearch" not in from_node
+
+
+def test_node_says_in_one_line_when_there_is_no_live_generation(tmp_path):
+    done = subprocess.run(["node", str(EXAMPLE / "knn.mjs"), "--target", str(tmp_path / "none.vecdb"), "--id", "x"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.strip() == f"no vecmigrate target with a live generation at " \
+                                                           f"{tmp_path / 'none.vecdb'}"

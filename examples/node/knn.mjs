@@ -32,7 +32,12 @@ if (!Number.isInteger(k) || k < 1 || (args.id === undefined) === (args.vector ==
 // DIR/patterns.sqlite and DIR/patterns.usearch are symlinks into the live generation
 // (DIR/current -> gen-NNNNNN). Resolve once, so that both files come from the same generation
 // even if a migration or rollback switches `current` meanwhile.
-const generation = path.dirname(realpathSync(path.join(args.target, 'patterns.sqlite')));
+let generation;
+try {
+  generation = path.dirname(realpathSync(path.join(args.target, 'patterns.sqlite')));
+} catch {
+  fail(`no vecmigrate target with a live generation at ${args.target}`);
+}
 const db = new Database(path.join(generation, 'patterns.sqlite'), { readonly: true, fileMustExist: true });
 sqliteVec.load(db); // registers vec0 (the npm package ships the prebuilt extension)
 

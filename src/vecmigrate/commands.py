@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,6 +35,9 @@ from .verbs.rollback import rollback as _rollback
 from .verbs.sql import run_sql
 from .verbs.status import status as _status
 from .verbs.verify import verify as _verify
+
+
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def migrate(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGET,
@@ -95,6 +99,12 @@ def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None
     if len(given) != 1:
         raise UsageError("give exactly one of --id, --text or --vector" +
                          (f" (got {', '.join(given)})" if given else ""))
+    if threshold is not None and not math.isfinite(threshold):
+        raise UsageError(f"--threshold must be a finite number, got {threshold}")
+    if vector is not None:
+        bad = next((i for i, x in enumerate(vector) if not math.isfinite(x) or abs(x) > FLOAT32_MAX), None)
+        if bad is not None:
+            raise UsageError(f"--vector: value {bad + 1} ({vector[bad]}) is not a finite float32")
     with open_store(target, backend) as store:
         options: dict[str, Any] = {"k": k, "filters": filters, "threshold": threshold, "mmr_lambda": mmr_lambda}
         if pattern_id is not None:

@@ -13,7 +13,7 @@ import apsw
 import numpy as np
 
 from ..db import atomic
-from ..errors import RowRejected, TargetError, VecmigrateError
+from ..errors import RowRejected, TargetError, UsageError, VecmigrateError
 from ..models import ReconcileReport
 from ..stores import open_store
 from ..stores.base import StoreBase
@@ -49,6 +49,8 @@ def reconcile(primary: str | Path, secondary: str | Path, *, primary_backend: st
         if not os.path.lexists(path):  # nothing is created for a path that names nothing
             raise TargetError(f"{flag} {path}: no such target or database; reconcile repairs the two sides "
                               f"of a dual write that both exist")
+    if os.path.realpath(primary) == os.path.realpath(secondary):
+        raise UsageError(f"--primary and --secondary are the same ({primary}): reconcile repairs two copies")
     if Path(secondary).is_file():
         return _reconcile_legacy(primary, secondary, primary_backend, started)
     with open_store(primary, primary_backend, writable=True, origin=RECONCILE) as first, \

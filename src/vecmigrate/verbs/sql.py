@@ -32,12 +32,19 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 def described_files() -> list[dict[str, str]]:
     """The shipped SQL files: the examples for users first, then the statements vecmigrate runs
     itself (listed apart: several of them write, and `vecmigrate sql` refuses writes), each with
-    the first line of its leading comment."""
+    its leading comment (up to the usage line that shows how to run it)."""
     out = []
     for name in sql_files():
-        lines = [line.removeprefix("--").strip() for line in sql(name).splitlines() if line.startswith("--")]
+        said = []
+        for line in sql(name).splitlines():
+            text, usage, _ = line.removeprefix("--").strip().partition("vecmigrate sql ")
+            if not line.startswith("--"):
+                break
+            said.append(text.strip())
+            if usage:  # (the usage line that follows the description)
+                break
         out.append({"name": name, "kind": "example" if name.startswith("example_") else "internal",
-                    "description": lines[0] if lines else ""})
+                    "description": " ".join(t for t in said if t)})
     return sorted(out, key=lambda f: (f["kind"] != "example", f["name"]))
 
 
