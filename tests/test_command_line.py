@@ -15,7 +15,6 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import DIM
 
 BIN = Path(sys.executable).parent

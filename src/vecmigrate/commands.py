@@ -36,7 +36,6 @@ from .verbs.sql import run_sql
 from .verbs.status import status as _status
 from .verbs.verify import verify as _verify
 
-
 FLOAT32_MAX = 3.4028234663852886e38
 
 

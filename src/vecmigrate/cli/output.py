@@ -235,7 +235,6 @@ class Progress:
         if self.enabled:
             from rich.progress import (
                 BarColumn,
-                Progress as RichProgress,
                 MofNCompleteColumn,
                 SpinnerColumn,
                 TaskProgressColumn,
@@ -243,6 +242,7 @@ class Progress:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
+            from rich.progress import Progress as RichProgress
             self._progress = rich_progress = RichProgress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),

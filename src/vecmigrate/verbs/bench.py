@@ -27,7 +27,6 @@ import numpy as np
 from ..errors import UsageError
 from ..stores import open_store
 
-
 MIN_P99_QUERIES = 100  # a p99 from fewer queries is their maximum, not a percentile
 
 

@@ -34,6 +34,13 @@ from ..db import (
     source_state,
     table_names,
 )
+from ..defaults import (  # (re-exported: callers import them from here)
+    DEFAULT_CHECKPOINT_SECONDS,
+    DEFAULT_KEEP_BACKUPS,
+    DEFAULT_KEEP_GENERATIONS,
+    DEFAULT_SOURCE,
+    DEFAULT_TARGET,
+)
 from ..embed.embedders import (
     LEXICAL,
     MINILM,
@@ -99,13 +106,6 @@ from ..target.lock import TargetLock
 logger = logging.getLogger("vecmigrate.migrate")
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]
-from ..defaults import (  # noqa: E402  (re-exported: callers import them from here)
-    DEFAULT_CHECKPOINT_SECONDS,
-    DEFAULT_KEEP_BACKUPS,
-    DEFAULT_KEEP_GENERATIONS,
-    DEFAULT_SOURCE,
-    DEFAULT_TARGET,
-)
 MAX_NOTES = 50  # notes kept in a target (the newest)
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import apsw
 
 from ..db import open_source_snapshot, open_target, quote_identifier, source_state
-from ..errors import TargetError, VecmigrateError
 from ..embed.embedders import query_spec
+from ..errors import TargetError, VecmigrateError
 from ..models import Status
 from ..sources import detect, iter_ids, plan_of_run
 from ..sources.backup import list_backups
-from ..target import lock as target_lock
 from ..target import changelog, ledger, lineage, versions
 from ..target import database as tgt
+from ..target import lock as target_lock
 from ..target.generations import Layout, check_root, read_intent
 from .migrate import DEFAULT_TARGET
 
