@@ -126,7 +126,10 @@ class TargetLock:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                     return
                 except BlockingIOError:
-                    if time.monotonic() > deadline or not self._holder(fd).endswith(STARTING):
+                    holder = self._holder(fd)
+                    # an empty holder is a writer between truncating the file and writing its PID, or a
+                    # shared taker between its recovery and sharing: both last an instant, so wait
+                    if time.monotonic() > deadline or not (holder.endswith(STARTING) or holder == ""):
                         raise self._held(fd, "stores and sync wait for no migrate or rollback") from None
                     time.sleep(0.05)
                     continue

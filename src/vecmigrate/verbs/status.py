@@ -104,8 +104,9 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
             migrated = sum(1 for r in rows if lineage.get(r) == "pattern")
             quarantined_count = sum(1 for r in rows if lineage.get(r) == "quarantined")
             coverage = migrated / source_count if source_count else 1.0
-            # complete: every row read (a pattern or quarantined) and the file unchanged since that read
-            complete = bool(known["in_step"]) and migrated + quarantined_count == source_count
+            # complete: every row of the tables read is a pattern or quarantined (rows changed in place
+            # since: `fed from` says the source is behind)
+            complete = migrated + quarantined_count == source_count
         elif source_path is not None:
             source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
             coverage = migrated / source_count if source_count else 1.0
