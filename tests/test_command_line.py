@@ -558,3 +558,13 @@ def test_search_and_reconcile_refuse_what_cannot_mean_anything(cli, make_source,
     assert result.exit_code == 2 and "--vector" in one_line(result.stderr)
     result = cli("reconcile", "--primary", target, "--secondary", target)
     assert result.exit_code == 2 and "the same" in one_line(result.stderr)
+
+
+def test_status_still_lists_backups_named_the_earlier_way_and_prune_leaves_them(cli, make_source, target):
+    source = make_source("legacy-qe", 10, name="qe.db")
+    earlier = source.with_name("qe.backup-2026-01-01T00-00-00Z.db")  # how vecmigrate 0.1 named them
+    import shutil as sh
+    sh.copyfile(source, earlier)
+    _, payload = cli.json("migrate", "--source", source, "--target", target, "--dimension", DIM, "--keep-backups", "1")
+    assert payload["pruned_backups"] == [] and earlier.exists()
+    assert cli.json("status", "--target", target)[1]["backups"] == [str(earlier), payload["backup_path"]]

@@ -37,8 +37,8 @@ BACKUP_NAME = re.compile(r"\.backup-([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def _named_like_backups(source: Path) -> list[str]:
-    prefix = source.name
+def _named_like_backups(source: Path, prefix: str | None = None) -> list[str]:
+    prefix = source.name if prefix is None else prefix
     return [str(p) for p in source.parent.glob(f"{glob.escape(prefix)}.backup-*.db")
             if BACKUP_NAME.fullmatch(p.name[len(prefix):])]
 
@@ -48,11 +48,15 @@ def _parts(path: Path) -> tuple[str, int]:
     return match.group(1), int(match.group(2) or 0)
 
 
-def list_backups(source: Path) -> list[str]:
+def list_backups(source: Path, *, earlier: bool = False) -> list[str]:
     """The backups vecmigrate made of `source`, oldest first: files named as backup_path_for
     names them (ordered by that name: the time, then n), regular files (no links), SQLite
-    databases."""
+    databases. `earlier`: also those vecmigrate 0.1 named after the stem of a `.db` source
+    (`qe.backup-….db`; listed by status, never pruned: a `qe.sqlite` beside it named its
+    backups so too)."""
     found = [Path(p) for p in _named_like_backups(source)]
+    if earlier and source.suffix == ".db":
+        found += [Path(p) for p in _named_like_backups(source, source.stem)]
     found = [p for p in found if p.is_file() and not p.is_symlink() and _is_sqlite(p)]
     return [str(p) for p in sorted(found, key=_parts)]
 

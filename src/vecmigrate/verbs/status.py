@@ -120,7 +120,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         source_count = coverage = None
         complete = False
     gens = _generations(layout)
-    backups = list_backups(source_path) if source_path else []
+    backups = list_backups(source_path, earlier=True) if source_path else []
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
         quarantined_count=quarantined_count, coverage=coverage, migration_complete=complete,
