@@ -568,3 +568,40 @@ def test_status_still_lists_backups_named_the_earlier_way_and_prune_leaves_them(
     _, payload = cli.json("migrate", "--source", source, "--target", target, "--dimension", DIM, "--keep-backups", "1")
     assert payload["pruned_backups"] == [] and earlier.exists()
     assert cli.json("status", "--target", target)[1]["backups"] == [str(earlier), payload["backup_path"]]
+
+
+def test_backups_made_at_once_never_take_one_name(make_source):
+    """Eight runs backing up one source in the same second: eight backups, each whole."""
+    import threading
+
+    from vecmigrate.sources.backup import backup_source
+    source = make_source("legacy-qe", 200)
+    made, failed = [], []
+
+    def one() -> None:
+        conn = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            made.append(backup_source(conn, source))
+        except Exception as exc:  # noqa: BLE001
+            failed.append(exc)
+        finally:
+            conn.close()
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == [] and len(set(made)) == 8
+    for path in made:
+        assert apsw.Connection(str(path)).execute("SELECT count(*) FROM patterns").fetchall() == [(200,)]
+
+
+def test_a_source_named_like_a_backup_keeps_its_newest_backups(cli, make_source, tmp_path):
+    source = make_source("qe-v3", 10, name="x.db.backup-2020-01-01T00-00-00Z.db")
+    made = []
+    for n in range(4):
+        _, payload = cli.json("migrate", "--source", source, "--target", tmp_path / f"t{n}.vecdb", "--keep-backups",
+                              "2")
+        made.append(payload["backup_path"])
+    from vecmigrate.sources.backup import list_backups
+    assert list_backups(source) == made[-2:]

@@ -16,10 +16,11 @@ from ..errors import SourceError
 from ..files import fsync_dir
 
 
-def backup_path_for(source: Path, when: datetime | None = None) -> Path:
+def backup_path_for(source: Path, when: datetime | None = None, *, claim: bool = False) -> Path:
     """`<source file name>.backup-<UTC time>[-n].db` beside it: the whole name, so that `qe.db`
     and `qe.sqlite` (or a file `qe`) never share backups; `-n` above any taken that second, so
-    that names sort in the order the backups were made."""
+    that names sort in the order the backups were made. `claim`: the name is taken at once (an
+    empty file made with O_EXCL), so that two runs in one second never pick the same one."""
     stamp = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H-%M-%SZ")
     taken = [_parts(Path(p))[1] for p in _named_like_backups(source) if _parts(Path(p))[0] == stamp]
     n = max(taken, default=-1) + 1
@@ -27,7 +28,13 @@ def backup_path_for(source: Path, when: datetime | None = None) -> Path:
         candidate = source.with_name(f"{source.name}.backup-{stamp}{f'-{n}' if n else ''}.db")
         # a name nothing holds, not even a link (writing through one would write outside the folder)
         if not os.path.lexists(candidate) and not os.path.lexists(candidate.with_name(candidate.name + ".tmp")):
-            return candidate
+            if not claim:
+                return candidate
+            try:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+                return candidate
+            except FileExistsError:  # another run took it meanwhile
+                pass
         n += 1
 
 
@@ -43,8 +50,12 @@ def _named_like_backups(source: Path, prefix: str | None = None) -> list[str]:
             if BACKUP_NAME.fullmatch(p.name[len(prefix):])]
 
 
+_AT_THE_END = re.compile(BACKUP_NAME.pattern + r"\Z", re.ASCII)
+
+
 def _parts(path: Path) -> tuple[str, int]:
-    match = BACKUP_NAME.search(path.name)
+    """The time and n of a backup's name (from its end: a source may be named like a backup)."""
+    match = _AT_THE_END.search(path.name)
     return match.group(1), int(match.group(2) or 0)
 
 
@@ -87,14 +98,14 @@ def prune_backups(source: Path, keep: int, *, made_now: Path | None = None) -> l
 
 def backup_source(conn: apsw.Connection, source: Path) -> Path:
     """Copy the database open on `conn` beside `source`; written to a temp name, then renamed."""
-    final = backup_path_for(source)
+    final = backup_path_for(source, claim=True)  # (an empty file of ours until the copy replaces it)
     temp = final.with_name(final.name + ".tmp")
     try:
         copy_database(conn, temp)
         os.replace(temp, final)
         fsync_dir(final.parent)
     except BaseException as exc:  # (Ctrl-C included: a failed command leaves nothing behind)
-        for leftover in (temp, temp.with_name(temp.name + "-journal"), final):  # (final: a name nothing held)
+        for leftover in (temp, temp.with_name(temp.name + "-journal"), final):  # (final: the name we claimed)
             try:
                 leftover.unlink(missing_ok=True)
             except OSError:  # e.g. a read-only disk, where nothing was made either

@@ -402,7 +402,8 @@ class Migrator:
             return self._nothing_changed(run, options, started)
         if options.backup:
             self.phase("backing up the source")
-        backup = backup_source(run.conn, self.source) if options.backup else None
+        # beside the source file itself (a link to it may sit anywhere); status and pruning look there
+        backup = backup_source(run.conn, self.source.resolve()) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
         try:
@@ -412,7 +413,7 @@ class Migrator:
                 backup.unlink(missing_ok=True)
             raise
         if backup is not None and options.keep_backups:
-            pruned = prune_backups(self.source, options.keep_backups, made_now=backup)
+            pruned = prune_backups(self.source.resolve(), options.keep_backups, made_now=backup)
             for path in pruned:
                 self.log(f"removed the old source backup {path} (--keep-backups {options.keep_backups})")
             result = replace(result, pruned_backups=pruned)
