@@ -605,3 +605,29 @@ def test_a_source_named_like_a_backup_keeps_its_newest_backups(cli, make_source,
         made.append(payload["backup_path"])
     from vecmigrate.sources.backup import list_backups
     assert list_backups(source) == made[-2:]
+
+
+def test_a_stderr_gone_mid_run_does_not_fail_a_migrate_that_finishes(make_source, tmp_path):
+    """A closed pipe reading the log (-v), and a terminal that goes away while the bar is drawn:
+    the migration finishes, exit 0, its JSON on stdout."""
+    import time
+    source = make_source("qe-v3", 6000)
+    out = tmp_path / "out.json"
+    with open(out, "w") as stdout:
+        proc = subprocess.Popen([str(BIN / "vecmigrate"), "migrate", "--source", str(source), "--target",
+                                 str(tmp_path / "a.vecdb"), "--no-backup", "-v", "--json", "--batch-size", "200"],
+                                stdout=stdout, stderr=subprocess.PIPE)
+        proc.stderr.read(1)
+        proc.stderr.close()  # as `| head -1` does
+        assert proc.wait(timeout=300) == 0
+    assert json.loads(out.read_text())["migrated_count"] == 6000
+    master, slave = os.openpty()
+    with open(out, "w") as stdout:
+        proc = subprocess.Popen([str(BIN / "vecmigrate"), "migrate", "--source", str(source), "--target",
+                                 str(tmp_path / "b.vecdb"), "--no-backup", "--json", "--batch-size", "200"],
+                                stdout=stdout, stderr=slave, env={**os.environ, "TERM": "xterm"})
+        os.close(slave)
+        time.sleep(1.0)
+        os.close(master)  # the terminal goes away (an ssh session dropped)
+        assert proc.wait(timeout=300) == 0
+    assert json.loads(out.read_text())["migrated_count"] == 6000

@@ -62,7 +62,12 @@ def console(stream: str) -> "Console":
     """The rich Console on 'out' (stdout) or 'err' (stderr), made on first use, markup off."""
     if stream not in _consoles:
         from rich.console import Console
-        _consoles[stream] = Console(stderr=True, markup=False, highlight=False) if stream == "err" else \
+
+        class ErrConsole(Console):
+            def on_broken_pipe(self) -> None:
+                """rich's own answer (stdout to /dev/null and SystemExit(1)) would end a command whose
+                work goes on because a pipe reading its notes closed: the notes are let go instead."""
+        _consoles[stream] = ErrConsole(stderr=True, markup=False, highlight=False) if stream == "err" else \
             Console(file=_Stdout(), markup=False, highlight=False)
     return _consoles[stream]
 
@@ -70,6 +75,9 @@ def console(stream: str) -> "Console":
 # control characters (ESC, BEL, NUL, C1 ...) shown as escapes on a terminal, so that an id or a
 # path taken from a file cannot move the cursor, clear the screen or set the title
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+# and the characters that reorder or hide text (bidi overrides, zero-width, line separators)
+_CONTROL.update({c: f"\\u{c:04x}" for c in [*range(0x200b, 0x2010), *range(0x2028, 0x202f), *range(0x2066, 0x206a),
+                                             0xfeff]})
 
 
 def visible(text: str) -> str:
@@ -247,16 +255,25 @@ class Progress:
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=console("err"), transient=True)
-            rich_progress.start()
             self._task = rich_progress.add_task(self.label, total=None, rate="")
+            self._safely(rich_progress.start)
         return self
+
+    def _safely(self, action, *args, **kwargs) -> None:
+        """Drawing fails only when stderr went away (a closed terminal, a closed pipe): the
+        command's work goes on, undrawn."""
+        try:
+            action(*args, **kwargs)
+        except OSError:
+            self._progress = None
 
     def phase(self, label: str) -> None:
         self._phase_started = time.monotonic()
         self._phase_base = None
         if self._progress is not None:  # a new task: rich's reset() keeps the last phase's total
-            self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(label, total=None, rate="")
+            self._safely(self._progress.remove_task, self._task)
+            if self._progress is not None:
+                self._task = self._progress.add_task(label, total=None, rate="")
 
     def update(self, done: int, total: int | None) -> None:
         if self._progress is None:
@@ -266,11 +283,15 @@ class Progress:
         spent = time.monotonic() - self._phase_started
         counted = done - self._phase_base
         rate = f"{counted / spent:,.0f} rows/s" if spent > 0.5 and counted else ""
-        self._progress.update(self._task, completed=done, total=total, rate=rate)
+        self._safely(self._progress.update, self._task, completed=done, total=total, rate=rate)
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            progress, self._progress = self._progress, None
+            try:
+                progress.stop()
+            except OSError:
+                pass
 
 
 def report(text: str) -> None:
