@@ -631,3 +631,31 @@ def test_a_stderr_gone_mid_run_does_not_fail_a_migrate_that_finishes(make_source
         os.close(master)  # the terminal goes away (an ssh session dropped)
         assert proc.wait(timeout=300) == 0
     assert json.loads(out.read_text())["migrated_count"] == 6000
+
+
+@pytest.mark.parametrize("backend", ["usearch", "sqlite-vec"])
+def test_a_query_vector_of_any_finite_scale_finds_what_its_direction_finds(cli, make_source, target, backend):
+    cli("migrate", "--source", make_source("qe-v3", 60), "--target", target, "--no-backup")
+    _, stored = cli.json("sql", "--target", target, "--file", "example_pattern_vector", "--param", "id=qe-000007")
+    vector = json.loads(stored["rows"][0][2])
+    found = {}
+    for scale in (1.0, 1e20, 1e-40):
+        result, payload = cli.json("search", "--target", target, "--backend", backend, "-k", "3", "--vector",
+                                   json.dumps([x * scale for x in vector]))
+        assert result.exit_code == 0 and "RuntimeWarning" not in result.stderr
+        found[scale] = [h["id"] for h in payload["hits"]]
+    assert found[1e20] == found[1e-40] == found[1.0] and found[1.0][0] == "qe-000007"
+    result = cli("search", "--target", target, "--backend", backend, "--vector", json.dumps([0.0] * len(vector)))
+    assert result.exit_code == 2 and "zero vector" in one_line(result.stderr)
+
+
+def test_what_an_embedder_prints_stays_off_stdout(make_source, tmp_path):
+    (tmp_path / "chatty.py").write_text(
+        "import numpy as np\nprint('loading model')\n"
+        "def encode(texts):\n"
+        "    print('embedding', len(texts))\n"
+        f"    return np.ones((len(texts), {DIM}))\n")
+    done = run("migrate", "--source", make_source("legacy-qe", 5), "--target", tmp_path / "t.vecdb", "--embedder",
+               "chatty:encode", "--dimension", DIM, "--no-backup", "--json", cwd=tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["migrated_count"] == 5
+    assert "embedding 5" in done.stderr

@@ -64,3 +64,15 @@ def test_node_says_in_one_line_when_there_is_no_live_generation(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.strip() == f"no vecmigrate target with a live generation at " \
                                                            f"{tmp_path / 'none.vecdb'}"
+
+
+def test_node_takes_comma_separated_numbers_and_refuses_bad_queries_in_one_line(cli, make_source, tmp_path):
+    target = tmp_path / "t.vecdb"
+    cli("migrate", "--source", make_source("qe-v3", 50), "--target", target, "--no-backup")
+    _, stored = cli.json("sql", "--target", target, "--file", "example_pattern_vector", "--param", "id=qe-000007")
+    as_commas = ",".join(str(x) for x in json.loads(stored["rows"][0][2]))
+    assert node_knn(target, "--vector", as_commas, "-k", "1")["sqlite_vec"][0]["id"] == "qe-000007"
+    for args in (["--vector", "1,2,x"], ["--vector", ",".join(["0"] * 384)], ["--id", "qe-000007", "-k", "5000"]):
+        done = subprocess.run(["node", str(EXAMPLE / "knn.mjs"), "--target", str(target), *args], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode in (1, 2) and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)

@@ -13,7 +13,14 @@ import Database from 'better-sqlite3';
 import * as sqliteVec from 'sqlite-vec';
 import { Index, exactSearch } from 'usearch';
 
+// `--vector -0.1,...` is what vecmigrate takes; parseArgs would read a leading '-' as an option
+const argv = [];
+for (let i = 2; i < process.argv.length; i += 1) {
+  if (process.argv[i] === '--vector' && i + 1 < process.argv.length) argv.push(`--vector=${process.argv[++i]}`);
+  else argv.push(process.argv[i]);
+}
 const { values: args } = parseArgs({
+  args: argv,
   options: {
     target: { type: 'string', default: 'data/patterns.vecdb' },
     id: { type: 'string' },
@@ -54,10 +61,21 @@ if (args.id !== undefined) {
   // the blob is little-endian float32; copy its bytes (a Buffer's offset need not be 4-byte aligned)
   query = new Float32Array(new Uint8Array(row.embedding).buffer);
   queryKey = row.rowid;
-} else {
-  query = Float32Array.from(JSON.parse(args.vector));
+} else {  // a JSON array or comma-separated numbers, as vecmigrate search --vector takes them
+  const text = args.vector.trim();
+  let values;
+  try {
+    values = text.startsWith('[') ? JSON.parse(text) : text.split(',').map(Number);
+  } catch {
+    fail('--vector: expected a JSON array or comma-separated numbers', 2);
+  }
+  if (!Array.isArray(values) || !values.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    fail('--vector: expected finite numbers', 2);
+  }
+  query = Float32Array.from(values);
 }
-if (query.length !== dimension) fail(`the query has ${query.length} dimensions, the target ${dimension}`);
+if (query.length !== dimension) fail(`the query has ${query.length} dimensions, the target ${dimension}`, 2);
+if (meta.metric === 'cos' && query.every((x) => x === 0)) fail('--vector: a zero vector has no direction', 2);
 
 // Keys (patterns.key) -> ids in one statement. A key without a pattern row is dropped, as vecmigrate does.
 const idsOf = db.prepare('SELECT key, id FROM patterns WHERE key IN (SELECT value FROM json_each(?))').raw();
@@ -117,7 +135,11 @@ if (args.backend !== 'sqlite-vec' && logged !== Number(meta.index_seq)) {
 }
 
 const out = {};
-if (args.backend !== 'sqlite-vec') out.usearch = searchUSearch();
-if (args.backend !== 'usearch') out.sqlite_vec = searchSqliteVec();
+try {
+  if (args.backend !== 'sqlite-vec') out.usearch = searchUSearch();
+  if (args.backend !== 'usearch') out.sqlite_vec = searchSqliteVec();
+} catch (error) {  // e.g. vec0 refuses k above 4096: one line, as vecmigrate says it
+  fail(`error: ${error.message}`);
+}
 db.close();
 console.log(JSON.stringify(out));

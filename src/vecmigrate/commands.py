@@ -105,6 +105,8 @@ def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None
         if bad is not None:
             raise UsageError(f"--vector: value {bad + 1} ({vector[bad]}) is not a finite float32")
     with open_store(target, backend) as store:
+        if vector is not None:
+            vector = query_vector(vector, store.settings.metric)
         options: dict[str, Any] = {"k": k, "filters": filters, "threshold": threshold, "mmr_lambda": mmr_lambda}
         if pattern_id is not None:
             hits, query = store.search_id(pattern_id, **options), f"id:{pattern_id}"
@@ -113,6 +115,23 @@ def search(target: str | Path = DEFAULT_TARGET, *, pattern_id: str | None = None
         else:
             hits, query = store.search(vector, **options), "vector"
         return SearchResult(backend=store.backend, k=k, hits=hits, query=query, notices=list(store.notices))
+
+
+def query_vector(vector: Sequence[float], metric: str) -> list[float]:
+    """A query vector both backends answer alike. Cosine looks at the direction only, so the
+    vector is made unit length (float32 arithmetic on 1e20 or 1e-45 overflows or vanishes: vec0
+    answered garbage or nothing); a zero vector has no direction. For L2, the squared distances
+    must fit in float32."""
+    import numpy as np
+    values = np.asarray(vector, dtype=np.float64)
+    norm = float(np.sqrt(np.sum(values * values)))
+    if metric == "cos":
+        if norm == 0:
+            raise UsageError("--vector: a zero vector has no direction (the target's metric is cosine)")
+        return (values / norm).astype(np.float32).tolist()
+    if norm * norm > FLOAT32_MAX / 4:
+        raise UsageError("--vector: its values are too large for float32 distances (the target's metric is l2sq)")
+    return values.astype(np.float32).tolist()
 
 
 def sql(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: str | None = None,

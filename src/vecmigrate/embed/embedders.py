@@ -14,6 +14,7 @@ A target records the model of its vectors; text queries go through that model's 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -164,7 +165,8 @@ def load_embedder(spec: "str | Callable", dimension: int, *, takes_patterns: boo
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())  # as `python -m` would: a module in the current folder is found
     try:
-        module = importlib.import_module(module_name)
+        with contextlib.redirect_stdout(sys.stderr):
+            module = importlib.import_module(module_name)
     except (ImportError, TypeError, ValueError) as exc:  # (TypeError: a relative name such as '.x')
         raise EmbedderNameError(f"--embedder {spec!r}: cannot import module {module_name!r} ({exc})") from None
     except (Exception, SystemExit) as exc:  # the module itself fails (or exits) while it is imported
@@ -222,7 +224,8 @@ def embed_patterns(embedder: Embedder, patterns: Sequence, dimension: int) -> np
     if not getattr(embedder, "takes_patterns", False):
         return embed(embedder, [p.content for p in patterns], dimension)
     try:
-        rows = [np.asarray(embedder.function(p), dtype=np.float32).reshape(-1) for p in patterns]
+        with contextlib.redirect_stdout(sys.stderr):  # (what a user's embedder prints is not our output)
+            rows = [np.asarray(embedder.function(p), dtype=np.float32).reshape(-1) for p in patterns]
     except (Exception, SystemExit) as exc:  # (a user's sys.exit() must not end vecmigrate with exit 0)
         raise EmbeddingError(f"embedder {embedder.spec!r} failed: {type(exc).__name__}: {exc}") from None
     bad = next((i for i, r in enumerate(rows) if r.shape != (dimension,)), None)
@@ -235,8 +238,10 @@ def embed_patterns(embedder: Embedder, patterns: Sequence, dimension: int) -> np
 def embed(embedder: Embedder, texts: Sequence[str], dimension: int) -> np.ndarray:
     """Run the embedder and check its output: (len(texts), dimension) of finite numbers, as float32."""
     try:
-        result = embedder(texts)
-        matrix = np.asarray(result, dtype=np.float32)
+        with contextlib.redirect_stdout(sys.stderr), np.errstate(over="ignore", invalid="ignore"):
+            # (stdout is the command's; a float64 beyond float32 becomes inf and is quarantined below)
+            result = embedder(texts)
+            matrix = np.asarray(result, dtype=np.float32)
     except EmbeddingError:
         raise
     except (Exception, SystemExit) as exc:  # a user's embedder can fail in any way; say which one failed

@@ -251,6 +251,7 @@ class Migrator:
         `migrate(embedder=my_texts_to_vectors)` or `migrate(pattern_embedder=generate_embedding)`."""
         options = replace(options or MigrateOptions(), **overrides)
         options.check()
+        logger.debug("migrate %s into %s with %s", self.source, self.layout.root, options)
         started = time.perf_counter()
         self._events = []
         self._check_apart()
@@ -259,6 +260,7 @@ class Migrator:
         with open_source_snapshot(self.source) as conn:
             plan = detect(conn, options.table, options.mapping)
             self.log(f"source {self.source}: layout {plan.layout}, table(s) {', '.join(plan.tables)}")
+            logger.debug("plan: %s", [(p.name, p.table, p.kind) for p in plan.parts])
             readers = [SourceReader(conn, part) for part in plan.parts]
             live = self.layout.current()
             with contextlib.ExitStack() as stack:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import apsw
 
-from ..db import open_source_snapshot, open_target, quote_identifier, source_state
+from ..db import describe, open_source_snapshot, open_target, quote_identifier, source_state
 from ..embed.embedders import query_spec
-from ..errors import TargetError, VecmigrateError
+from ..errors import SourceError, TargetError, VecmigrateError
 from ..models import Status
 from ..sources import detect, iter_ids, plan_of_run
 from ..sources.backup import list_backups
@@ -205,7 +205,11 @@ def _generations(layout: Layout) -> list[dict]:
 def _source_rowids(source: Path, tables: list[str]) -> list[tuple[str, int]]:
     """Every (table, rowid) of the tables a source was read from, as the file is now."""
     with open_source_snapshot(source) as conn:
-        return [(t, r) for t in tables for (r,) in conn.execute(f"SELECT rowid FROM {quote_identifier(t)}")]
+        try:
+            return [(t, r) for t in tables for (r,) in conn.execute(f"SELECT rowid FROM {quote_identifier(t)}")]
+        except apsw.SQLError as exc:  # a table dropped, or rebuilt WITHOUT ROWID, since it was read
+            raise SourceError(f"{source}: the tables the target read ({', '.join(tables)}) cannot be read by rowid "
+                              f"now ({describe(exc)})") from None
 
 
 def _source_accounting(source: Path, run: dict | None, target_ids: set[str],
