@@ -32,6 +32,30 @@ def one_line(text: str) -> str:
     return lines[0]
 
 
+def _with_stderr_on_a_terminal(*args, cwd=None) -> tuple[int, str, str]:
+    """vecmigrate with stderr a terminal (a pty) and stdout a pipe: (exit code, stdout, what the terminal got)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen([str(BIN / "vecmigrate"), *map(str, args)], stdout=subprocess.PIPE, stderr=slave,
+                            text=True, cwd=cwd, env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out = proc.stdout.read()
+    code = proc.wait(timeout=60)
+    os.close(master)
+    return code, out, seen.decode(errors="replace")
+
+
 # 1. square brackets are text
 
 def test_help_keeps_square_brackets(cli):
@@ -305,29 +329,10 @@ def test_settings_come_from_the_environment(make_source, tmp_path):
 def test_progress_is_labelled_on_a_terminal_even_under_json(make_source, tmp_path):
     """stderr a terminal (a pty), stdout a pipe: the bar names its phases, stdout stays one JSON object."""
     source = make_source("legacy-qe", 400)
-    master, slave = os.openpty()
-    proc = subprocess.Popen([str(BIN / "vecmigrate"), "migrate", "--source", str(source), "--target",
-                             str(tmp_path / "t.vecdb"), "--dimension", str(DIM), "--batch-size", "20", "--json"],
-                            stdout=subprocess.PIPE, stderr=slave, text=True,
-                            env={**os.environ, "TERM": "xterm", "COLUMNS": "150"})
-    os.close(slave)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the pty closed: the process is done
-            break
-        if not chunk:
-            break
-        seen += chunk
-    out = proc.stdout.read()
-    assert proc.wait(timeout=60) == 0
-    os.close(master)
+    code, out, screen = _with_stderr_on_a_terminal("migrate", "--source", source, "--target", tmp_path / "t.vecdb",
+                                                   "--dimension", DIM, "--batch-size", 20, "--json")
+    assert code == 0
     assert json.loads(one_line(out))["migrated_count"] == 400
-    screen = seen.decode(errors="replace")
     assert "migrating rows" in screen and "/400" in screen.replace(" ", ""), screen[-2000:]
 
 
@@ -406,29 +411,6 @@ def test_ctrl_c_during_the_backup_leaves_nothing(make_source, target, monkeypatc
 
 
 # what a hostile review found in the above
-
-def _with_stderr_on_a_terminal(*args, cwd=None) -> tuple[int, str, str]:
-    master, slave = os.openpty()
-    proc = subprocess.Popen([str(BIN / "vecmigrate"), *map(str, args)], stdout=subprocess.PIPE, stderr=slave,
-                            text=True, cwd=cwd, env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
-    os.close(slave)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    out = proc.stdout.read()
-    code = proc.wait(timeout=60)
-    os.close(master)
-    return code, out, seen.decode(errors="replace")
-
 
 def test_a_stderr_that_cannot_be_written_does_not_fail_a_finished_migrate(make_source, tmp_path):
     source = make_source("legacy-qe", 30)
