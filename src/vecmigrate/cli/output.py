@@ -3,8 +3,8 @@ progress) on stderr.
 
 - Nothing is read as rich markup: ids, contents, paths and messages come from users and files,
   and `[...]` in them is text.
-- Tables are drawn for a terminal; in a pipe they are tab-separated rows with every value in
-  full (a backslash, tab or newline inside a value is written `\\\\`, `\\t`, `\\n`).
+- Tables are drawn for a terminal (control characters shown escaped); in a pipe they are
+  tab-separated rows with every value in full (see tsv_cell).
 - Logs go through the standard `logging` module (logger "vecmigrate"); notes are warnings,
   per-batch and per-phase lines are info.
 - rich is imported only when something is printed, so `--help` stays fast.
