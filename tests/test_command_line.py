@@ -67,6 +67,8 @@ def test_user_input_in_brackets_is_shown_as_typed(cli, make_source, target):
     cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
     result = cli("search", "--target", target, "--id", "[bold]x[/bold]")
     assert result.exit_code == 2 and "[bold]x[/bold]" in one_line(result.stderr)
+    result = cli("migrate", "--source", "x.db", "--batch-size", "[bold]lots[/bold]")  # in a parser's error too
+    assert result.exit_code == 2 and "[bold]lots[/bold]" in one_line(result.stderr)
 
 
 def test_the_minilm_hint_keeps_its_extra(cli, make_source, target, tmp_path, monkeypatch):
@@ -227,16 +229,20 @@ def test_reconcile_with_a_missing_secondary_makes_nothing(cli, make_source, targ
     assert not missing.exists()
 
 
-def test_a_failed_migrate_leaves_no_backup(cli, make_source, target, tmp_path):
+def test_a_failed_migrate_leaves_no_backup(cli, make_source, target):
+    """A migrate that fails after its backup (here: a store and the source changed one pattern,
+    --on-conflict fail) removes that backup: exit 1 leaves nothing behind."""
+    from vecmigrate import Migrator, Pattern, open_store
     source = make_source("legacy-qe", 10)
-    (tmp_path / "failing.py").write_text("def encode(texts):\n    raise RuntimeError('model server down')\n")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        result = cli("migrate", "--source", source, "--target", target, "--embedder", "failing:encode",
-                     "--dimension", DIM)
-    finally:
-        sys.path.remove(str(tmp_path))
-    assert result.exit_code == 1 and "model server down" in result.stderr
+    Migrator(source, target).migrate(dimension=DIM, backup=False)
+    with open_store(target, writable=True) as store:
+        mine = store.get("pattern-000004")
+        store.store(Pattern(**{**mine.pattern.__dict__, "content": "written by an agent"}), mine.vector)
+    conn = apsw.Connection(str(source))
+    conn.execute("UPDATE patterns SET name = 'changed in the source' WHERE id = 'pattern-000004'")
+    conn.close()
+    result = cli("migrate", "--source", source, "--target", target)
+    assert result.exit_code == 1 and "--on-conflict" in result.stderr
     assert list(source.parent.glob("*.backup-*")) == []
 
 
