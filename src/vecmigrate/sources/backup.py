@@ -98,7 +98,11 @@ def prune_backups(source: Path, keep: int, *, made_now: Path | None = None) -> l
 
 def backup_source(conn: apsw.Connection, source: Path) -> Path:
     """Copy the database open on `conn` beside `source`; written to a temp name, then renamed."""
-    final = backup_path_for(source, claim=True)  # (an empty file of ours until the copy replaces it)
+    try:
+        final = backup_path_for(source, claim=True)  # (an empty file of ours until the copy replaces it)
+    except OSError as exc:  # a read-only folder, a full disk: nothing was made
+        raise SourceError(f"cannot write the source backup beside {source}: {describe(exc)} "
+                          f"(pass --no-backup to skip it)") from None
     temp = final.with_name(final.name + ".tmp")
     try:
         copy_database(conn, temp)
