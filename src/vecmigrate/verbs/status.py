@@ -121,6 +121,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         complete = False
     gens = _generations(layout)
     backups = list_backups(source_path, earlier=True) if source_path else []
+    backup_bytes = {b: _size(Path(b)) for b in backups}
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
         quarantined_count=quarantined_count, coverage=coverage, migration_complete=complete,
@@ -133,9 +134,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         kinds=kinds, notes=notes,
         versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)},
         sources=fed, change_log=change_log, writes_since_live=since_live,
-        disk_use={"generations": {g["generation"]: g["bytes"] for g in gens},
-                  "backups": {b: _size(Path(b)) for b in backups},
-                  "total_bytes": sum(g["bytes"] for g in gens) + sum(_size(Path(b)) for b in backups)})
+        disk_use={"generations": {g["generation"]: g["bytes"] for g in gens}, "backups": backup_bytes,
+                  "total_bytes": sum(g["bytes"] for g in gens) + sum(backup_bytes.values())})
 
 
 def _sources(conn) -> list[dict]:
@@ -150,8 +150,8 @@ def _sources(conn) -> list[dict]:
         else:
             in_step = lineage.in_step(fed, source_state(path))
             behind = 0.0 if in_step else round(now - (fed["snapshot_at"] or 0) / 1000, 1)
-        out.append({"source_id": fed["source_id"], "path": fed["path"], "layout": fed["layout"], "tables": fed["tables"], "patterns": fed["patterns"],
-                    "quarantined": fed["quarantined"],
+        out.append({"source_id": fed["source_id"], "path": fed["path"], "layout": fed["layout"],
+                    "tables": fed["tables"], "patterns": fed["patterns"], "quarantined": fed["quarantined"],
                     "namespace": json.loads(fed["identity"]).get("namespace"),
                     "history": json.loads(fed["history"] or "{}"), "synced_at": _iso(fed["synced_at"]),
                     "snapshot_at": _iso(fed["snapshot_at"]), "in_step": in_step, "behind_seconds": behind})
@@ -178,6 +178,7 @@ def _generations(layout: Layout) -> list[dict]:
     current = layout.current()
     parent = current.parent if current is not None else None
     undoing = read_intent(layout)
+    migrating = target_lock.holder_pid(layout.root)
     out = []
     for generation in reversed(layout.generations()):
         if undoing is not None and generation.number == undoing.undo:
@@ -186,8 +187,8 @@ def _generations(layout: Layout) -> list[dict]:
                      else "rolled back (removed by the next migrate or rollback)")
         elif current is not None and generation.number == current.number:
             state = "live"
-        elif generation.building and target_lock.holder_pid(layout.root) is not None:
-            state = f"being built: a migrate is running (PID {target_lock.holder_pid(layout.root)})"
+        elif generation.building and migrating is not None:
+            state = f"being built: a migrate is running (PID {migrating})"
         elif generation.building:
             state = "interrupted migration (the same migrate command resumes it)"
         elif current is not None and generation.number > current.number:
