@@ -46,7 +46,7 @@ def main() -> None:
         figures[f"{name}: median s"] = round(statistics.median(times), 3)
         figures[f"{name}: slowest s"] = round(times[-1], 3)
     heavy = subprocess.run([sys.executable, "-c", "import sys, vecmigrate.cli; print(','.join(m for m in "
-                            "('numpy', 'apsw', 'usearch', 'sqlite_vec', 'rich') if m in sys.modules) or 'none')"],
+                            "('numpy', 'apsw', 'usearch', 'sqlite_vec') if m in sys.modules) or 'none')"],
                            capture_output=True, text=True, check=True).stdout.strip()
     figures["heavy modules imported by the command line"] = heavy
     help_median = figures["vecmigrate --help: median s"]

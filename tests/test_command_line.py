@@ -59,8 +59,9 @@ def _with_stderr_on_a_terminal(*args, cwd=None) -> tuple[int, str, str]:
 # 1. square brackets are text
 
 def test_help_keeps_square_brackets(cli):
-    text = cli("migrate", "--help").stdout
+    text = " ".join(cli("migrate", "--help").stdout.split())  # (lines wrap differently across typer versions)
     assert "[default: cos]" in text and "HNSW M [default: 16]" in text and "[default: 1000]" in text
+    assert "\\[" not in text
 
 
 def test_user_input_in_brackets_is_shown_as_typed(cli, make_source, target):

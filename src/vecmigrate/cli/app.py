@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 try:  # typer >= 0.2x carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -32,10 +32,26 @@ from . import output
 from .output import OutputFailed, emit_json, note
 
 
+def _unescaped(formatter) -> None:
+    """Typer before 0.2x writes its own `[default: 1000]` as `\\[default: 1000]` (escaped for rich)
+    even in plain help: shown as the user reads it."""
+    formatter.buffer[:] = [part.replace("\\[", "[") for part in formatter.buffer]
+
+
+class Command(TyperCommand):
+    def format_help(self, ctx, formatter) -> None:  # noqa: D102
+        super().format_help(ctx, formatter)
+        _unescaped(formatter)
+
+
 class Vecmigrate(TyperGroup):
     """The command group: a usage error the parser finds (an unknown option, `--batch-size lots`,
     a missing value) is one line on stderr, a JSON object on stdout under --json, and exit 2,
     like the usage errors vecmigrate finds itself."""
+
+    def format_help(self, ctx, formatter) -> None:  # noqa: D102
+        super().format_help(ctx, formatter)
+        _unescaped(formatter)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         argv = list(sys.argv[1:] if args is None else args)
@@ -168,7 +184,7 @@ def _drop_stdout() -> None:
         pass
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def migrate(
     source: SourceOpt = Path(DEFAULT_SOURCE),
@@ -229,7 +245,7 @@ def migrate(
     raise typer.Exit(result.exit_code)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def sync(
     source: Annotated[Path, typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE", help="The source database the application keeps writing.")] = Path(DEFAULT_SOURCE),
@@ -367,7 +383,7 @@ def show_migration(result) -> None:
         output.error_line(f"check failed: {error}")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def status(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -457,7 +473,7 @@ def size(n: int) -> str:
     return f"{n:.1f} GB"
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def rollback(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -484,7 +500,7 @@ def rollback(
     output.say(f"rolled back generation {result.rolled_back}: {now} ({result.duration_ms:.1f} ms)")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def export(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -513,7 +529,7 @@ def export(
         raise typer.Exit(3)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def repair(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -545,7 +561,7 @@ def repair(
         raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def search(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -590,7 +606,7 @@ def search(
                  no_wrap=True)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def verify(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -629,7 +645,7 @@ def verify(
     raise typer.Exit(0 if report.ok else 1)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def reconcile(
     primary: Annotated[Path, typer.Option("--primary", readable=False, envvar="VECMIGRATE_TARGET", help="The primary target of the dual write (holds the journal).")] = Path(DEFAULT_TARGET),
@@ -658,7 +674,7 @@ def reconcile(
         raise typer.Exit(3)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def shell(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -672,7 +688,7 @@ def shell(
     commands.shell(target, write=write)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def bench(
     target: TargetOpt = Path(DEFAULT_TARGET),
@@ -721,7 +737,7 @@ def parse_vector(text: Optional[str]) -> Optional[list[float]]:
         raise UsageError("--vector: expected a JSON array or comma-separated numbers") from None
 
 
-@app.command("sql")
+@app.command("sql", cls=Command)
 @handle_errors
 def sql_command(
     query: Annotated[Optional[str], typer.Argument(help="SQL to run (read-only); several statements separated by ';' each print their own table.")] = None,
