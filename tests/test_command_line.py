@@ -648,3 +648,11 @@ def test_what_an_embedder_prints_stays_off_stdout(make_source, tmp_path):
                "chatty:encode", "--dimension", DIM, "--no-backup", "--json", cwd=tmp_path)
     assert done.returncode == 0 and json.loads(done.stdout)["migrated_count"] == 5
     assert "embedding 5" in done.stderr
+
+
+def test_sql_limit_stops_reading_the_last_statement(cli, make_source, target):
+    """--limit ends an endless query, as it did before statements were printed apart."""
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+    _, payload = cli.json("sql", "--target", target, f"SELECT 1 AS one; {endless}", "--limit", "3")
+    assert [s["rows"] for s in payload["statements"]] == [[[1]], [[1], [2], [3]]]

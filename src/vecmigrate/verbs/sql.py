@@ -68,10 +68,13 @@ def run_sql(target: str | Path, query: str | None = None, *, file: str | None = 
 
         cursor = conn.cursor()
         cursor.exec_trace = next_statement
+        last = query.strip().rstrip(";").strip()
         for row in cursor.execute(query, params or {}):
             rows = statements[-1].rows
             if limit is None or len(rows) < limit:
                 rows.append(row)
+            elif last.endswith(statements[-1].statement.rstrip(";").strip()):
+                break  # --limit reached in the last statement: the rest need not be read
         shown = [s for s in statements if s.columns] or statements[-1:]
         last = shown[-1] if shown else StatementResult("", [], [])
         return SqlResult(columns=last.columns, rows=last.rows, statements=shown)
