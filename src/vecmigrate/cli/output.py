@@ -228,7 +228,8 @@ class Progress:
     terminal and the command is not quiet; also under --json (stdout stays one JSON object).
 
     `phase(label)` starts a phase without a count (a spinner and the time spent);
-    `update(done, total)` counts the current phase. Each phase is also an info log line.
+    `update(done, total)` counts the current phase (its rate from the phase's first count).
+    The log lines of each phase are the migrator's.
     """
 
     def __init__(self, label: str) -> None:
@@ -236,8 +237,7 @@ class Progress:
         self.label = label
         self._progress = None
         self._task = None
-        self._phase_started = time.monotonic()
-        self._phase_base: int | None = None  # rows done when the phase's count began (a resume starts above 0)
+        self._counting_from: tuple[int, float] | None = None  # rows done and when, at the phase's first count
 
     def __enter__(self) -> "Progress":
         if self.enabled:
@@ -268,8 +268,7 @@ class Progress:
             self._progress = None
 
     def phase(self, label: str) -> None:
-        self._phase_started = time.monotonic()
-        self._phase_base = None
+        self._counting_from = None
         if self._progress is not None:  # a new task: rich's reset() keeps the last phase's total
             self._safely(self._progress.remove_task, self._task)
             if self._progress is not None:
@@ -278,20 +277,16 @@ class Progress:
     def update(self, done: int, total: int | None) -> None:
         if self._progress is None:
             return
-        if self._phase_base is None:
-            self._phase_base, self._phase_started = done, time.monotonic()
-        spent = time.monotonic() - self._phase_started
-        counted = done - self._phase_base
+        if self._counting_from is None:  # (a resume starts above 0)
+            self._counting_from = (done, time.monotonic())
+        counted, spent = done - self._counting_from[0], time.monotonic() - self._counting_from[1]
         rate = f"{counted / spent:,.0f} rows/s" if spent > 0.5 and counted else ""
         self._safely(self._progress.update, self._task, completed=done, total=total, rate=rate)
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
-            progress, self._progress = self._progress, None
-            try:
-                progress.stop()
-            except OSError:
-                pass
+            self._safely(self._progress.stop)
+            self._progress = None
 
 
 def report(text: str) -> None:
