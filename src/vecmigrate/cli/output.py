@@ -268,11 +268,16 @@ class Progress:
             self._progress = None
 
     def phase(self, label: str) -> None:
+        """Each phase is drawn at least twice, however fast: its last counts as it ends and its
+        label as it starts (the bar's own refresh, ten a second, would skip a short phase)."""
         self._counting_from = None
+        if self._progress is not None:
+            self._safely(self._progress.refresh)
         if self._progress is not None:  # a new task: rich's reset() keeps the last phase's total
             self._safely(self._progress.remove_task, self._task)
-            if self._progress is not None:
-                self._task = self._progress.add_task(label, total=None, rate="")
+        if self._progress is not None:
+            self._task = self._progress.add_task(label, total=None, rate="")
+            self._safely(self._progress.refresh)
 
     def update(self, done: int, total: int | None) -> None:
         if self._progress is None:
