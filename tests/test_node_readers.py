@@ -30,10 +30,12 @@ def node_knn(target: Path, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("settings", [[], ["--metric", "l2sq", "--dtype", "f16"]], ids=["cos-f32", "l2sq-f16"])
-def test_node_finds_what_vecmigrate_search_finds(cli, make_source, tmp_path, settings):
+# 2,500 rows: above EXACT_INDEX, both search the HNSW graph; 1,500: both search exactly
+@pytest.mark.parametrize(("settings", "count"), [([], 2500), (["--metric", "l2sq", "--dtype", "f16"], 1500)],
+                         ids=["cos-f32-graph", "l2sq-f16-exact"])
+def test_node_finds_what_vecmigrate_search_finds(cli, make_source, tmp_path, settings, count):
     target = tmp_path / "t.vecdb"
-    source = make_source("qe-v3", 1500)
+    source = make_source("qe-v3", count)
     assert cli("migrate", "--source", source, "--target", target, "--no-backup", *settings).exit_code == 0
     for pattern_id in ("qe-000001", "qe-000500", "qe-001499"):
         from_node = node_knn(target, "--id", pattern_id, "-k", "10")

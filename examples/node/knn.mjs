@@ -92,6 +92,10 @@ function searchSqliteVec() {
   return toHits(rows.map((r) => r.key), rows.map((r) => r.distance));
 }
 
+// vecmigrate searches an index of at most this many vectors exactly: HNSW built on many threads
+// can leave a node no other node links to, and brute force costs what the graph does at this size.
+const EXACT_INDEX = 2048;
+
 function searchUSearch() {
   const file = path.join(generation, 'patterns.usearch');
   // vecmigrate records the file's sha256: a stale or damaged file must not be loaded (it can crash the process)
@@ -108,14 +112,18 @@ function searchUSearch() {
   index.view(file); // memory-maps the file read-only; index.load(file) would read it into RAM
   if (index.dimensions() !== dimension) fail(`${file} holds ${index.dimensions()}-d vectors, the target ${dimension}-d`);
   if (index.size() === 0) return [];
-  // one query, one thread; keys come back as a BigUint64Array, distances as a Float32Array
-  let matches = index.search(query, Math.min(k, index.size()), 1);
-  let keys = Array.from(matches.keys, Number); // patterns.key fits a JS number (< 2^53)
-  if (queryKey !== undefined && keys[0] !== queryKey) {
-    // HNSW is approximate and can miss even the pattern's own vector. vecmigrate then asks USearch
-    // for brute force; this package has no exact flag on Index.search, so brute-force vec0's float32
-    // vectors with exactSearch (it returns offsets into `dataset`, not keys). On an f16/bf16/i8 target
-    // these distances are float32 ones, a little off those of the index's quantized vectors.
+  let matches, keys;
+  if (index.size() > EXACT_INDEX) {
+    // one query, one thread; keys come back as a BigUint64Array, distances as a Float32Array
+    matches = index.search(query, Math.min(k, index.size()), 1);
+    keys = Array.from(matches.keys, Number); // patterns.key fits a JS number (< 2^53)
+  }
+  if (keys === undefined || (queryKey !== undefined && keys[0] !== queryKey)) {
+    // HNSW is approximate and can miss even the pattern's own vector; a small index is searched
+    // exactly anyway. vecmigrate then asks USearch for brute force; this package has no exact flag
+    // on Index.search, so brute-force vec0's float32 vectors with exactSearch (it returns offsets
+    // into `dataset`, not keys). On an f16/bf16/i8 target these distances are float32 ones, a
+    // little off those of the index's quantized vectors.
     const rows = db.prepare('SELECT rowid, embedding FROM patterns_vec').raw().all();
     const dataset = new Float32Array(rows.length * dimension);
     rows.forEach(([, blob], i) => dataset.set(new Float32Array(new Uint8Array(blob).buffer), i * dimension));

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..stores import open_store
+from ..stores.usearch_store import EXACT_INDEX
 
 MIN_P99_QUERIES = 100  # a p99 from fewer queries is their maximum, not a percentile
 
@@ -207,7 +208,8 @@ def bench(target: str | Path, *, queries: int = 300, slow_queries: int = MIN_P99
         started = time.perf_counter()
         fast.search_batch(query_set, k=k)
         rows.append(row(f"vecmigrate usearch store{suffix}", *fast_ones["store"], many_truth, k,
-                        qps=len(query_set) / (time.perf_counter() - started), note="payloads included"))
+                        qps=len(query_set) / (time.perf_counter() - started), note="payloads included" + (
+                            f"; exact search (at most {EXACT_INDEX:,} vectors)" if len(fast.index) <= EXACT_INDEX else "")))
 
         if fast_only:
             return BenchReport(target=str(target), count=len(keys), dimension=matrix.shape[1], k=k, rows=rows)
