@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import apsw
@@ -218,6 +219,20 @@ def test_an_embedder_module_in_the_current_folder_is_found(make_source, tmp_path
                "--dimension", DIM, "--no-backup", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["migrated_count"] == 5
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_path):
+    """The console script loads typer and the commands inside its own handler: a Ctrl-C at any
+    moment of start-up ends with 'error: interrupted' and 130 (or death by SIGINT before Python
+    listens), never a KeyboardInterrupt traceback (seen at 20-80 ms before)."""
+    for delay in (0.02, 0.04, 0.06, 0.08, 0.12):
+        proc = subprocess.Popen([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, err)
+        assert err in ("", "error: interrupted\n") or "no vecmigrate target" in err, (delay, err)
 
 
 # 4. a failed command leaves nothing behind
