@@ -190,3 +190,20 @@ def test_a_small_index_is_searched_exactly_however_poor_its_graph(make_source, t
         assert sum(int(graph.keys[i][0]) != key for i, key in enumerate(keys)) > 10
         assert [store.search(v, k=1)[0].key for v in vectors] == keys
         assert [hits[0].key for hits in store.search_batch(vectors, k=1)] == keys
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_search_by_id_puts_the_pattern_before_its_byte_identical_copies(make_source, target, backend):
+    """Copies of one vector tie (a third of agentic-qe's qe-v3 vectors are copies): search by id
+    answers the pattern itself first, for every copy, even when more copies tie than k."""
+    from vecmigrate.models import Pattern
+    Migrator(make_source("agentdb-adapter", 300), target).migrate(dimension=DIM, backup=False)
+    copies = [f"copy-{n}" for n in range(7)]
+    vector = np.random.default_rng(3).standard_normal(DIM).astype(np.float32)
+    with open_store(target, backend, writable=True) as store:
+        store.store_batch([Pattern(id=c, content=f"copy {c}") for c in copies], np.tile(vector, (7, 1)))
+    with open_store(target, backend) as store:
+        for pattern_id in copies:
+            assert store.search_id(pattern_id, k=1)[0].id == pattern_id
+            hits = store.search_id(pattern_id, k=3)
+            assert hits[0].id == pattern_id and {h.id for h in hits} <= set(copies) and len(hits) == 3

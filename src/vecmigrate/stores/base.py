@@ -26,6 +26,7 @@ from ..target.lock import TargetLock
 
 FILTER_COLUMNS = ("type", "domain", "framework", "kind")
 MMR_POOL = 4  # MMR re-ranks the best k * MMR_POOL candidates
+TIE = 1e-6  # distances this close to the nearest are a tie (identical vectors score identically)
 
 
 class StoreBase(ABC):
@@ -81,7 +82,23 @@ class StoreBase(ABC):
         return self.search(self.embed_text(text, embedder=embedder), **kwargs)
 
     def search_id(self, pattern_id: str, **kwargs: Any) -> list[SearchHit]:
-        return self.search(self.vector_of(pattern_id), **kwargs)
+        """The pattern's nearest neighbours, the pattern itself first: byte-identical copies of
+        its vector (common: a third of some agentic-qe files) tie with it, and a tie must not
+        put a copy first or cut the pattern itself off at k."""
+        vector = self.vector_of(pattern_id)
+        if kwargs.get("mmr_lambda") is not None:
+            return self.search(vector, **kwargs)
+        k = kwargs.pop("k", 10)
+        fetch = k
+        while True:
+            hits = self.search(vector, k=fetch, **kwargs)
+            own = next((i for i, hit in enumerate(hits) if hit.id == pattern_id), None)
+            if own is not None or len(hits) < fetch or hits[-1].distance > hits[0].distance + TIE:
+                break
+            fetch *= 2  # every hit ties with the first: the pattern is among copies cut off at k
+        if own and hits[own].distance <= hits[0].distance + TIE:
+            hits.insert(0, hits.pop(own))
+        return hits[:k]
 
     @abstractmethod
     def _knn(self, query: np.ndarray, k: int, filters: dict[str, str],
