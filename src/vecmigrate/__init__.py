@@ -7,12 +7,10 @@
         hits = store.search_text("login form validation", k=5)
 """
 
-from importlib import import_module
-from typing import Any
-
 __version__ = "0.1.0"
 # Each public name, and the module it comes from: imported on first use (PEP 562), so that
-# `import vecmigrate` (and `vecmigrate --help`) does not load numpy, APSW and USearch.
+# `import vecmigrate` (and `vecmigrate --help`) does not load numpy, APSW and USearch. It imports
+# nothing at all: the console script's Ctrl-C handler (vecmigrate.__main__) starts after it.
 _EXPORTS = {
     "VecmigrateError": ".errors",
     "MigrationResult": ".models", "Pattern": ".models", "RollbackResult": ".models", "SearchHit": ".models",
@@ -27,9 +25,10 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'vecmigrate' has no attribute {name!r}")
+    from importlib import import_module
     value = getattr(import_module(_EXPORTS[name], __name__), name)
     globals()[name] = value
     return value

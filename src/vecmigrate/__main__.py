@@ -2,12 +2,30 @@
 Ctrl-C while it loads (typer, the commands) is the same one line and exit 130 as a Ctrl-C
 later, not a KeyboardInterrupt traceback."""
 
+# The C module under `signal`, loaded at every Python start-up: `import signal` would first load
+# enum and functools (~5 ms of imports that a Ctrl-C could interrupt with a traceback).
+import _signal
+import os
 import sys
 
 
+def _interrupted_while_loading(_signum, _frame) -> None:
+    # Nothing has been done yet, so nothing needs undoing: end here. (A KeyboardInterrupt raised
+    # inside the import machinery can be swallowed as "Exception ignored", and the command run.)
+    os.write(2, b"error: interrupted\n")
+    os._exit(130)
+
+
 def main() -> None:
+    loading = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+    if loading:
+        _signal.signal(_signal.SIGINT, _interrupted_while_loading)
     try:
         from .cli import app
+    finally:
+        if loading:
+            _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    try:
         app(prog_name="vecmigrate")
     except KeyboardInterrupt:  # (later ones are caught per command, with what to do next)
         sys.stderr.write("error: interrupted\n")

@@ -32,7 +32,7 @@ from .verbs.migrate import (
 )
 from .verbs.reconcile import reconcile as _reconcile
 from .verbs.rollback import rollback as _rollback
-from .verbs.sql import run_sql
+from .verbs.sql import run_sql, stream_sql
 from .verbs.status import status as _status
 from .verbs.verify import verify as _verify
 
@@ -137,6 +137,13 @@ def query_vector(vector: Sequence[float], metric: str) -> list[float]:
 def sql(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: str | None = None,
         params: dict[str, Any] | None = None, limit: int | None = None) -> SqlResult:
     return run_sql(target, query, file=file, params=params, limit=limit)
+
+
+def sql_stream(target: str | Path = DEFAULT_TARGET, query: str | None = None, *, file: str | None = None,
+               params: dict[str, Any] | None = None, limit: int | None = None):
+    """The rows as SQLite reads them: (statement, None) as each statement starts, then
+    (statement, row) per row. Close the generator to end the read early."""
+    return stream_sql(target, query, file=file, params=params, limit=limit)
 
 
 def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=None, stdout=None) -> None:

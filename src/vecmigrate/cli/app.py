@@ -6,6 +6,8 @@ stdout); errors are one line on stderr, never a traceback for a user mistake.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import sys
 import time
@@ -62,9 +64,10 @@ class Vecmigrate(TyperGroup):
                                     standalone_mode=False, **extra)
             except click_errors.ClickException as exc:  # usage errors (exit 2), a file click could not open, ...
                 code = usage_failure(exc, as_json)
-            except typer.Abort:
-                output.error_line("aborted")
-                code = 1
+            except typer.Abort as exc:  # a declined prompt, or Ctrl-C while the parser ran
+                interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+                output.error_line("interrupted" if interrupted else "aborted")
+                code = 130 if interrupted else 1
         except (OSError, OutputFailed) as exc:  # --help, --version, completion: stdout cannot be written
             _drop_stdout()
             output.error_line(f"cannot write to stdout ({exc})")
@@ -674,6 +677,31 @@ def reconcile(
         raise typer.Exit(3)
 
 
+def _sql_to_pipe(stream) -> None:
+    """Each statement's rows as SQLite reads them: a header line per statement that has columns,
+    a blank line between statements. A reader that stops early (`| head`) ends the query quietly."""
+    lines = output.TsvLines()
+    shown = 0
+    try:
+        with contextlib.closing(stream):
+            for statement, row in stream:
+                if row is not None:
+                    lines.row(row)
+                elif statement.columns:
+                    if shown:
+                        lines.pending.append("")  # a blank line between the statements' tables
+                    lines.row(statement.columns)
+                    shown += 1
+            if not shown:
+                lines.pending.append("")
+            lines.flush()
+    except OutputFailed as exc:
+        _drop_stdout()
+        if exc.errno == errno.EPIPE:
+            raise typer.Exit(0) from None
+        fail(f"cannot write the rows to stdout: {exc}", 1, False)
+
+
 @app.command(cls=Command)
 @handle_errors
 def shell(
@@ -744,7 +772,7 @@ def sql_command(
     target: TargetOpt = Path(DEFAULT_TARGET),
     file: Annotated[Optional[str], typer.Option("--file", help="Run a named file from sql/ (see --list).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Bind :name to value (repeatable).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Print at most this many rows.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Print at most this many rows of each statement (a pipe gets rows as they are read; a terminal table and --json hold them all first).")] = None,
     list_files: Annotated[bool, typer.Option("--list", help="List the named SQL files with what each does (the examples first, then the statements vecmigrate runs itself) and exit.")] = False,
     show_extension_path: Annotated[bool, typer.Option("--extension-path", help="Print the sqlite-vec extension path for `.load` in the sqlite3 shell, and exit.")] = False,
     as_json: JsonFlag = False,
@@ -766,7 +794,11 @@ def sql_command(
         else:
             output.table(("name", "kind", "description"), [(f["name"], f["kind"], f["description"]) for f in files])
         return
-    result = commands.sql(target, query, file=file, params=parse_params(param or []), limit=limit)
+    params = parse_params(param or [])
+    if not as_json and not output.stdout_is_terminal():
+        _sql_to_pipe(commands.sql_stream(target, query, file=file, params=params, limit=limit))
+        return
+    result = commands.sql(target, query, file=file, params=params, limit=limit)
     if as_json:
         emit_json(result.to_dict())
         return

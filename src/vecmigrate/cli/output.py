@@ -31,6 +31,10 @@ class OutputFailed(Exception):
     """Writing the command's result to stdout failed (a full disk, a closed pipe): the command's
     work is done, so this is not exit 1 ("the live target unchanged")."""
 
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
 
 class _Stdout:
     """sys.stdout (looked up at each write, as tests swap it), whose write errors say they are that."""
@@ -39,13 +43,13 @@ class _Stdout:
         try:
             return sys.stdout.write(text)
         except OSError as exc:
-            raise OutputFailed(_describe(exc)) from None
+            raise OutputFailed(_describe(exc), exc.errno) from None
 
     def flush(self) -> None:
         try:
             sys.stdout.flush()
         except OSError as exc:
-            raise OutputFailed(_describe(exc)) from None
+            raise OutputFailed(_describe(exc), exc.errno) from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(sys.stdout, name)
@@ -176,6 +180,25 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str |
             cells.append(Text(visible(_shown(value)), style=style or ""))
         drawn.add_row(*cells)
     console("out").print(drawn)
+
+
+class TsvLines:
+    """Tab-separated lines on stdout as they come, written a chunk at a time: a pipe gets a long
+    result while it is read, in constant memory."""
+
+    def __init__(self, chunk: int = 1000) -> None:
+        self.chunk = chunk
+        self.pending: list[str] = []
+
+    def row(self, values: Sequence[Any]) -> None:
+        self.pending.append("\t".join(tsv_cell(v) for v in values))
+        if len(self.pending) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            lines, self.pending = self.pending, []
+            write("\n".join(lines))
 
 
 def _shown(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import apsw
 
@@ -50,6 +50,24 @@ def described_files() -> list[dict[str, str]]:
 
 def run_sql(target: str | Path, query: str | None = None, *, file: str | None = None,
             params: dict[str, Any] | None = None, limit: int | None = None) -> SqlResult:
+    """Every statement's rows, collected (see stream_sql)."""
+    statements: list[StatementResult] = []
+    for statement, row in stream_sql(target, query, file=file, params=params, limit=limit):
+        if row is None:
+            statements.append(statement)
+        else:
+            statement.rows.append(row)
+    shown = [s for s in statements if s.columns] or statements[-1:]
+    last = shown[-1] if shown else StatementResult("", [], [])
+    return SqlResult(columns=last.columns, rows=last.rows, statements=shown)
+
+
+def stream_sql(target: str | Path, query: str | None = None, *, file: str | None = None,
+               params: dict[str, Any] | None = None,
+               limit: int | None = None) -> Iterator[tuple[StatementResult, tuple | None]]:
+    """The query's rows as SQLite reads them, one read transaction throughout: (statement, None)
+    as each statement starts (its columns known, its `rows` left empty), then (statement, row)
+    for each of its rows, at most `limit` of them. Closing the generator ends the read."""
     if (query is None) == (file is None):
         raise UsageError("give a query or --file NAME (one of them)")
     if file is not None:
@@ -58,26 +76,32 @@ def run_sql(target: str | Path, query: str | None = None, *, file: str | None = 
         query = sql(file)
     _, conn, _ = tgt.open_existing(target, readonly=True)
     try:
-        statements: list[StatementResult] = []
+        started: list[StatementResult] = []
 
         def next_statement(cursor: apsw.Cursor, text: str, _bindings: Any) -> bool:
             # Called as each statement is prepared: its columns are known even if it returns no row.
-            statements.append(StatementResult(statement=text.strip(), columns=[d[0] for d in cursor.get_description()],
-                                              rows=[]))
+            started.append(StatementResult(statement=text.strip(), columns=[d[0] for d in cursor.get_description()],
+                                           rows=[]))
             return True
 
         cursor = conn.cursor()
         cursor.exec_trace = next_statement
         last = query.strip().rstrip(";").strip()
-        for row in cursor.execute(query, params or {}):
-            rows = statements[-1].rows
-            if limit is None or len(rows) < limit:
-                rows.append(row)
-            elif last.endswith(statements[-1].statement.rstrip(";").strip()):
+        announced = count = 0
+        rows = cursor.execute(query, params or {})
+        while True:
+            row = next(rows, None)
+            while announced < len(started):  # (statements that returned no row are announced too)
+                yield started[announced], None
+                announced += 1
+                count = 0
+            if row is None:
+                break
+            if limit is None or count < limit:
+                count += 1
+                yield started[-1], row
+            elif last.endswith(started[-1].statement.rstrip(";").strip()):
                 break  # --limit reached in the last statement: the rest need not be read
-        shown = [s for s in statements if s.columns] or statements[-1:]
-        last = shown[-1] if shown else StatementResult("", [], [])
-        return SqlResult(columns=last.columns, rows=last.rows, statements=shown)
     except apsw.BindingsError as exc:
         raise UsageError(f"query parameters: {describe(exc)} (pass --param name=value)") from None
     except KeyError as exc:
