@@ -207,3 +207,19 @@ def test_search_by_id_puts_the_pattern_before_its_byte_identical_copies(make_sou
             assert store.search_id(pattern_id, k=1)[0].id == pattern_id
             hits = store.search_id(pattern_id, k=3)
             assert hits[0].id == pattern_id and {h.id for h in hits} <= set(copies) and len(hits) == 3
+
+
+def test_search_by_id_looks_past_ties_only_up_to_sqlite_vecs_limit(make_source, target):
+    """More copies than vec0's k limit (4,096), the pattern itself filtered out: search by id
+    still answers with what was asked for, never an error about a k nobody gave."""
+    from vecmigrate.models import Pattern
+    Migrator(make_source("agentdb-adapter", 20), target).migrate(dimension=DIM, backup=False)
+    vector = np.random.default_rng(5).standard_normal(DIM).astype(np.float32)
+    n = 4200
+    with open_store(target, "usearch", writable=True) as store:
+        store.store_batch([Pattern(id=f"m{i:05d}", content="c", kind="note" if i == n - 1 else "pattern")
+                           for i in range(n)], np.tile(vector, (n, 1)))
+    with open_store(target, "sqlite-vec") as store:
+        assert len(store.search_id("m04199", k=2100)) == 2100
+        hits = store.search_id("m04199", k=1, filters={"kind": "pattern"})
+        assert len(hits) == 1 and hits[0].id != "m04199"

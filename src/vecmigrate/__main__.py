@@ -30,6 +30,8 @@ def main() -> None:
     except KeyboardInterrupt:  # (later ones are caught per command, with what to do next)
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
+    finally:  # the command is over: a Ctrl-C now would only interrupt Python's own shutdown
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
 
 
 if __name__ == "__main__":

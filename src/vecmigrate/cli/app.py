@@ -58,6 +58,7 @@ class Vecmigrate(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
+        output.errors_shown = 0
         try:
             try:
                 code = super().main(args=argv, prog_name=prog_name or "vecmigrate", complete_var=complete_var,
@@ -72,6 +73,8 @@ class Vecmigrate(TyperGroup):
             _drop_stdout()
             output.error_line(f"cannot write to stdout ({exc})")
             code = 1
+        if code == 130 and not output.errors_shown:  # Ctrl-C while typer parsed: it exits 130 and says nothing
+            output.error_line("interrupted")
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)

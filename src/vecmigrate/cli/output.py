@@ -133,12 +133,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
+errors_shown = 0  # error lines printed by this command (the parser's Ctrl-C prints none)
+
+
 def error_line(message: str) -> None:
     """`error: ...` on stderr, in red on a terminal; always shown (-q included)."""
+    global errors_shown
     from rich.text import Text
     text = Text("error:", style="red")
     text.append(" " + visible(message))
     _print_err(text)
+    errors_shown += 1  # (after: a Ctrl-C while rich loads leaves the line unshown)
 
 
 def note(message: str) -> None:
@@ -166,7 +171,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str |
         lines = ["\t".join(tsv_cell(c) for c in columns)] if header else []
         lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
         if lines:
-            write("\n".join(lines))
+            write("\n".join(lines) + "\n")  # (its own newline: a last line may be empty)
         return
     from rich.table import Table
     from rich.text import Text
@@ -198,7 +203,7 @@ class TsvLines:
     def flush(self) -> None:
         if self.pending:
             lines, self.pending = self.pending, []
-            write("\n".join(lines))
+            write("\n".join(lines) + "\n")  # (its own newline: a last line may be empty)
 
 
 def _shown(value: Any) -> str:

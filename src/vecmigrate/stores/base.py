@@ -31,6 +31,7 @@ TIE = 1e-6  # distances this close to the nearest are a tie (identical vectors s
 
 class StoreBase(ABC):
     backend = "base"
+    max_k = 4096  # search by id looks past at most this many tied copies (sqlite-vec's k limit)
 
     def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: Generation, *,
                  lock: TargetLock | None = None, metrics: bool = False, origin: str = changelog.STORE) -> None:
@@ -89,13 +90,14 @@ class StoreBase(ABC):
         if kwargs.get("mmr_lambda") is not None:
             return self.search(vector, **kwargs)
         k = kwargs.pop("k", 10)
-        fetch = k
+        fetch, most = k, max(k, self.max_k)
         while True:
             hits = self.search(vector, k=fetch, **kwargs)
             own = next((i for i, hit in enumerate(hits) if hit.id == pattern_id), None)
-            if own is not None or len(hits) < fetch or hits[-1].distance > hits[0].distance + TIE:
+            if (own is not None or len(hits) < fetch or hits[-1].distance > hits[0].distance + TIE
+                    or fetch >= most):
                 break
-            fetch *= 2  # every hit ties with the first: the pattern is among copies cut off at k
+            fetch = min(most, fetch * 2)  # every hit ties with the first: the pattern is among copies cut off at k
         if own and hits[own].distance <= hits[0].distance + TIE:
             hits.insert(0, hits.pop(own))
         return hits[:k]

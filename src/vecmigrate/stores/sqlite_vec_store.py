@@ -8,7 +8,7 @@ from ..db import fill, sql
 from ..errors import UsageError
 from .base import FILTER_COLUMNS, StoreBase
 
-VEC0_MAX_K = 4096
+VEC0_MAX_K = StoreBase.max_k
 
 
 class SqliteVecStore(StoreBase):
