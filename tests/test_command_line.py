@@ -641,6 +641,57 @@ def test_a_stderr_gone_mid_run_does_not_fail_a_migrate_that_finishes(make_source
     assert json.loads(out.read_text())["migrated_count"] == 6000
 
 
+class _TerminalThatGoes:
+    """A terminal whose writes fail (EIO) once `gone` is set, while isatty() still says yes: the
+    moment between rich's check and its write when an ssh session drops."""
+
+    def __init__(self) -> None:
+        self.gone, self.text = False, []
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        raise OSError("no descriptor")
+
+    def write(self, text: str) -> int:
+        if self.gone:
+            raise OSError(5, "Input/output error")
+        self.text.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.gone:
+            raise OSError(5, "Input/output error")
+
+
+@pytest.mark.parametrize("fails_at", ["start", "phase", "stop"])
+def test_a_bar_that_cannot_be_drawn_leaves_stdout_and_stderr_as_they_were(monkeypatch, capsys, fails_at):
+    """The fresh-clone CI lost a migrate's JSON (exit 0, stdout empty) when its terminal went
+    away: a failed drawing left rich's live display unstopped, with sys.stdout sent through the
+    stderr console, and the result was written there."""
+    from rich.console import Console
+
+    from vecmigrate.cli import output
+    terminal = _TerminalThatGoes()
+    monkeypatch.setitem(output._consoles, "err", Console(file=terminal, markup=False, highlight=False,
+                                                          force_terminal=True))
+    monkeypatch.delenv("VECMIGRATE_NO_PROGRESS", raising=False)
+    stdout, stderr = sys.stdout, sys.stderr
+    terminal.gone = fails_at == "start"
+    with output.Progress("migrating") as progress:
+        assert progress.enabled
+        progress.update(10, 100)
+        terminal.gone = terminal.gone or fails_at == "phase"
+        progress.phase("saving the index")
+        progress.update(1, None)
+        terminal.gone = True
+    assert sys.stdout is stdout and sys.stderr is stderr
+    output.emit_json({"migrated_count": 100})
+    assert json.loads(capsys.readouterr().out) == {"migrated_count": 100}
+    assert fails_at == "start" or "migrating" in "".join(terminal.text)
+
+
 @pytest.mark.parametrize("backend", ["usearch", "sqlite-vec"])
 def test_a_query_vector_of_any_finite_scale_finds_what_its_direction_finds(cli, make_source, target, backend):
     cli("migrate", "--source", make_source("qe-v3", 60), "--target", target, "--no-backup")

@@ -282,7 +282,9 @@ class Progress:
             self._progress = rich_progress = RichProgress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=console("err"), transient=True)
+                console=console("err"), transient=True, redirect_stdout=False)
+            # (rich would send what is written to stdout meanwhile through the stderr console: a
+            # result lost with stderr, and stdout left so when a failed drawing never stops it)
             self._task = rich_progress.add_task(self.label, total=None, rate="")
             self._safely(rich_progress.start)
         return self
@@ -293,7 +295,11 @@ class Progress:
         try:
             action(*args, **kwargs)
         except OSError:
-            self._progress = None
+            progress, self._progress = self._progress, None
+            try:  # stopped all the same: its refresh thread ends, and sys.stderr is given back
+                progress.stop()
+            except OSError:
+                pass
 
     def phase(self, label: str) -> None:
         """Each phase is drawn at least twice, however fast: its last counts as it ends and its
