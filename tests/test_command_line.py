@@ -754,3 +754,16 @@ def test_a_pipe_keeps_empty_last_lines_of_every_chunk(cli, make_source, target):
     out = run("sql", "--target", target, query).stdout
     assert out.count("\n") == 3001 and out.splitlines()[999] == ""
     assert run("sql", "--target", target, "SELECT '' AS a").stdout == "a\n\n"
+
+
+@pytest.mark.parametrize("good_rows", [5, 2500])
+def test_a_statement_failing_midway_in_a_pipe_leaves_the_rows_before_it_then_one_error(cli, make_source, target,
+                                                                                        good_rows):
+    """As the sqlite3 shell does: the rows SQLite gave before the error, all of them (not those of
+    the chunks already written), then one error line and exit 2."""
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    query = (f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {good_rows + 10}) "
+             f"SELECT CASE WHEN x > {good_rows} THEN abs(-9223372036854775807 - 1) ELSE x END AS v FROM c")
+    done = run("sql", "--target", target, query)
+    assert done.returncode == 2 and "integer overflow" in one_line(done.stderr)
+    assert done.stdout.splitlines() == ["v", *map(str, range(1, good_rows + 1))]

@@ -687,14 +687,18 @@ def _sql_to_pipe(stream) -> None:
     shown = 0
     try:
         with contextlib.closing(stream):
-            for statement, row in stream:
-                if row is not None:
-                    lines.row(row)
-                elif statement.columns:
-                    if shown:
-                        lines.pending.append("")  # a blank line between the statements' tables
-                    lines.row(statement.columns)
-                    shown += 1
+            try:
+                for statement, row in stream:
+                    if row is not None:
+                        lines.row(row)
+                    elif statement.columns:
+                        if shown:
+                            lines.pending.append("")  # a blank line between the statements' tables
+                        lines.row(statement.columns)
+                        shown += 1
+            except Exception:  # a statement failed midway: the rows SQLite gave before it stand, as in sqlite3
+                lines.flush()
+                raise
             if not shown:
                 lines.pending.append("")
             lines.flush()
