@@ -223,3 +223,38 @@ def test_search_by_id_looks_past_ties_only_up_to_sqlite_vecs_limit(make_source, 
         assert len(store.search_id("m04199", k=2100)) == 2100
         hits = store.search_id("m04199", k=1, filters={"kind": "pattern"})
         assert len(hits) == 1 and hits[0].id != "m04199"
+
+
+@pytest.fixture
+def five_thousand_copies(make_source, target):
+    """5,000 patterns with one vector byte for byte: more than vec0's k limit, and an HNSW graph
+    whose distances are all zero (USearch reaches a few hundred of them)."""
+    from vecmigrate.models import Pattern
+    Migrator(make_source("agentdb-adapter", 20), target).migrate(dimension=DIM, backup=False)
+    vector = np.random.default_rng(8).standard_normal(DIM).astype(np.float32)
+    with open_store(target, "usearch", writable=True) as store:
+        store.store_batch([Pattern(id=f"m{i:05d}", content="c", kind="note" if i % 2 else "pattern")
+                           for i in range(5000)], np.tile(vector, (5000, 1)))
+    return target, vector
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_search_by_id_answers_the_pattern_first_past_any_number_of_copies(five_thousand_copies, backend):
+    """A hostile review found 36 (vec0) and 30 (USearch) of 200 ids answered by a copy first."""
+    target, _ = five_thousand_copies
+    with open_store(target, backend) as store:
+        for pattern_id in [f"m{i:05d}" for i in (*range(0, 5000, 125), 4998, 4999)]:
+            hits = store.search_id(pattern_id, k=3)
+            assert hits[0].id == pattern_id and len({h.id for h in hits}) == 3, pattern_id
+            assert hits[0].distance == hits[1].distance
+        assert store.search_id("m04998", k=2, filters={"kind": "pattern"})[0].id == "m04998"
+        hits = store.search_id("m04999", k=2, filters={"kind": "pattern"})  # the pattern itself filtered out
+        assert len(hits) == 2 and "m04999" not in {h.id for h in hits}
+
+
+def test_usearch_answers_k_hits_where_its_graph_reaches_fewer(five_thousand_copies):
+    target, vector = five_thousand_copies
+    with open_store(target, "usearch") as store:
+        assert len(store.index.search(vector, 4096, threads=1).keys) < 4096  # the graph alone
+        hits = store.search(vector, k=4096)
+        assert len(hits) == 4096 and len({h.key for h in hits}) == 4096

@@ -100,7 +100,21 @@ class StoreBase(ABC):
             fetch = min(most, fetch * 2)  # every hit ties with the first: the pattern is among copies cut off at k
         if own and hits[own].distance <= hits[0].distance + TIE:
             hits.insert(0, hits.pop(own))
+        elif own is None and hits:  # past the copies a search can look through (vec0's k limit)
+            hits[:0] = self._as_copy_of(pattern_id, vector, hits[0], check_filters(kwargs.get("filters")))
         return hits[:k]
+
+    def _as_copy_of(self, pattern_id: str, vector: np.ndarray, first: SearchHit,
+                    filters: dict[str, str]) -> list[SearchHit]:
+        """The pattern's own hit, at the distance of `first` when its vector is byte for byte
+        `first`'s (so the same distance on any backend) and it passes `filters`; else none."""
+        if self._vectors_for([first.key])[0].tobytes() != vector.tobytes():
+            return []
+        key = self.conn.execute("SELECT key FROM patterns WHERE id = ?", (pattern_id,)).fetchall()[0][0]
+        hit = self._hits([key], [first.distance])
+        passes = all(value == ("unknown" if getattr(hit[0], column) is None else getattr(hit[0], column))
+                     for column, value in filters.items())  # (a NULL column matches 'unknown', as vec0 stores it)
+        return hit if hit and passes else []
 
     @abstractmethod
     def _knn(self, query: np.ndarray, k: int, filters: dict[str, str],

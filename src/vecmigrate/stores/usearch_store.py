@@ -52,7 +52,10 @@ class USearchStore(StoreBase):
             return [], []
         if not filters:
             # one query: threads=1 (the default, all cores, pays a thread hand-off worth ~3x the search)
-            matches = self.index.search(query, min(k, total), exact=exact or total <= EXACT_INDEX, threads=1)
+            wanted, exact = min(k, total), exact or total <= EXACT_INDEX
+            matches = self.index.search(query, wanted, exact=exact, threads=1)
+            if len(matches.keys) < wanted and not exact:  # the graph reached fewer vectors than asked for
+                matches = self.index.search(query, wanted, exact=True, threads=1)  # (many identical vectors)
             return self._out(matches.keys, matches.distances)
         allowed = self._matching_keys(filters)
         if not allowed.size:
