@@ -728,6 +728,26 @@ def test_sql_limit_stops_reading_the_last_statement(cli, make_source, target):
     assert [s["rows"] for s in payload["statements"]] == [[[1]], [[1], [2], [3]]]
 
 
+@pytest.mark.parametrize("tail", ["", ";", "; -- the endless one", " /* c */ ; /* d */", "\n-- end\n"])
+def test_sql_limit_knows_the_last_statement_by_its_place_not_its_text(cli, make_source, target, tail):
+    """A hostile review: a last statement whose text ends like an earlier one stopped reading
+    in the earlier one (IncompleteExecutionError, exit 1), and a comment after the last
+    statement made --limit read an endless query for ever."""
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    twice = "SELECT rowid AS r FROM patterns; SELECT rowid AS r FROM patterns"
+    result, payload = cli.json("sql", "--target", target, "--limit", "2", twice + tail)
+    assert result.exit_code == 0 and [len(s["rows"]) for s in payload["statements"]] == [2, 2]
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+    done = run("sql", "--target", target, "--limit", "3", endless + tail, timeout=60)
+    assert done.returncode == 0 and done.stdout.splitlines() == ["x", "1", "2", "3"], done.stderr
+
+
+def test_sql_a_query_too_big_is_the_querys_fault(cli, make_source, target):
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    result = cli("sql", "--target", target, "SELECT zeroblob(2000000000)")
+    assert result.exit_code == 2 and "SQL error: TooBigError" in one_line(result.stderr)
+
+
 def test_sql_streams_rows_into_a_pipe_and_a_reader_that_stops_ends_it(cli, make_source, target):
     """In a pipe, rows are written as SQLite reads them: an endless query feeds `head`, and the
     query ends, quietly and with exit 0, when the reader closes the pipe (collected first, it

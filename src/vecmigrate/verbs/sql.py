@@ -77,16 +77,18 @@ def stream_sql(target: str | Path, query: str | None = None, *, file: str | None
     _, conn, _ = tgt.open_existing(target, readonly=True)
     try:
         started: list[StatementResult] = []
+        read_to = [0]  # where the statement prepared last ends in the query
 
         def next_statement(cursor: apsw.Cursor, text: str, _bindings: Any) -> bool:
             # Called as each statement is prepared: its columns are known even if it returns no row.
+            # (APSW hands the query over in consecutive pieces, each to where the next one starts.)
             started.append(StatementResult(statement=text.strip(), columns=[d[0] for d in cursor.get_description()],
                                            rows=[]))
+            read_to[0] += len(text)
             return True
 
         cursor = conn.cursor()
         cursor.exec_trace = next_statement
-        last = query.strip().rstrip(";").strip()
         announced = count = 0
         rows = cursor.execute(query, params or {})
         while True:
@@ -100,7 +102,7 @@ def stream_sql(target: str | Path, query: str | None = None, *, file: str | None
             if limit is None or count < limit:
                 count += 1
                 yield started[-1], row
-            elif last.endswith(started[-1].statement.rstrip(";").strip()):
+            elif not holds_a_statement(query[read_to[0]:]):
                 break  # --limit reached in the last statement: the rest need not be read
     except apsw.BindingsError as exc:
         raise UsageError(f"query parameters: {describe(exc)} (pass --param name=value)") from None
@@ -109,7 +111,24 @@ def stream_sql(target: str | Path, query: str | None = None, *, file: str | None
     except (apsw.ReadOnlyError, apsw.AuthError):
         raise UsageError("`vecmigrate sql` reads only: it does not change data or write files (writes, ATTACH "
                          "and VACUUM are refused); use `vecmigrate shell --write` to change the target") from None
-    except apsw.SQLError as exc:
+    except (apsw.SQLError, apsw.TooBigError, apsw.RangeError, apsw.MismatchError) as exc:  # the query's own fault
         raise UsageError(f"SQL error: {describe(exc)}") from None
     finally:
-        conn.close()
+        conn.close(True)  # (forced: a query left unread, by --limit or a reader gone, is let go)
+
+
+def holds_a_statement(text: str) -> bool:
+    """Whether SQL text holds more than whitespace, semicolons and comments."""
+    at = 0
+    while at < len(text):
+        if text[at].isspace() or text[at] == ";":
+            at += 1
+        elif text.startswith("--", at):
+            end = text.find("\n", at)
+            at = len(text) if end < 0 else end + 1
+        elif text.startswith("/*", at):
+            end = text.find("*/", at + 2)
+            at = len(text) if end < 0 else end + 2
+        else:
+            return True
+    return False
