@@ -221,12 +221,15 @@ def test_an_embedder_module_in_the_current_folder_is_found(make_source, tmp_path
     assert json.loads(done.stdout)["migrated_count"] == 5
 
 
-def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_path):
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_path, as_json):
     """The console script loads typer and the commands inside its own handler: a Ctrl-C at any
     moment of start-up ends with 'error: interrupted' and 130 (or death by SIGINT before Python
-    listens), never a KeyboardInterrupt traceback (seen at 20-80 ms before)."""
+    listens), never a KeyboardInterrupt traceback (seen at 20-80 ms before); under --json, stdout
+    is then the error's one JSON object (a hostile review found it empty)."""
     for delay in (0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3):
-        proc = subprocess.Popen([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none")],
+        proc = subprocess.Popen([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none"),
+                                 *(["--json"] if as_json else [])],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
@@ -237,6 +240,10 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_pat
         assert len(err.strip().splitlines()) <= 1 and (finished or err.strip() in ("", "error: interrupted") or
                                                        err.startswith("error: interrupted;")), (delay, err)
         assert proc.returncode != 130 or err.strip(), delay  # exit 130 always says why
+        if as_json and proc.returncode > 0:
+            assert json.loads(one_line(out))["exit_code"] == proc.returncode, (delay, out)
+        elif not as_json or proc.returncode < 0:
+            assert out == "", (delay, out)
 
 
 # 4. a failed command leaves nothing behind

@@ -12,8 +12,20 @@ import sys
 def _interrupted_while_loading(_signum, _frame) -> None:
     # Nothing has been done yet, so nothing needs undoing: end here. (A KeyboardInterrupt raised
     # inside the import machinery can be swallowed as "Exception ignored", and the command run.)
-    os.write(2, b"error: interrupted\n")
+    _say_interrupted(json=True)
     os._exit(130)
+
+
+def _say_interrupted(*, json: bool) -> None:
+    """The error line, and under --json (when `json`) the error as stdout's one JSON object, as
+    `fail` writes it."""
+    argv = sys.argv[1:]
+    try:
+        os.write(2, b"error: interrupted\n")
+        if json and "--json" in (argv[: argv.index("--")] if "--" in argv else argv):
+            os.write(1, b'{"error": "interrupted", "exit_code": 130}\n')
+    except OSError:  # (a closed stderr or stdout: nothing more can be said)
+        pass
 
 
 def main() -> None:
@@ -28,7 +40,8 @@ def main() -> None:
     try:
         app(prog_name="vecmigrate")
     except KeyboardInterrupt:  # (later ones are caught per command, with what to do next)
-        sys.stderr.write("error: interrupted\n")
+        from .cli import output
+        _say_interrupted(json=not output.stdout_used)  # (never a second JSON object after the result)
         sys.exit(130)
     finally:  # the command is over: a Ctrl-C now would only interrupt Python's own shutdown
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)

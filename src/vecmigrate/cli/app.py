@@ -58,7 +58,7 @@ class Vecmigrate(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
-        output.errors_shown = 0
+        output.errors_shown, output.stdout_used = 0, False
         try:
             try:
                 code = super().main(args=argv, prog_name=prog_name or "vecmigrate", complete_var=complete_var,
@@ -67,14 +67,14 @@ class Vecmigrate(TyperGroup):
                 code = usage_failure(exc, as_json)
             except typer.Abort as exc:  # a declined prompt, or Ctrl-C while the parser ran
                 interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-                output.error_line("interrupted" if interrupted else "aborted")
                 code = 130 if interrupted else 1
+                tell_failure("interrupted" if interrupted else "aborted", code, as_json)
         except (OSError, OutputFailed) as exc:  # --help, --version, completion: stdout cannot be written
             _drop_stdout()
             output.error_line(f"cannot write to stdout ({exc})")
             code = 1
         if code == 130 and not output.errors_shown:  # Ctrl-C while typer parsed: it exits 130 and says nothing
-            output.error_line("interrupted")
+            tell_failure("interrupted", 130, as_json)
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
@@ -171,13 +171,18 @@ def handle_errors(func: Callable) -> Callable:
 
 
 def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:
+    tell_failure(message, code, as_json, **extra)
+    raise typer.Exit(code)
+
+
+def tell_failure(message: str, code: int, as_json: bool, **extra: Any) -> None:
+    """The error line on stderr and, under --json, the error as the one JSON object on stdout."""
     output.error_line(message)
     if as_json:
         try:
             emit_json({"error": message, "exit_code": code, **{k: v for k, v in extra.items() if v is not None}})
         except OutputFailed:  # stdout is gone (a closed pipe, a full disk): the error line on stderr stands
             _drop_stdout()
-    raise typer.Exit(code)
 
 
 def _drop_stdout() -> None:

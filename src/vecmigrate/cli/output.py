@@ -101,8 +101,13 @@ def stdout_is_terminal() -> bool:
     return console("out").is_terminal
 
 
+stdout_used = False  # whether this command wrote to stdout (through write)
+
+
 def write(text: str) -> None:
     """Plain text on stdout, as it is (no markup, no wrapping, no cutting)."""
+    global stdout_used
+    stdout_used = True
     stdout = _Stdout()
     stdout.write(text if text.endswith("\n") else text + "\n")
     stdout.flush()
