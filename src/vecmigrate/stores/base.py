@@ -112,9 +112,9 @@ class StoreBase(ABC):
             return []
         key = self.conn.execute("SELECT key FROM patterns WHERE id = ?", (pattern_id,)).fetchall()[0][0]
         hit = self._hits([key], [first.distance])
-        passes = all(value == ("unknown" if getattr(hit[0], column) is None else getattr(hit[0], column))
-                     for column, value in filters.items())  # (a NULL column matches 'unknown', as vec0 stores it)
-        return hit if hit and passes else []
+        passes = bool(hit) and all(value == ("unknown" if getattr(hit[0], column) is None else getattr(hit[0], column))
+                                   for column, value in filters.items())  # (NULL matches 'unknown', as vec0 stores it)
+        return hit if passes else []
 
     @abstractmethod
     def _knn(self, query: np.ndarray, k: int, filters: dict[str, str],
