@@ -622,6 +622,26 @@ def test_a_source_named_like_a_backup_keeps_its_newest_backups(cli, make_source,
     assert list_backups(source) == made[-2:]
 
 
+def test_a_command_started_with_stdout_or_stderr_closed_finishes_with_one_line(make_source, tmp_path):
+    """`vecmigrate migrate ... >&-`: Python leaves sys.stdout None; the migration finished and then
+    an AttributeError traceback ended it with exit 1 (a hostile review). Now: exit 0, and one
+    line saying the result could not be written; with stderr closed, the result as usual."""
+    import shlex
+    source = make_source("qe-v3", 300)
+    vecmigrate = shlex.quote(str(BIN / "vecmigrate"))
+    args = f"migrate --source {shlex.quote(str(source))} --no-backup --json --target "
+    done = subprocess.run(f"{vecmigrate} {args}{shlex.quote(str(tmp_path / 'a.vecdb'))} >&-", shell=True,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "could not be written to stdout" in one_line(done.stderr), done.stderr
+    assert json.loads(run("status", "--target", tmp_path / "a.vecdb", "--json").stdout)["migration_complete"]
+    done = subprocess.run(f"{vecmigrate} {args}{shlex.quote(str(tmp_path / 'b.vecdb'))} 2>&- <&-", shell=True,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and json.loads(done.stdout)["migrated_count"] == 300
+    done = subprocess.run(f"{vecmigrate} status --target {shlex.quote(str(tmp_path / 'none'))} --json >&-",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
 def test_a_stderr_gone_mid_run_does_not_fail_a_migrate_that_finishes(make_source, tmp_path):
     """A closed pipe reading the log (-v), and a terminal that goes away while the bar is drawn:
     the migration finishes, exit 0, its JSON on stdout."""

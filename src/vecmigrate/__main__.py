@@ -28,7 +28,39 @@ def _say_interrupted(*, json: bool) -> None:
         pass
 
 
+class _ClosedStdout:
+    """stdout when the command started with it closed (`>&-`): every write fails as on a closed
+    file, so a command ends as it does on a full disk ("its output could not be written")."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def write(self, _text: str) -> int:
+        raise OSError(9, "stdout is closed")  # (EBADF)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _hold_closed_descriptors() -> None:
+    """Descriptors 0-2 closed at start leave sys.stdin/stdout/stderr None (a traceback at the first
+    print), and the next file opened (a backup, an index) would take their number, where a write
+    meant for stdout would land. Each is held on /dev/null instead."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        held = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+        if held != fd:
+            os.dup2(held, fd)
+            os.close(held)
+        setattr(sys, name, _ClosedStdout() if fd == 1 else open(fd, "r" if fd == 0 else "w", closefd=False))
+
+
 def main() -> None:
+    _hold_closed_descriptors()
     loading = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
     if loading:
         _signal.signal(_signal.SIGINT, _interrupted_while_loading)
