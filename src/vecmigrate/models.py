@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # (annotations only: see jsonable)
 
 
 @dataclass(frozen=True)
@@ -351,11 +352,11 @@ class SqlResult:
 
 
 def jsonable(value: Any) -> Any:
-    """Make SQLite/numpy values printable as JSON (blobs as hex, arrays as lists)."""
+    """Make SQLite/numpy values printable as JSON (blobs as hex, arrays as lists). Without
+    importing numpy: an error's JSON is written through this while numpy may be half-imported
+    (a Ctrl-C that landed in its import)."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$blob": bytes(value).hex()}
-    if isinstance(value, np.ndarray):
+    if hasattr(value, "tolist"):  # numpy arrays and numpy numbers
         return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
     return value
