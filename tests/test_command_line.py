@@ -814,3 +814,32 @@ def test_a_statement_failing_midway_in_a_pipe_leaves_the_rows_before_it_then_one
     done = run("sql", "--target", target, query)
     assert done.returncode == 2 and "integer overflow" in one_line(done.stderr)
     assert done.stdout.splitlines() == ["v", *map(str, range(1, good_rows + 1))]
+
+
+@pytest.mark.parametrize("args", [
+    ["status", "--target", "{t}", "--source", b"\xff.db"],
+    ["verify", "--target", "{t}", "--source", b"\xff.db"],
+    ["repair", "--target", "{t}", "--source", b"\xff.db"],
+    ["export", "--target", "{t}", "--to", b"\xff.db"],
+    ["reconcile", "--primary", "{t}", "--secondary", b"\xff.vecdb"],
+    ["sql", "--target", "{t}", "--param", b"x=\xff", "SELECT :x"],
+    ["sql", "--target", "{t}", b"SELECT '\xff'"],
+])
+def test_a_path_or_value_that_is_not_utf8_is_a_usage_error_in_every_command(make_source, tmp_path, args):
+    """A hostile review: six commands answered bytes that are not UTF-8 with a UnicodeEncodeError
+    traceback (exit 1, no JSON); migrate and sync already said it in one line."""
+    target = tmp_path / "t.vecdb"
+    run("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    argv = [os.fsencode(str(BIN / "vecmigrate")),
+            *[str(target).encode() if a == "{t}" else a if isinstance(a, bytes) else a.encode() for a in args], b"--json"]
+    done = subprocess.run(argv, capture_output=True, timeout=120, cwd=tmp_path)
+    err = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2 and "not valid UTF-8" in one_line(err) and "Traceback" not in err, err
+    assert json.loads(done.stdout)["exit_code"] == 2
+
+
+def test_an_error_naming_a_path_with_a_newline_is_still_one_line(make_source, tmp_path):
+    done = run("status", "--target", tmp_path / "a\nb")
+    assert done.returncode == 1 and "a\\nb" in one_line(done.stderr)
+    done = run("migrate", "--source", tmp_path / "x\ny.db", "--target", tmp_path / "t.vecdb")
+    assert done.returncode == 1 and "x\\ny.db" in one_line(done.stderr)

@@ -146,6 +146,7 @@ def handle_errors(func: Callable) -> Callable:
         if kwargs.get("verbose") and output.logger.getEffectiveLevel() > output.logging.INFO:
             output.setup_logging("info")  # (-v never hides what --log-level debug asked for)
         try:
+            _refuse_undecodable(kwargs)
             return func(*args, **kwargs)
         except VecmigrateError as exc:
             from ..models import jsonable
@@ -162,12 +163,28 @@ def handle_errors(func: Callable) -> Callable:
         except KeyboardInterrupt:
             fail("interrupted; run the same command again (a migration resumes from its committed batches)", 130,
                  as_json)
+        except UnicodeError as exc:  # (text from a file that is not UTF-8, past what was checked)
+            fail(f"{type(exc).__name__}: {exc}", 2, as_json)
         except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
             if type(exc).__module__ == "apsw":
                 from ..db import describe
                 fail(describe(exc), 1, as_json)
             raise
     return run
+
+
+def _refuse_undecodable(options: dict[str, Any]) -> None:
+    """A path or value given in bytes that are not UTF-8 (Python keeps them as surrogates) cannot
+    reach SQLite, which takes UTF-8 text: a usage error naming the option, before any work."""
+    for name, value in options.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (str, Path)):
+                try:
+                    str(item).encode("utf-8")
+                except UnicodeEncodeError:
+                    given = "the query" if name == "query" else f"--{name.replace('_', '-')}"  # (sql's one argument)
+                    raise UsageError(f"{given} {str(item)!r} is not valid UTF-8; rename it or use a path or value "
+                                     f"that is") from None
 
 
 def fail(message: str, code: int, as_json: bool, **extra: Any) -> None:

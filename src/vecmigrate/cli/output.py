@@ -142,11 +142,12 @@ errors_shown = 0  # error lines printed by this command (the parser's Ctrl-C pri
 
 
 def error_line(message: str) -> None:
-    """`error: ...` on stderr, in red on a terminal; always shown (-q included)."""
+    """`error: ...` on stderr, in red on a terminal; always shown (-q included). One line: a
+    newline in it (a path, a value) is shown as \\n."""
     global errors_shown
     from rich.text import Text
     text = Text("error:", style="red")
-    text.append(" " + visible(message))
+    text.append(" " + visible(message).replace("\n", "\\n"))
     _print_err(text)
     errors_shown += 1  # (after: a Ctrl-C while rich loads leaves the line unshown)
 
