@@ -131,6 +131,22 @@ def test_status_tells_a_running_migration_from_an_interrupted_one(make_source, t
     assert killed.returncode == -signal.SIGKILL
     status = json.loads(run("status", "--target", target, "--json").stdout)
     assert "interrupted" in status["generations"][0]["state"]
+    # another command holds the target alone: no migrate is running (a hostile review saw 'a
+    # migrate is running (PID n)' with n a `shell --write`)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import time; from vecmigrate.target.lock import TargetLock\n"
+                               f"with TargetLock({str(target)!r}, what='shell --write'):\n"
+                               "    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        status = json.loads(run("status", "--target", target, "--json").stdout)
+        assert "interrupted" in status["generations"][0]["state"], status["generations"]
+        refused = run("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+        assert refused.returncode == 1 and f"PID {holder.pid} (`vecmigrate shell --write` is running)" in refused.stderr
+    finally:
+        holder.kill()
+        holder.wait()
     (tmp_path / "slow.py").write_text(  # a real migrate that takes its time: status while it runs
         "import time, numpy as np\n"
         "def encode(texts):\n"
@@ -254,6 +270,21 @@ def test_reconcile_with_a_missing_secondary_makes_nothing(cli, make_source, targ
     result = cli("reconcile", "--primary", target, "--secondary", missing)
     assert result.exit_code == 1 and "secondary.vecdb" in one_line(result.stderr)
     assert not missing.exists()
+
+
+def test_commands_on_a_folder_that_is_no_target_leave_no_lock_file(cli, make_source, target, tmp_path):
+    """A hostile review: reconcile with an empty folder on either side, rollback and shell --write
+    left a `.lock` in a folder that was no target (only migrate may make one)."""
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["reconcile", "--primary", target, "--secondary", empty],
+                 ["reconcile", "--primary", empty, "--secondary", target],
+                 ["rollback", "--target", empty],
+                 ["shell", "--write", "--target", empty]):
+        result = cli(*args)
+        assert result.exit_code != 0 and "empty" in one_line(result.stderr), (args, result.stderr)
+        assert list(empty.iterdir()) == [], args
 
 
 def test_a_failed_migrate_leaves_no_backup(cli, make_source, target):

@@ -153,7 +153,7 @@ def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=Non
     from .target.generations import Layout, recover
     from .target.lock import TargetLock
     from .verbs.shell import guarded_shell
-    lock = TargetLock(Path(target)).__enter__() if write else None
+    lock = TargetLock(Path(target), what="shell --write").__enter__() if write else None
     try:
         if lock is not None:  # a writer finishes what a killed one left (an interrupted rollback) first
             recover(Layout(Path(target)))

@@ -82,7 +82,7 @@ def create_store(target: str | Path, *, backend: str = "auto", dimension: int = 
     if not layout.exists():
         settings = IndexSettings(dimension=dimension, metric=metric, dtype=dtype, connectivity=connectivity,
                                  expansion_add=expansion_add, expansion_search=expansion_search).check()
-        with TargetLock(layout.root):
+        with TargetLock(layout.root, creates=True, what="create_store"):
             recover(layout)
             if not layout.exists():
                 tgt.create_empty(layout, settings, embedder)

@@ -163,6 +163,15 @@ class Layout:
         current = self.current()
         return current is not None and current.db.exists()
 
+    def holds_a_target(self) -> bool:
+        """Whether vecmigrate made anything here (the live link, a generation, one being removed),
+        whole or half done: only a migrate locks a folder that holds none of it."""
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return False
+        return any(n == CURRENT or _GEN_NAME.fullmatch(n) or n.startswith(TRASH_PREFIX) for n in names)
+
     def newer_than_current(self) -> list[Generation]:
         current = self.current()
         floor = current.number if current else 0

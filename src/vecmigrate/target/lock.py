@@ -33,19 +33,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def holder_pid(root: Path) -> int | None:
-    """The PID of a live process holding the target alone (a migrate, a rollback), as the lock
-    file says; read without locking, so asking never gets in a writer's way."""
+def holder(root: Path) -> tuple[int, str] | None:
+    """The PID of a live process holding the target alone and what it is (`migrate`, `rollback`,
+    `shell --write`, ...; "" for a lock an older vecmigrate wrote), as the lock file says; read
+    without locking, so asking never gets in a writer's way."""
     path = Path(root) / LOCK_NAME
     try:
         text = path.read_text(errors="replace").strip()
         inode = os.stat(path).st_ino
     except OSError:
         return None
-    text = text.removesuffix(STARTING)
-    if not text.isdigit() or not _alive(int(text)):
+    pid, what = _parse(text)
+    if pid is None or what == STARTING.strip() or not _alive(pid):
         return None
-    return int(text) if _flocked_alone(inode) is not False else None
+    return (pid, what) if _flocked_alone(inode) is not False else None
+
+
+def _parse(text: str) -> tuple[int | None, str]:
+    """The lock file's `PID what` (what may be empty)."""
+    pid, _, what = text.strip().partition(" ")
+    return (int(pid) if pid.isdigit() else None), what.strip()
 
 
 def _flocked_alone(inode: int) -> bool | None:
@@ -74,9 +81,14 @@ class TargetLock:
     holders (stores, sync); the first one in finishes what a killed process left half done
     (generations.recover) while it briefly holds the target alone."""
 
-    def __init__(self, root: Path, *, shared: bool = False) -> None:
+    def __init__(self, root: Path, *, shared: bool = False, creates: bool = False, what: str = "") -> None:
+        """`creates`: the folder may be no target yet (a migrate); else the lock is refused there,
+        and no lock file is left in a folder that is no target. `what` names the holder in the
+        lock file (`migrate`, `rollback`, ...), for status and for whoever is refused."""
         self.path = Path(root) / LOCK_NAME
         self.shared = shared
+        self.creates = creates
+        self.what = what
         self.fd: int | None = None
         self.took_over_from: int | None = None
         self.recovered: list[str] = []
@@ -84,6 +96,8 @@ class TargetLock:
     def __enter__(self) -> "TargetLock":
         from .generations import Layout, check_root, check_shape
         check_root(self.path.parent)
+        if not self.creates and not Layout(self.path.parent).holds_a_target():
+            raise TargetError(f"no vecmigrate target at {self.path.parent} (run `vecmigrate migrate` first)")
         if self.path.parent.is_dir():  # a target vecmigrate would refuse gets no lock file either
             check_shape(Layout(self.path.parent))
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +128,7 @@ class TargetLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise self._held(fd, "a migrate, rollback or repair needs it alone") from None
-        self._claim(fd)
+        self._claim(fd, f" {self.what}" if self.what else "")
 
     def _take_shared(self, fd: int) -> None:
         deadline = time.monotonic() + SHARED_WAIT_SECONDS
@@ -143,9 +157,9 @@ class TargetLock:
             return
 
     def _claim(self, fd: int, label: str = "") -> None:
-        previous = self._holder(fd).removesuffix(STARTING)
-        if previous.isdigit() and int(previous) != os.getpid() and not _alive(int(previous)):
-            self.took_over_from = int(previous)
+        previous, _ = _parse(self._holder(fd))
+        if previous is not None and previous != os.getpid() and not _alive(previous):
+            self.took_over_from = previous
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}{label}".encode(), 0)
         os.fsync(fd)
@@ -155,10 +169,11 @@ class TargetLock:
         return os.pread(fd, 32, 0).decode(errors="replace").strip()
 
     def _held(self, fd: int, why: str) -> TargetError:
-        holder = self._holder(fd)
-        if holder:
-            return TargetError(f"target {self.path.parent} is locked by PID {holder.removesuffix(STARTING)} "
-                               f"(another migrate or rollback is running)")
+        pid, what = _parse(self._holder(fd))
+        if pid is not None:
+            running = f"`vecmigrate {what}` is running" if what and what != STARTING.strip() else \
+                "another migrate or rollback is running"
+            return TargetError(f"target {self.path.parent} is locked by PID {pid} ({running})")
         return TargetError(f"target {self.path.parent} is open for writing by other processes (pattern stores or "
                            f"`vecmigrate sync`); {why}: close them first")
 

@@ -280,7 +280,7 @@ class Migrator:
         target directory this run created is removed again if the run fails before writing."""
         created = not self.layout.root.exists()
         try:
-            with TargetLock(self.layout.root) as lock:
+            with TargetLock(self.layout.root, creates=True, what="migrate") as lock:
                 if lock.took_over_from:
                     self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
                 live = self.layout.current()

@@ -58,7 +58,7 @@ def repair(target: str | Path, *, source: str | Path | None = None) -> RepairRep
     layout = Layout(Path(target))
     if not layout.exists():
         raise TargetError(f"no vecmigrate target at {layout.root}")
-    with TargetLock(layout.root):
+    with TargetLock(layout.root, what="repair"):
         recover(layout)
         where, conn, meta = tgt.open_existing(target, readonly=False)
         try:

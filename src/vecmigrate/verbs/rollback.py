@@ -48,10 +48,10 @@ def rollback(target: str | Path, *, keep_writes: bool = False, discard_writes: b
         raise UsageError("give --keep-writes or --discard-writes, not both")
     layout = Layout(Path(target))
     check_root(layout.root)
-    if not layout.root.is_dir():
+    if not layout.root.is_dir() or not layout.holds_a_target():
         raise NothingToRollBack(f"nothing to roll back: no vecmigrate target at {layout.root}")
     started = time.perf_counter()
-    with TargetLock(layout.root) as lock:
+    with TargetLock(layout.root, what="rollback") as lock:
         notes = [f"took over a lock left by PID {lock.took_over_from}, which is no longer running"] \
             if lock.took_over_from else []
         intent = read_intent(layout)

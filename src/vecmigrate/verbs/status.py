@@ -178,7 +178,8 @@ def _generations(layout: Layout) -> list[dict]:
     current = layout.current()
     parent = current.parent if current is not None else None
     undoing = read_intent(layout)
-    migrating = target_lock.holder_pid(layout.root)
+    held = target_lock.holder(layout.root)
+    migrating = held[0] if held is not None and held[1] in ("migrate", "") else None  # ("": an older lock file)
     out = []
     for generation in reversed(layout.generations()):
         if undoing is not None and generation.number == undoing.undo:
