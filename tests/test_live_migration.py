@@ -7,6 +7,7 @@ own code is to its database); stores and `sync` run in other processes."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -292,6 +293,29 @@ def test_sync_follow_makes_a_source_write_searchable_within_the_interval_and_sto
     payload = json.loads(stdout)
     assert payload["passes"] >= 2 and payload["totals"]["inserted"] == 1, (payload, stderr)
     assert "applied 1 change(s)" in stderr
+
+
+def test_sync_follow_takes_one_ctrl_c_delivered_twice_as_one():
+    """`timeout --signal=INT` (the README's four-phase example) signals the command and then its
+    process group: a second SIGINT an instant after the first ended `sync --follow` with exit 130
+    (the fresh-clone CI's README test, once). That Ctrl-C again is let go, during the pass or
+    after following stopped; a later one still interrupts."""
+    from vecmigrate.verbs.sync import SECOND_CTRL_C, _stop_on_ctrl_c
+    try:
+        with _stop_on_ctrl_c() as stopped:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            assert stopped()
+            os.kill(os.getpid(), signal.SIGINT)  # the same Ctrl-C, during the pass
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)  # and after following stopped
+        time.sleep(0.01)
+        time.sleep(SECOND_CTRL_C)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # a new Ctrl-C
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- 5. rollback keeps writes -----------------------------------------------------------------

@@ -235,25 +235,42 @@ class Syncer:
         return done
 
 
+SECOND_CTRL_C = 0.5  # seconds: a SIGINT sooner after the first is the same Ctrl-C delivered twice
+
+
 @contextlib.contextmanager
 def _stop_on_ctrl_c():
-    """A first SIGINT asks to stop after the current pass; a second one interrupts."""
+    """A first SIGINT asks to stop after the current pass; a second one interrupts. One Ctrl-C
+    can arrive twice (`timeout --signal=INT` signals the command and then its process group):
+    a second SIGINT within SECOND_CTRL_C seconds of the first is that one again."""
     import signal
     import threading
-    asked: list[bool] = []
+    asked: list[float] = []
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return
 
     def ask(signum, frame):
-        if asked:
+        if asked and time.monotonic() - asked[0] > SECOND_CTRL_C:
             raise KeyboardInterrupt
-        asked.append(True)
+        asked.append(time.monotonic())
     previous = signal.signal(signal.SIGINT, ask)
     try:
         yield lambda: bool(asked)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous if not asked else
+                      lambda signum, frame: _after_stop(asked[0], previous, signum, frame))
+
+
+def _after_stop(first: float, previous, signum, frame) -> None:
+    """SIGINT once following stopped: that Ctrl-C again is let go, a new one does what it did before."""
+    import signal
+    if time.monotonic() - first <= SECOND_CTRL_C:
+        return
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        raise KeyboardInterrupt
 
 
 def sync(source: str | Path, target: str | Path, options: MigrateOptions | None = None, **overrides) -> SyncPass:
