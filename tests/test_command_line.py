@@ -123,6 +123,31 @@ def test_status_never_rounds_up_to_complete(cli, make_source, target):
     assert "99.95 %" in coverage and "100" not in coverage, coverage
 
 
+def test_status_matches_a_source_the_target_never_read_by_pattern_id(cli, make_source, target, tmp_path):
+    """A hostile review: a copy of the source showed coverage 0.0 % though every id was in the
+    target (ids were loaded only for a source with a run), and an emptied copy showed 100 %
+    beside 'complete no'."""
+    source = make_source("qe-v3", 50)
+    cli("migrate", "--source", source, "--target", target, "--no-backup")
+    copy = tmp_path / "copy.db"
+    shutil.copy(source, copy)
+    _, status = cli.json("status", "--target", target, "--source", copy)
+    assert (status["source_count"], status["coverage"], status["migration_complete"]) == (50, 1.0, True)
+    conn = apsw.Connection(str(copy))
+    conn.execute("DELETE FROM qe_patterns WHERE rowid % 5 = 0")
+    conn.execute("INSERT INTO qe_patterns(id, pattern_type, qe_domain, domain, name, description) "
+                 "SELECT 'new-' || id, pattern_type, qe_domain, domain, name, description "
+                 "FROM qe_patterns LIMIT 2")
+    conn.close()
+    _, status = cli.json("status", "--target", target, "--source", copy)
+    assert (status["source_count"], status["coverage"], status["migration_complete"]) == (42, 40 / 42, False)
+    conn = apsw.Connection(str(copy))
+    conn.execute("DELETE FROM qe_patterns")
+    conn.close()
+    _, status = cli.json("status", "--target", target, "--source", copy)
+    assert status["source_count"] == 0 and (status["coverage"] == 1.0) == status["migration_complete"]
+
+
 def test_status_tells_a_running_migration_from_an_interrupted_one(make_source, tmp_path):
     source = make_source("legacy-qe", 300)
     target = tmp_path / "t.vecdb"

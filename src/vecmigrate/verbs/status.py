@@ -54,8 +54,9 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
             versions.check_readable(meta, conn, str(layout.root))
             # the run that read the source asked about (the last run, when none is named)
             run = ledger.last_run(conn, str(Path(source).resolve()) if source is not None else None)
-            if run is not None:
+            if run is not None or (source is not None and meta):  # (a source never read: matched by pattern id)
                 target_ids = {r[0] for r in conn.execute("SELECT id FROM patterns")}
+            if run is not None:
                 quarantined_rowids = {(r[0], r[1]) for r in conn.execute(
                     "SELECT source_table, source_rowid FROM quarantine WHERE run_id = ?", (run["run_id"],))}
             if tgt.has_lineage(meta):
@@ -110,7 +111,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         elif source_path is not None:
             source_count, migrated, accounted = _source_accounting(source_path, run, target_ids, quarantined_rowids)
             coverage = migrated / source_count if source_count else 1.0
-            complete = bool(run and run["status"] == "complete" and accounted == source_count)
+            complete = accounted == source_count and (run is None or run["status"] == "complete")
     except (VecmigrateError, apsw.Error, OSError) as exc:
         if source is not None:
             raise
