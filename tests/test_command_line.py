@@ -329,6 +329,29 @@ def test_a_failed_migrate_leaves_no_backup(cli, make_source, target):
     assert list(source.parent.glob("*.backup-*")) == []
 
 
+def test_keep_backups_leaves_the_backup_of_a_run_still_under_way(cli, make_source, target, tmp_path):
+    """A hostile review: a migrate into another target, from the same source with --keep-backups 1,
+    removed the backup a run still under way had just made (that run then reported a path that
+    was gone). A run holds its backup until it ends; pruning leaves a held one."""
+    source = make_source("legacy-qe", 10, name="qe.db")
+    _, first = cli.json("migrate", "--source", source, "--target", target, "--dimension", DIM)
+    under_way = subprocess.Popen([sys.executable, "-c",  # the first run, still going: it holds its backup
+                                  "import fcntl, os, time\n"
+                                  f"fcntl.flock(os.open({first['backup_path']!r}, os.O_RDONLY), fcntl.LOCK_SH)\n"
+                                  "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert under_way.stdout.readline().strip() == "held"
+        _, second = cli.json("migrate", "--source", source, "--target", tmp_path / "other.vecdb", "--dimension", DIM,
+                             "--keep-backups", "1")
+        assert second["pruned_backups"] == [] and Path(first["backup_path"]).exists()
+    finally:
+        under_way.kill()
+        under_way.wait()
+    _, third = cli.json("migrate", "--source", source, "--target", tmp_path / "third.vecdb", "--dimension", DIM,
+                        "--keep-backups", "1")  # that run is over: its backup may go now
+    assert third["pruned_backups"] == [first["backup_path"], second["backup_path"]]
+
+
 def test_keep_backups_prunes_only_vecmigrates_old_backups(cli, make_source, target):
     source = make_source("legacy-qe", 10, name="qe.db")
     others = {  # none of these is a backup vecmigrate made of qe.db

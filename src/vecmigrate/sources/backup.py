@@ -3,6 +3,8 @@ lose committed transactions still in the -wal file)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import os
 import re
@@ -82,18 +84,43 @@ def _is_sqlite(path: Path) -> bool:
 
 def prune_backups(source: Path, keep: int, *, made_now: Path | None = None) -> list[str]:
     """Remove the oldest backups of `source` vecmigrate made, keeping the newest `keep` (and
-    always `made_now`, the one this run made); the paths removed. A file that cannot be
-    removed stays (and is not listed)."""
+    always `made_now`, the one this run made, and any a run still under way holds: see
+    holding); the paths removed. A file that cannot be removed stays (and is not listed)."""
     removed = []
     for path in list_backups(source)[:-keep] if keep > 0 else []:
         if made_now is not None and Path(path) == made_now:
             continue
         try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (refused while another run holds it)
             os.unlink(path)
             removed.append(path)
         except OSError:
             pass
+        finally:
+            os.close(fd)
     return removed
+
+
+@contextlib.contextmanager
+def holding(backup: Path | None):
+    """Hold the backup this run made (a shared flock) while the run goes on, so that another
+    run pruning the same source's backups meanwhile leaves it alone."""
+    fd = None
+    if backup is not None:
+        try:
+            fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # (unlocked, it is still kept by this run's own pruning)
+            pass
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def backup_source(conn: apsw.Connection, source: Path) -> Path:

@@ -69,7 +69,7 @@ from ..faults import crash_point
 from ..files import no_wider_than
 from ..models import MigrationResult, Pattern, QuarantinedRow, Validation
 from ..sources import GenericMapping, Plan, SourceReader, detect
-from ..sources.backup import backup_source, prune_backups
+from ..sources.backup import backup_source, holding, prune_backups
 from ..sources.batch import as_quarantined, prepare_batch
 from ..sources.history import copy_history, history_counts
 from ..target import changelog, ledger, versions
@@ -408,17 +408,18 @@ class Migrator:
         backup = backup_source(run.conn, self.source.resolve()) if options.backup else None
         if backup:
             self.log(f"source backed up to {backup}")
-        try:
-            result = self._write(run, options, backup, started)
-        except BaseException:
-            if backup is not None:  # a failed run leaves nothing behind: the backup of its attempt goes
-                backup.unlink(missing_ok=True)
-            raise
-        if backup is not None and options.keep_backups:
-            pruned = prune_backups(self.source.resolve(), options.keep_backups, made_now=backup)
-            for path in pruned:
-                self.log(f"removed the old source backup {path} (--keep-backups {options.keep_backups})")
-            result = replace(result, pruned_backups=pruned)
+        with holding(backup):  # (another run's pruning meanwhile leaves it alone)
+            try:
+                result = self._write(run, options, backup, started)
+            except BaseException:
+                if backup is not None:  # a failed run leaves nothing behind: the backup of its attempt goes
+                    backup.unlink(missing_ok=True)
+                raise
+            if backup is not None and options.keep_backups:
+                pruned = prune_backups(self.source.resolve(), options.keep_backups, made_now=backup)
+                for path in pruned:
+                    self.log(f"removed the old source backup {path} (--keep-backups {options.keep_backups})")
+                result = replace(result, pruned_backups=pruned)
         return result
 
     def _retries_pass(self, run: Run, options: MigrateOptions) -> bool:
