@@ -642,6 +642,11 @@ def test_status_goes_on_when_the_recorded_source_path_holds_something_else(cli, 
     result = cli("status", "--target", target)
     assert result.exit_code == 0 and "target count\t12" in result.stdout
     assert "cannot be read now" in result.stderr or "no longer there" in result.stderr
+    # a hostile review: status still named the layout qe-v3, and called a directory 'behind'
+    _, status = cli.json("status", "--target", target)
+    assert status["schema"] is None, status["schema"]
+    assert status["sources"][0]["layout"] == "qe-v3" and (status["sources"][0]["in_step"] is None) == (
+        replacement == "directory")
 
 
 def test_search_and_reconcile_refuse_what_cannot_mean_anything(cli, make_source, target):

@@ -118,7 +118,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         # the recorded path holds something else now (a directory, another file): the target still shows
         notes = [f"the source this target was fed from, {source_path}, cannot be read now ({exc}): coverage "
                  f"is not computed (pass --source to compare with another file)", *notes]
-        source_count = coverage = None
+        source_count = coverage = schema = None  # (the layout it was fed as is in `sources`; the file is not that now)
         complete = False
     gens = _generations(layout)
     backups = list_backups(source_path, earlier=True) if source_path else []
@@ -146,7 +146,7 @@ def _sources(conn) -> list[dict]:
     now = time.time()
     for fed in lineage.sources(conn):
         path = Path(fed["path"])
-        if not path.exists():
+        if not path.is_file():  # gone, or a directory, FIFO, ... in its place: neither in step nor behind
             in_step, behind = None, None
         else:
             in_step = lineage.in_step(fed, source_state(path))
