@@ -212,6 +212,16 @@ def test_status_json_has_disk_use_per_generation_and_backup(cli, make_source, ta
     [backup] = status["backups"]
     assert use["backups"][backup] == Path(backup).stat().st_size > 0
     assert use["total_bytes"] == use["generations"]["1"] + use["backups"][backup]
+    # a hostile review: a generation a killed command was removing went uncounted, and the
+    # backups of a source moved away were 'none'
+    trash = target / ".trash-gen-000009"
+    trash.mkdir()
+    (trash / "patterns.sqlite").write_bytes(b"x" * 5000)
+    source.rename(source.with_name("moved.db"))
+    _, status = cli.json("status", "--target", target)
+    use = status["disk_use"]
+    assert status["backups"] == [backup] and use["being_removed"] == {".trash-gen-000009": 5000}
+    assert use["total_bytes"] == use["generations"]["1"] + use["backups"][backup] + 5000
 
 
 # 3. usage errors are one line, and exit 2

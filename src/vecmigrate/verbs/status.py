@@ -18,7 +18,7 @@ from ..sources.backup import list_backups
 from ..target import changelog, ledger, lineage, versions
 from ..target import database as tgt
 from ..target import lock as target_lock
-from ..target.generations import Layout, check_root, read_intent
+from ..target.generations import TRASH_PREFIX, Layout, check_root, read_intent
 from .migrate import DEFAULT_TARGET
 
 
@@ -88,6 +88,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     notes = json.loads(meta.get("model_notes") or "[]")
     if missing:
         notes = [f"no target at {layout.root} yet: nothing of the source is migrated", *notes]
+    backed_up = source_path  # (the backups of a source that is gone stay beside where it was)
     if source is None and source_path is not None and not source_path.exists():
         # the recorded source is gone (deleted after cut-over, moved): the target's state still shows
         notes = [f"the source this target was migrated from, {source_path}, is no longer there: "
@@ -121,8 +122,10 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         source_count = coverage = schema = None  # (the layout it was fed as is in `sources`; the file is not that now)
         complete = False
     gens = _generations(layout)
-    backups = list_backups(source_path, earlier=True) if source_path else []
+    backups = list_backups(backed_up, earlier=True) if backed_up else []
     backup_bytes = {b: _size(Path(b)) for b in backups}
+    # generations a killed command was removing (the next writer finishes removing them)
+    leftovers = {p.name: _tree_size(p) for p in sorted(layout.root.glob(f"{TRASH_PREFIX}*")) if p.is_dir()}
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
         quarantined_count=quarantined_count, coverage=coverage, migration_complete=complete,
@@ -136,7 +139,8 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
         versions={k: _versions(meta[k]) for k in ("created_by", "written_by") if meta.get(k)},
         sources=fed, change_log=change_log, writes_since_live=since_live,
         disk_use={"generations": {g["generation"]: g["bytes"] for g in gens}, "backups": backup_bytes,
-                  "total_bytes": sum(g["bytes"] for g in gens) + sum(backup_bytes.values())})
+                  "being_removed": leftovers,
+                  "total_bytes": sum(g["bytes"] for g in gens) + sum(backup_bytes.values()) + sum(leftovers.values())})
 
 
 def _sources(conn) -> list[dict]:
