@@ -277,7 +277,10 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_pat
     """The console script loads typer and the commands inside its own handler: a Ctrl-C at any
     moment of start-up ends with 'error: interrupted' and 130 (or death by SIGINT before Python
     listens), never a KeyboardInterrupt traceback (seen at 20-80 ms before); under --json, stdout
-    is then the error's one JSON object (a hostile review found it empty)."""
+    is then the error's one JSON object (a hostile review found it empty). Before `main` runs
+    (Python's own start-up, ~10-15 ms here, longer on a loaded machine) no code of ours can
+    answer: such a run is set aside, and most runs must reach our code."""
+    reached = 0
     for delay in (0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3):
         proc = subprocess.Popen([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none"),
                                  *(["--json"] if as_json else [])],
@@ -285,6 +288,9 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_pat
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
+        if _before_main(err):
+            continue
+        reached += 1
         assert "Traceback" not in err, (delay, err)
         finished = "no vecmigrate target" in err  # (the command was done before the signal came)
         assert proc.returncode in (130, -signal.SIGINT) or (finished and proc.returncode == 1), (delay, err)
@@ -295,6 +301,15 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_pat
             assert json.loads(one_line(out))["exit_code"] == proc.returncode, (delay, out)
         elif not as_json or proc.returncode < 0:
             assert out == "", (delay, out)
+    assert reached >= 5, reached
+
+
+def _before_main(err: str) -> bool:
+    """A KeyboardInterrupt traceback from before vecmigrate.__main__.main ran: Python's start-up
+    (site), or the console script importing vecmigrate.__main__ itself (no frame of ours below)."""
+    import re
+    return (("Traceback" in err or "Fatal Python error" in err) and ", in main" not in err
+            and not re.search(r'vecmigrate/(?!__init__\.py|__main__\.py)[^"]*\.py"', err))
 
 
 # 4. a failed command leaves nothing behind
