@@ -123,6 +123,52 @@ def test_status_never_rounds_up_to_complete(cli, make_source, target):
     assert "99.95 %" in coverage and "100" not in coverage, coverage
 
 
+@pytest.mark.parametrize("content", [b"99999999999999999999999 migrate", b"4294967296 x", b"9" * 5000,
+                                     "\u00b2 migrate".encode(), b"\xff\xfe", b"7" * 300_000 + b" migrate"])
+def test_a_lock_file_holding_no_pid_is_no_holder(cli, make_source, target, content):
+    """A hostile review: a number no process can have (or digits that are not ASCII) in the lock
+    file ended status, migrate and sync in an OverflowError or ValueError traceback."""
+    source = make_source("legacy-qe", 5)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    (target / ".lock").write_bytes(content)
+    result, status = cli.json("status", "--target", target)
+    assert result.exit_code == 0 and "running" not in status["generations"][0]["state"]
+    for args in (["migrate", "--source", source, "--target", target, "--no-backup"],
+                 ["sync", "--source", source, "--target", target]):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+
+
+def test_status_counts_only_the_generations_it_was_removing(cli, make_source, target, tmp_path):
+    """A link named like a leftover was followed (a whole venv counted), and a name that is not
+    UTF-8 made status --json write bytes that are not UTF-8 (a hostile review)."""
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    elsewhere = tmp_path / "big"
+    elsewhere.mkdir()
+    (elsewhere / "f").write_bytes(b"x" * 100_000)
+    (target / ".trash-gen-000007").symlink_to(elsewhere)
+    os.mkdir(os.path.join(os.fsencode(target), b".trash-\xff"))
+    done = subprocess.run([str(BIN / "vecmigrate"), "status", "--target", str(target), "--json"], capture_output=True)
+    assert done.returncode == 0 and json.loads(done.stdout.decode("utf-8"))["disk_use"]["being_removed"] == {}
+
+
+def test_pruning_never_waits_on_a_fifo_put_in_a_backups_place(make_source, monkeypatch, tmp_path):
+    """Between listing the backups and removing one, a FIFO in its place made pruning wait for a
+    writer for ever, after the migration had committed (a hostile review, 2 runs in 25). The
+    race is pinned here: the listing names a FIFO."""
+    from vecmigrate.sources import backup
+    source = make_source("legacy-qe", 5, name="qe.db")
+    fifo = source.with_name("qe.db.backup-2020-01-01T00-00-00Z.db")
+    os.mkfifo(fifo)
+    monkeypatch.setattr(backup, "list_backups", lambda _source: [str(fifo), str(source)])
+    done = []
+    import threading
+    worker = threading.Thread(target=lambda: done.append(backup.prune_backups(source, 1)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done == [[]] and fifo.exists()
+
+
 def test_status_matches_a_source_the_target_never_read_by_pattern_id(cli, make_source, target, tmp_path):
     """A hostile review: a copy of the source showed coverage 0.0 % though every id was in the
     target (ids were loaded only for a source with a run), and an emptied copy showed 100 %
@@ -933,6 +979,7 @@ def test_a_statement_failing_midway_in_a_pipe_leaves_the_rows_before_it_then_one
     ["reconcile", "--primary", "{t}", "--secondary", b"\xff.vecdb"],
     ["sql", "--target", "{t}", "--param", b"x=\xff", "SELECT :x"],
     ["sql", "--target", "{t}", b"SELECT '\xff'"],
+    ["search", "--target", "{t}", "--id", b"\xff"],
 ])
 def test_a_path_or_value_that_is_not_utf8_is_a_usage_error_in_every_command(make_source, tmp_path, args):
     """A hostile review: six commands answered bytes that are not UTF-8 with a UnicodeEncodeError
@@ -944,6 +991,8 @@ def test_a_path_or_value_that_is_not_utf8_is_a_usage_error_in_every_command(make
     done = subprocess.run(argv, capture_output=True, timeout=120, cwd=tmp_path)
     err = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 2 and "not valid UTF-8" in one_line(err) and "Traceback" not in err, err
+    before = args[next(i for i, a in enumerate(args) if isinstance(a, bytes)) - 1]  # the flag it was given to
+    assert one_line(err).startswith(f"error: {before if before.startswith('--') else 'the query'} "), err
     assert json.loads(done.stdout)["exit_code"] == 2
 
 

@@ -173,6 +173,9 @@ def handle_errors(func: Callable) -> Callable:
     return run
 
 
+_FLAG_OF = {"query": "the query", "pattern_id": "--id", "type_": "--type"}  # (parameters named apart from their flag)
+
+
 def _refuse_undecodable(options: dict[str, Any]) -> None:
     """A path or value given in bytes that are not UTF-8 (Python keeps them as surrogates) cannot
     reach SQLite, which takes UTF-8 text: a usage error naming the option, before any work."""
@@ -182,7 +185,7 @@ def _refuse_undecodable(options: dict[str, Any]) -> None:
                 try:
                     str(item).encode("utf-8")
                 except UnicodeEncodeError:
-                    given = "the query" if name == "query" else f"--{name.replace('_', '-')}"  # (sql's one argument)
+                    given = _FLAG_OF.get(name) or f"--{name.replace('_', '-')}"
                     raise UsageError(f"{given} {str(item)!r} is not valid UTF-8; rename it or use a path or value "
                                      f"that is") from None
 

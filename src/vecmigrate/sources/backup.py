@@ -8,6 +8,7 @@ import fcntl
 import glob
 import os
 import re
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -90,11 +91,13 @@ def prune_backups(source: Path, keep: int, *, made_now: Path | None = None) -> l
     for path in list_backups(source)[:-keep] if keep > 0 else []:
         if made_now is not None and Path(path) == made_now:
             continue
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:  # (never blocking: a FIFO may have been put in its place since it was listed)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (refused while another run holds it)
             os.unlink(path)
             removed.append(path)
@@ -112,7 +115,7 @@ def holding(backup: Path | None):
     fd = None
     if backup is not None:
         try:
-            fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             fcntl.flock(fd, fcntl.LOCK_SH)
         except OSError:  # (unlocked, it is still kept by this run's own pruning)
             pass

@@ -163,6 +163,11 @@ class Layout:
         current = self.current()
         return current is not None and current.db.exists()
 
+    def being_removed(self) -> list[Path]:
+        """Generations a killed command was removing (`.trash-gen-*` folders; never a link)."""
+        return [p for p in sorted(self.root.glob(f"{TRASH_PREFIX}{GEN_PREFIX}*"))
+                if _GEN_NAME.fullmatch(p.name[len(TRASH_PREFIX):]) and p.is_dir() and not p.is_symlink()]
+
     def holds_a_target(self) -> bool:
         """Whether vecmigrate made anything here (the live link, a generation, one being removed),
         whole or half done: only a migrate locks a folder that holds none of it."""

@@ -30,6 +30,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    except (OverflowError, ValueError, OSError):  # (no process can have such a number)
+        return False
     return True
 
 
@@ -39,37 +41,53 @@ def holder(root: Path) -> tuple[int, str] | None:
     without locking, so asking never gets in a writer's way."""
     path = Path(root) / LOCK_NAME
     try:
-        text = path.read_text(errors="replace").strip()
-        inode = os.stat(path).st_ino
+        with open(path, "rb", buffering=0) as lock_file:  # (what vecmigrate writes there is short)
+            text = lock_file.read(HOLDER_BYTES).decode(errors="replace")
+            info = os.fstat(lock_file.fileno())
     except OSError:
         return None
     pid, what = _parse(text)
     if pid is None or what == STARTING.strip() or not _alive(pid):
         return None
-    return (pid, what) if _flocked_alone(inode) is not False else None
+    return (pid, what) if _flocked_alone(info) is not False else None
+
+
+HOLDER_BYTES = 64
+MAX_PID = 2**22  # Linux's pid_max limit: a larger number in the lock file is no PID
 
 
 def _parse(text: str) -> tuple[int | None, str]:
-    """The lock file's `PID what` (what may be empty)."""
+    """The lock file's `PID what` (what may be empty); anything else there names no process."""
     pid, _, what = text.strip().partition(" ")
-    return (int(pid) if pid.isdigit() else None), what.strip()
+    if not (pid.isascii() and pid.isdigit() and len(pid) <= 7 and 0 < int(pid) <= MAX_PID):
+        return None, ""
+    return int(pid), what.strip()
 
 
-def _flocked_alone(inode: int) -> bool | None:
-    """Does some process hold an exclusive flock on the file with this inode? From the kernel's
-    /proc/locks (None where there is none to ask): a PID left in the file by a killed writer,
-    or taken again by another process since, is no holder."""
+def _flocked_alone(info: os.stat_result) -> bool | None:
+    """Does some process hold an exclusive flock on this file (its device and inode)? From the
+    kernel's /proc/locks (None where there is none to ask): a PID left in the file by a killed
+    writer, or taken again by another process since, is no holder."""
     try:
         with open("/proc/locks") as locks:
             lines = locks.read().splitlines()
     except OSError:
         return None
+    wanted = (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
     for line in lines:
         fields = line.split()
-        if "FLOCK" in fields and "WRITE" in fields and any(f.count(":") == 2 and f.rsplit(":", 1)[1] == str(inode)
-                                                          for f in fields):
+        if "FLOCK" in fields and "WRITE" in fields and any(_file_id(f) == wanted for f in fields):
             return True
     return False
+
+
+def _file_id(field: str) -> tuple[int, int, int] | None:
+    """/proc/locks names a file `MAJOR:MINOR:INODE` (the device numbers in hex)."""
+    parts = field.split(":")
+    try:
+        return (int(parts[0], 16), int(parts[1], 16), int(parts[2])) if len(parts) == 3 else None
+    except ValueError:
+        return None
 
 
 STARTING = " starting"  # after the PID: a shared taker recovering, about to share
@@ -166,7 +184,7 @@ class TargetLock:
 
     @staticmethod
     def _holder(fd: int) -> str:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return os.pread(fd, HOLDER_BYTES, 0).decode(errors="replace").strip()
 
     def _held(self, fd: int, why: str) -> TargetError:
         pid, what = _parse(self._holder(fd))

@@ -18,7 +18,7 @@ from ..sources.backup import list_backups
 from ..target import changelog, ledger, lineage, versions
 from ..target import database as tgt
 from ..target import lock as target_lock
-from ..target.generations import TRASH_PREFIX, Layout, check_root, read_intent
+from ..target.generations import Layout, check_root, read_intent
 from .migrate import DEFAULT_TARGET
 
 
@@ -125,7 +125,7 @@ def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None
     backups = list_backups(backed_up, earlier=True) if backed_up else []
     backup_bytes = {b: _size(Path(b)) for b in backups}
     # generations a killed command was removing (the next writer finishes removing them)
-    leftovers = {p.name: _tree_size(p) for p in sorted(layout.root.glob(f"{TRASH_PREFIX}*")) if p.is_dir()}
+    leftovers = {p.name: _tree_size(p) for p in layout.being_removed()}
     return Status(
         source=str(source_path) if source_path else None, source_count=source_count, target_count=target_count,
         quarantined_count=quarantined_count, coverage=coverage, migration_complete=complete,
