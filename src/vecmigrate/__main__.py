@@ -28,6 +28,13 @@ def _say_interrupted(*, json: bool) -> None:
         pass
 
 
+# From here (as this module is imported) until the command line is loaded in main, a Ctrl-C is
+# that one line: only Python's own start-up and the lines above come before it.
+_LOADING = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+if _LOADING:
+    _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+
+
 class _ClosedStdout:
     """stdout when the command started with it closed (`>&-`): every write fails as on a closed
     file, so a command ends as it does on a full disk ("its output could not be written")."""
@@ -61,13 +68,10 @@ def _hold_closed_descriptors() -> None:
 
 def main() -> None:
     _hold_closed_descriptors()
-    loading = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
-    if loading:
-        _signal.signal(_signal.SIGINT, _interrupted_while_loading)
     try:
         from .cli import app
     finally:
-        if loading:
+        if _LOADING and _signal.getsignal(_signal.SIGINT) is _interrupted_while_loading:
             _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
         app(prog_name="vecmigrate")
