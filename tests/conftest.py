@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import apsw
@@ -125,6 +128,23 @@ def faulty_vfs():
     yield install
     for vfs in registered:
         vfs.unregister()
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(target: Path, what: str = ""):
+    """The target's lock held alone by another process (a real flock) until the block ends;
+    yields that process (its PID is the holder's)."""
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import time; from vecmigrate.target.lock import TargetLock\n"
+                               f"with TargetLock({str(target)!r}, what={what!r}):\n"
+                               "    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def run_vecmigrate(*args, env_extra: dict | None = None, timeout: int = 300, **kwargs):

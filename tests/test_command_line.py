@@ -16,7 +16,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import DIM
+from conftest import DIM, lock_held_elsewhere
 
 BIN = Path(sys.executable).parent
 
@@ -204,20 +204,11 @@ def test_status_tells_a_running_migration_from_an_interrupted_one(make_source, t
     assert "interrupted" in status["generations"][0]["state"]
     # another command holds the target alone: no migrate is running (a hostile review saw 'a
     # migrate is running (PID n)' with n a `shell --write`)
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import time; from vecmigrate.target.lock import TargetLock\n"
-                               f"with TargetLock({str(target)!r}, what='shell --write'):\n"
-                               "    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(target, what="shell --write") as holder:
         status = json.loads(run("status", "--target", target, "--json").stdout)
         assert "interrupted" in status["generations"][0]["state"], status["generations"]
         refused = run("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
         assert refused.returncode == 1 and f"PID {holder.pid} (`vecmigrate shell --write` is running)" in refused.stderr
-    finally:
-        holder.kill()
-        holder.wait()
     (tmp_path / "slow.py").write_text(  # a real migrate that takes its time: status while it runs
         "import time, numpy as np\n"
         "def encode(texts):\n"

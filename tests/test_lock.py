@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import DIM, run_vecmigrate
+from conftest import DIM, lock_held_elsewhere, run_vecmigrate
 
 from vecmigrate import Migrator
 from vecmigrate.target.lock import TargetLock
@@ -13,13 +13,7 @@ from vecmigrate.target.lock import TargetLock
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(make_source, target):
     source = make_source("legacy-qe", 20)
     Migrator(source, target).migrate(dimension=DIM, backup=False)
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from vecmigrate.target.lock import TargetLock\n"
-                               f"with TargetLock({str(target)!r}):\n"
-                               "    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(target) as holder:
         for command in (["migrate", "--source", source, "--target", target, "--no-backup"],
                         ["rollback", "--target", target]):
             out = run_vecmigrate(*command, timeout=30)
@@ -28,9 +22,6 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(make_source, 
                                           f"(another migrate or rollback is running)")
         # readers are never blocked by a writer's lock
         assert run_vecmigrate("status", "--target", target).returncode == 0
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(make_source, target):
