@@ -341,6 +341,30 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback(tmp_pat
     assert reached >= 5, reached
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_that_cuts_short_a_compiled_module_is_an_interrupt(tmp_path, as_json):
+    """A Ctrl-C while usearch's compiled module initialises surfaces as "ImportError: initialization
+    failed" caused by the KeyboardInterrupt (pybind11), not as a KeyboardInterrupt: it is the same one
+    line and exit 130 (the fresh-clone CI once printed its traceback). The interrupt is put at that
+    import by a sitecustomize in the real console script, since a signal cannot be aimed at it."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class CutShort:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'usearch.compiled':\n"
+        "            raise ImportError('initialization failed') from KeyboardInterrupt()\n"
+        "sys.meta_path.insert(0, CutShort())\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none"),
+                           *(["--json"] if as_json else [])], capture_output=True, text=True, env=env, timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 130 and one_line(proc.stderr).startswith("error: interrupted"), proc.stderr
+    if as_json:
+        assert json.loads(one_line(proc.stdout))["exit_code"] == 130
+    else:
+        assert proc.stdout == ""
+
+
 def _before_main(err: str) -> bool:
     """A KeyboardInterrupt traceback from before vecmigrate.__main__.main ran: Python's start-up
     (site), or the console script importing vecmigrate.__main__ itself (no frame of ours below)."""

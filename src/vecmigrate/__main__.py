@@ -66,6 +66,12 @@ def _hold_closed_descriptors() -> None:
         setattr(sys, name, _ClosedStdout() if fd == 1 else open(fd, "r" if fd == 0 else "w", closefd=False))
 
 
+def _end_interrupted() -> None:
+    from .cli import output
+    _say_interrupted(json=not output.stdout_used)  # (never a second JSON object after the result)
+    sys.exit(130)
+
+
 def main() -> None:
     _hold_closed_descriptors()
     try:
@@ -76,9 +82,12 @@ def main() -> None:
     try:
         app(prog_name="vecmigrate")
     except KeyboardInterrupt:  # (later ones are caught per command, with what to do next)
-        from .cli import output
-        _say_interrupted(json=not output.stdout_used)  # (never a second JSON object after the result)
-        sys.exit(130)
+        _end_interrupted()
+    except Exception as exc:
+        from .cli.app import caused_by_ctrl_c
+        if not caused_by_ctrl_c(exc):  # (an ImportError a Ctrl-C caused in a compiled module, say)
+            raise
+        _end_interrupted()
     finally:  # the command is over: a Ctrl-C now would only interrupt Python's own shutdown
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
 

@@ -166,6 +166,9 @@ def handle_errors(func: Callable) -> Callable:
         except UnicodeError as exc:  # (text from a file that is not UTF-8, past what was checked)
             fail(f"{type(exc).__name__}: {exc}", 2, as_json)
         except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
+            if caused_by_ctrl_c(exc):  # e.g. "ImportError: initialization failed" from a C module it cut short
+                fail("interrupted; run the same command again (a migration resumes from its committed batches)",
+                     130, as_json)
             if type(exc).__module__ == "apsw":
                 from ..db import describe
                 fail(describe(exc), 1, as_json)
@@ -174,6 +177,19 @@ def handle_errors(func: Callable) -> Callable:
 
 
 _FLAG_OF = {"query": "the query", "pattern_id": "--id", "type_": "--type"}  # (parameters named apart from their flag)
+
+
+def caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a Ctrl-C lies under this exception: a KeyboardInterrupt that cut short the loading
+    of a compiled module (usearch's, numpy's) surfaces as the ImportError it caused."""
+    seen: set[int] = set()
+    cause: Optional[BaseException] = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _refuse_undecodable(options: dict[str, Any]) -> None:
