@@ -398,6 +398,23 @@ def test_commands_on_a_folder_that_is_no_target_leave_no_lock_file(cli, make_sou
         assert list(empty.iterdir()) == [], args
 
 
+def test_a_failed_first_migrate_into_an_empty_folder_leaves_it_empty(cli, make_source, tmp_path):
+    """A first migrate into a folder that was there (empty) and that fails before writing (an
+    embedder that cannot be imported) leaves no `.lock` there; the folder itself stays, as the user
+    made it. A lock file that was there before stays too."""
+    source = make_source("legacy-qe", 5)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("migrate", "--source", source, "--target", empty, "--no-backup", "--dimension", DIM,
+                 "--embedder", "nonsense.mod:fn")
+    assert result.exit_code == 2 and "nonsense" in one_line(result.stderr)
+    assert list(empty.iterdir()) == []
+    (empty / ".lock").write_text("")
+    result = cli("migrate", "--source", source, "--target", empty, "--no-backup", "--dimension", DIM,
+                 "--embedder", "nonsense.mod:fn")
+    assert result.exit_code == 2 and [p.name for p in empty.iterdir()] == [".lock"]
+
+
 def test_a_failed_migrate_leaves_no_backup(cli, make_source, target):
     """A migrate that fails after its backup (here: a store and the source changed one pattern,
     --on-conflict fail) removes that backup: exit 1 leaves nothing behind."""

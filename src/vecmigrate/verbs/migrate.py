@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -101,7 +102,7 @@ from ..target.lineage import (
     source_identity,
     source_schema,
 )
-from ..target.lock import TargetLock
+from ..target.lock import LOCK_NAME, TargetLock
 
 logger = logging.getLogger("vecmigrate.migrate")
 ProgressCallback = Callable[[int, int], None]
@@ -277,18 +278,29 @@ class Migrator:
     @contextlib.contextmanager
     def _writer(self) -> Iterator[None]:
         """The target's writer lock, with what a killed process left half done finished first. A
-        target directory this run created is removed again if the run fails before writing."""
+        target directory this run created is removed again if the run fails before writing; in a
+        folder that was there (empty), the lock file it added is."""
         created = not self.layout.root.exists()
+        lock_file = self.layout.root / LOCK_NAME
+        lock_added = not created and not os.path.lexists(lock_file)
         try:
             with TargetLock(self.layout.root, creates=True, what="migrate") as lock:
-                if lock.took_over_from:
-                    self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
-                live = self.layout.current()
-                # a migration killed just after its swap: live, still marked BUILDING (recover unmarks it)
-                self._swapped = live.number if live is not None and live.building else None
-                for note in recover(self.layout):
-                    self._say(note)
-                yield
+                try:
+                    if lock.took_over_from:
+                        self.log(f"took over a lock left by PID {lock.took_over_from}, which is no longer running")
+                    live = self.layout.current()
+                    # a migration killed just after its swap: live, still marked BUILDING (recover unmarks it)
+                    self._swapped = live.number if live is not None and live.building else None
+                    for note in recover(self.layout):
+                        self._say(note)
+                    yield
+                except BaseException:
+                    # removed while still held: a taker that opened it meanwhile was refused, and one
+                    # that comes after makes a new one
+                    with contextlib.suppress(Exception):  # (never in place of the error that ended the run)
+                        if lock_added and not self.layout.generations():
+                            lock_file.unlink()
+                    raise
         except BaseException:
             if created:
                 drop_empty_target(self.layout)
