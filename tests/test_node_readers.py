@@ -82,3 +82,27 @@ def test_node_takes_comma_separated_numbers_and_refuses_bad_queries_in_one_line(
         done = subprocess.run(["node", str(EXAMPLE / "knn.mjs"), "--target", str(target), *args], capture_output=True,
                               text=True, timeout=60)
         assert done.returncode in (1, 2) and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+
+
+def test_node_puts_the_pattern_before_its_byte_identical_copies(cli, make_source, tmp_path):
+    """Copies of one vector tie (a third of qe-v3's): knn.mjs answers the pattern itself first for
+    every copy, even with more copies than k, as `vecmigrate search --id` does on both backends."""
+    import numpy as np
+    from conftest import DIM
+
+    from vecmigrate import open_store
+    from vecmigrate.models import Pattern
+    target = tmp_path / "t.vecdb"
+    cli("migrate", "--source", make_source("qe-v3", 200), "--target", target, "--no-backup")
+    copies = [f"copy-{n}" for n in range(7)]
+    vector = np.random.default_rng(3).standard_normal(DIM).astype(np.float32)
+    with open_store(target, writable=True) as store:
+        store.store_batch([Pattern(id=c, content=f"copy {c}") for c in copies], np.tile(vector, (7, 1)))
+    for pattern_id in copies:
+        for k in ("1", "3"):
+            from_node = node_knn(target, "--id", pattern_id, "-k", k)
+            for backend, key in (("usearch", "usearch"), ("sqlite-vec", "sqlite_vec")):
+                _, ours = cli.json("search", "--target", target, "--id", pattern_id, "-k", k, "--backend", backend)
+                theirs = from_node[key]
+                assert theirs[0]["id"] == ours["hits"][0]["id"] == pattern_id, (backend, k)
+                assert {h["id"] for h in theirs} <= set(copies) and len(theirs) == int(k)
