@@ -179,6 +179,33 @@ def handle_errors(func: Callable) -> Callable:
 _FLAG_OF = {"query": "the query", "pattern_id": "--id", "type_": "--type"}  # (parameters named apart from their flag)
 
 
+def load_commands():
+    """vecmigrate.commands (and with it numpy, APSW, USearch), loaded with Ctrl-C held back until
+    it is: a KeyboardInterrupt in the middle of a compiled module's initialisation comes out as
+    something else (pybind11's "ImportError: initialization failed"; numpy prints the traceback
+    itself and raises "numpy.core.multiarray failed to import"), where a Ctrl-C is one line."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        from .. import commands
+        return commands
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    if previous is None:  # (a handler set outside Python)
+        previous = signal.default_int_handler
+    try:
+        from .. import commands
+    except BaseException as exc:
+        if caught:
+            raise KeyboardInterrupt from exc
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and previous is not signal.SIG_IGN:
+        raise KeyboardInterrupt
+    return commands
+
+
 def caused_by_ctrl_c(exc: BaseException) -> bool:
     """Whether a Ctrl-C lies under this exception: a KeyboardInterrupt that cut short the loading
     of a compiled module (usearch's, numpy's) surfaces as the ImportError it caused."""
@@ -272,7 +299,7 @@ def migrate(
     indexed, and patterns whose source rows are gone are deleted. Exit codes: 0 done; 1 failed
     with the target unchanged; 2 usage error; 3 done but some rows were quarantined (listed).
     """
-    from .. import commands
+    commands = load_commands()
     from ..verbs.migrate import MigrateOptions
     mapping = generic_mapping(table, id_column, text_columns, embedding_column, embedding_table, embedding_key, kind)
     options = MigrateOptions(batch_size=batch_size, dry_run=dry_run, backup=not no_backup, strict=strict,
@@ -318,7 +345,7 @@ def sync(
     under --on-conflict fail, an unreadable source); 2 usage error; 3 done but rows were
     quarantined.
     """
-    from .. import commands
+    commands = load_commands()
     from ..verbs.migrate import MigrateOptions
     options = MigrateOptions(batch_size=batch_size, table=table, namespace=namespace, embedder=embedder,
                              on_conflict=on_conflict, keep_deleted=keep_deleted)
@@ -440,7 +467,7 @@ def status(
     """Show source count, target count, coverage and whether the migration is complete, the
     generations and backups with the disk they take. Writes nothing. Exit 1 when the path is
     no target."""
-    from .. import commands
+    commands = load_commands()
     result = commands.status(target, source)
     if as_json:
         emit_json(result.to_dict())
@@ -535,7 +562,7 @@ def rollback(
     `sync` wrote the live generation since it went live, it refuses (exit 1, saying how many
     writes and from where) unless --keep-writes or --discard-writes says what to do with them.
     """
-    from .. import commands
+    commands = load_commands()
     result = commands.rollback(target, keep_writes=keep_writes, discard_writes=discard_writes)
     if as_json:
         emit_json(result.to_dict())
@@ -562,7 +589,7 @@ def export(
     a changed one, or one written through a store, is written by the layout's reverse mapping.
     The file appears whole or not at all.
     """
-    from .. import commands
+    commands = load_commands()
     result = commands.export(target, to, layout=layout)
     if as_json:
         emit_json(result.to_dict())
@@ -590,7 +617,7 @@ def repair(
     and left as it is (exit 3). The index is rebuilt when it disagrees with vec0. Holds the
     target alone while it works, in one transaction.
     """
-    from .. import commands
+    commands = load_commands()
     report = commands.repair(target, source=source)
     if as_json:
         emit_json(report.to_dict())
@@ -627,7 +654,7 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Find the patterns most similar to a pattern, a text or a vector."""
-    from .. import commands
+    commands = load_commands()
     result = commands.search(target, pattern_id=pattern_id, text=text, vector=parse_vector(vector), k=k,
                              filters={"type": type_, "domain": domain, "framework": framework, "kind": kind},
                              threshold=threshold, backend=backend, mmr_lambda=mmr, embedder=embedder)
@@ -676,7 +703,7 @@ def verify(
         raise UsageError(f"--sample must be a positive integer, got {sample}")
     if model_sample < 1:
         raise UsageError(f"--model-sample must be a positive integer, got {model_sample}")
-    from .. import commands
+    commands = load_commands()
     report = commands.verify(target, source=source, against=against, sample=sample, k=k, queries=queries,
                              min_recall=min_recall, model=model, model_sample=model_sample)
     if as_json:
@@ -709,7 +736,7 @@ def reconcile(
     Missing patterns are copied in either direction; where both have an id, the primary's
     row and vector win. An index that disagrees with its own vec0 mirror is rebuilt.
     """
-    from .. import commands
+    commands = load_commands()
     report = commands.reconcile(primary, secondary, primary_backend=primary_backend,
                                 secondary_backend=secondary_backend)
     if as_json:
@@ -760,7 +787,7 @@ def shell(
 
     Read-only unless --write. Try: SELECT vec_version(); .tables; .help
     """
-    from .. import commands
+    commands = load_commands()
     commands.shell(target, write=write)
 
 
@@ -781,7 +808,7 @@ def bench(
     and each backend's speed-up over the baseline at p50, on near-duplicates of stored vectors.
     Reads only (the baseline table is a temp file).
     """
-    from .. import commands
+    commands = load_commands()
     if chart is not None:
         from ..verbs.bench_chart import check_chart_support
         check_chart_support(chart)
@@ -826,7 +853,7 @@ def sql_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run SQL against the target with sqlite-vec loaded (the target is opened read-only)."""
-    from .. import commands
+    commands = load_commands()
     from ..db import extension_path
     from ..verbs.sql import described_files, parse_params
     if show_extension_path:
