@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,14 @@ from vecmigrate.db import load_vec
 from vecmigrate.sources.samples import build_source
 
 DIM = 32  # small vectors keep the suite fast; the benchmarks use 384
+
+
+def pytest_configure(config) -> None:
+    """A suite started in the background by a script (bash ignores SIGINT in `cmd &` jobs) would
+    hand that on to every process it starts, and the tests that send a command Ctrl-C would see it
+    ignored: Ctrl-C is delivered in the suite, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def sha256(path: Path) -> str:
