@@ -18,6 +18,8 @@ import apsw
 import pytest
 from conftest import DIM, lock_held_elsewhere
 
+from vecmigrate.cli import app
+
 BIN = Path(sys.executable).parent
 
 
@@ -1065,3 +1067,99 @@ def test_an_error_naming_a_path_with_a_newline_is_still_one_line(make_source, tm
     assert done.returncode == 1 and "a\\nb" in one_line(done.stderr)
     done = run("migrate", "--source", tmp_path / "x\ny.db", "--target", tmp_path / "t.vecdb")
     assert done.returncode == 1 and "x\\ny.db" in one_line(done.stderr)
+
+
+# what a second hostile review found
+
+def test_a_folder_given_as_the_source_is_one_line(cli, make_source, target, tmp_path):
+    """`--source .`, `/` or an empty value: a ValueError traceback from reading the file's state."""
+    cli("migrate", "--source", make_source("legacy-qe", 5), "--target", target, "--dimension", DIM, "--no-backup")
+    for source in (".", "/", ""):
+        for command in ("migrate", "sync"):
+            result = cli(command, "--source", source, "--target", target if command == "sync" else tmp_path / "n")
+            assert result.exit_code == 1 and "is a directory" in one_line(result.stderr), (command, source)
+    assert not (tmp_path / "n").exists()
+
+
+def test_values_out_of_range_are_usage_errors(cli, make_source, target):
+    """verify -k 0 / --queries -1 gave tracebacks (and no JSON); a dimension above vec0's 8,192 an
+    SQLError (exit 1); NaN or infinite seconds were taken (sync --follow spun at full speed, no
+    checkpoint was ever saved); a recall of NaN or 2 could never pass."""
+    source = make_source("legacy-qe", 5)
+    cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    for args in (["verify", "-k", "0"], ["verify", "-k", "99999999999"], ["verify", "--queries", "-1"],
+                 ["verify", "--min-recall", "nan"], ["verify", "--min-recall", "2"],
+                 ["migrate", "--source", source, "--dimension", "9000"],
+                 ["migrate", "--source", source, "--dimension", "999999999999", "--dry-run"],
+                 ["migrate", "--source", source, "--checkpoint-seconds", "nan"],
+                 ["sync", "--source", source, "--follow", "--interval", "nan"],
+                 ["sync", "--source", source, "--follow", "--interval", "inf"]):
+        result, error = cli.json(*args, "--target", target)
+        assert result.exit_code == 2 and error["exit_code"] == 2, (args, result.stderr)
+        assert args[-2] in one_line(result.stderr) or "-k" in result.stderr, (args, result.stderr)
+
+
+def test_quiet_wins_over_a_log_level_from_the_environment(cli, make_source, target):
+    """README: a flag wins over VECMIGRATE_LOG_LEVEL; -q printed every INFO line under it."""
+    source = make_source("legacy-qe", 5)
+    result = cli.runner.invoke(app, ["-q", "migrate", "--source", str(source), "--target", str(target),
+                                     "--dimension", str(DIM), "--no-backup"], env={"VECMIGRATE_LOG_LEVEL": "info"})
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+    result = cli.runner.invoke(app, ["migrate", "--source", str(source), "--target", str(target)],
+                               env={"VECMIGRATE_LOG_LEVEL": "info"})
+    assert result.exit_code == 0 and " INFO " in result.stderr
+
+
+def test_a_source_from_the_environment_leaves_a_mistyped_target_an_error(cli, make_source, tmp_path):
+    """VECMIGRATE_SOURCE set, `status --target typo` showed a table and exit 0 (coverage 0 %): a
+    script saw a target. An explicit --source still shows what a first migration would take."""
+    source = make_source("legacy-qe", 5)
+    typo = tmp_path / "typo.vecdb"
+    result = cli.runner.invoke(app, ["status", "--target", str(typo)], env={"VECMIGRATE_SOURCE": str(source)})
+    assert result.exit_code == 1 and "no vecmigrate target" in one_line(result.stderr)
+    result = cli("status", "--target", typo, "--source", source)
+    assert result.exit_code == 0 and "source count\t5" in result.stdout
+
+
+def test_readers_name_a_first_migration_under_way_rather_than_advise_resuming_it(make_source, tmp_path):
+    """While a first migrate runs, search/sql/verify said 'an interrupted first migration is
+    there: run the same migrate command to resume it', which the lock then refused."""
+    source = make_source("legacy-qe", 30)
+    target = tmp_path / "t.vecdb"
+    killed = run("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup",
+                 env={"VECMIGRATE_CRASH_AT": "batch-committed"})
+    assert killed.returncode == -signal.SIGKILL
+    interrupted = run("search", "--target", target, "--text", "x")
+    assert interrupted.returncode == 1 and "resume it" in one_line(interrupted.stderr)
+    with lock_held_elsewhere(target, "migrate") as holder:
+        for args in (["search", "--text", "x"], ["sql", "SELECT 1"], ["verify"]):
+            done = run(*args, "--target", target)
+            assert done.returncode == 1, (args, done.stderr)
+            assert f"a first migration is running: PID {holder.pid}" in one_line(done.stderr), (args, done.stderr)
+
+
+def test_report_lines_cannot_be_forged_by_newlines_in_the_data(cli, tmp_path):
+    """An id and a table name with newlines made one quarantined row three lines on stderr, the
+    last one starting as the data chose."""
+    source = tmp_path / "nl.db"
+    conn = apsw.Connection(str(source))
+    conn.execute('CREATE TABLE "k\nv"(key TEXT, value TEXT)')
+    conn.execute('INSERT INTO "k\nv" VALUES (?, ?), (?, ?)', ("dup\nFAKE: error line", "a", "dup\nFAKE: error line", "b"))
+    conn.close()
+    result = cli("migrate", "--source", source, "--target", tmp_path / "t.vecdb", "--table", "k\nv", "--id-column",
+                 "key", "--text-columns", "value", "--no-backup", "--dimension", DIM)
+    assert result.exit_code == 3
+    assert one_line(result.stderr).startswith("quarantined k\\nv:dup\\nFAKE: error line (source rowid 2)")
+
+
+def test_an_answer_that_cannot_be_written_is_exit_1(cli, make_source, target):
+    """status, search, verify, sql and bench exist for their output: a full disk or closed stdout is
+    a failure (exit 1), as for --help; a migrate that did its work still exits 0 (its own test)."""
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
+    for args in (["status"], ["status", "--json"], ["search", "--text", "x"], ["verify"], ["sql", "SELECT 1"],
+                 ["sql", "SELECT 1", "--json"], ["bench", "--queries", "3"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([str(BIN / "vecmigrate"), *args, "--target", str(target)], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert done.returncode == 1, (args, done.stderr)
+        assert one_line(done.stderr) == "error: cannot write to stdout (No space left on device)", args

@@ -58,8 +58,9 @@ def sync(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGE
         return syncer.follow(interval, on_pass or (lambda result: None), passes=passes)
 
 
-def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
-    return _status(target, source)
+def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None, *,
+           require_target: bool = False) -> Status:
+    return _status(target, source, require_target=require_target)
 
 
 def rollback(target: str | Path = DEFAULT_TARGET, *, keep_writes: bool = False,

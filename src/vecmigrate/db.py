@@ -110,6 +110,8 @@ def source_state(path: Path) -> dict[str, list[int]]:
     the run, so that resuming over a changed source is noticed (never false the other way: a
     change between this and the snapshot only makes the resume start over)."""
     state: dict[str, list[int]] = {}
+    if not path.name:  # ".", "/", "": a folder, which the snapshot refuses in one line
+        return state
     for suffix in ("", "-wal"):
         beside = path.with_name(path.name + suffix)
         try:

@@ -28,6 +28,7 @@ from ..defaults import (
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_SOURCE,
     DEFAULT_TARGET,
+    VEC0_MAX_K,
 )
 from ..errors import StrictModeError, UsageError, VecmigrateError
 from . import output
@@ -112,6 +113,7 @@ def show_version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
                                           help="Print vecmigrate's version and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only (no notes, no progress).")] = False,
@@ -124,6 +126,8 @@ def main_options(
     Settings may also come from the environment: VECMIGRATE_SOURCE, VECMIGRATE_TARGET,
     VECMIGRATE_EMBEDDER, VECMIGRATE_LOG_LEVEL.
     """
+    if quiet and log_level is not None and ctx.get_parameter_source("log_level").name == "ENVIRONMENT":
+        log_level = None  # a flag wins over VECMIGRATE_LOG_LEVEL
     if log_level is not None and log_level.lower() not in output.LOG_LEVELS:
         raise typer.BadParameter(f"expected one of {', '.join(output.LOG_LEVELS)}, got {log_level!r}",
                                  param_hint="'--log-level'")
@@ -136,6 +140,11 @@ TargetOpt = Annotated[Path, typer.Option("--target", readable=False, envvar="VEC
 SourceOpt = Annotated[Path, typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE",
                                          help="Source AgentDB-style SQLite database.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each phase and batch on stderr (--log-level info).")]
+
+
+# Commands whose output is all they do: when it cannot be written they failed (exit 1), as --help
+# and --version do; a command that changed something did its work, and says only that the report is lost.
+ANSWERS_ONLY = frozenset({"status", "search", "verify", "sql_command", "bench"})
 
 
 def handle_errors(func: Callable) -> Callable:
@@ -152,8 +161,13 @@ def handle_errors(func: Callable) -> Callable:
             from ..models import jsonable
             fail(str(exc), exc.exit_code, as_json,
                  bad_rows=[jsonable(vars(r)) for r in exc.bad_rows] if isinstance(exc, StrictModeError) else None)
-        except OutputFailed as exc:  # the command did its work; only printing its result failed
+        except OutputFailed as exc:
             _drop_stdout()
+            if func.__name__ in ANSWERS_ONLY:  # its output is all it does: that failed (a closed pipe is let be)
+                if exc.errno == errno.EPIPE:
+                    raise typer.Exit(0) from None
+                fail(f"cannot write to stdout ({exc})", 1, False)
+            # the command did its work; only printing its result failed
             output.report(f"vecmigrate: the command finished, but its output could not be written to stdout ({exc})")
             raise typer.Exit(0) from None
         except OSError as exc:
@@ -460,15 +474,17 @@ def show_migration(result) -> None:
 @app.command(cls=Command)
 @handle_errors
 def status(
+    ctx: typer.Context,
     target: TargetOpt = Path(DEFAULT_TARGET),
     source: Annotated[Optional[Path], typer.Option("--source", readable=False, envvar="VECMIGRATE_SOURCE", help="Source to compare with [default: the one the target was fed from].")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Show source count, target count, coverage and whether the migration is complete, the
     generations and backups with the disk they take. Writes nothing. Exit 1 when the path is
-    no target."""
+    no target (with --source given, a target not made yet shows the source's count)."""
     commands = load_commands()
-    result = commands.status(target, source)
+    from_environment = source is not None and ctx.get_parameter_source("source").name == "ENVIRONMENT"
+    result = commands.status(target, source, require_target=from_environment)
     if as_json:
         emit_json(result.to_dict())
         return
@@ -703,6 +719,12 @@ def verify(
         raise UsageError(f"--sample must be a positive integer, got {sample}")
     if model_sample < 1:
         raise UsageError(f"--model-sample must be a positive integer, got {model_sample}")
+    if not 1 <= k <= VEC0_MAX_K:
+        raise UsageError(f"-k must be a positive integer up to sqlite-vec's limit of {VEC0_MAX_K}, got {k}")
+    if queries < 1:
+        raise UsageError(f"--queries must be a positive integer, got {queries}")
+    if not 0 <= min_recall <= 1:  # (nan too: no recall would pass)
+        raise UsageError(f"--min-recall must be a share between 0 and 1, got {min_recall}")
     commands = load_commands()
     report = commands.verify(target, source=source, against=against, sample=sample, k=k, queries=queries,
                              min_recall=min_recall, model=model, model_sample=model_sample)
@@ -774,7 +796,7 @@ def _sql_to_pipe(stream) -> None:
         _drop_stdout()
         if exc.errno == errno.EPIPE:
             raise typer.Exit(0) from None
-        fail(f"cannot write the rows to stdout: {exc}", 1, False)
+        fail(f"cannot write to stdout ({exc})", 1, False)
 
 
 @app.command(cls=Command)

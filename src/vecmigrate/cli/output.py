@@ -231,7 +231,7 @@ class StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = visible(self.format(record))
+            text = visible(self.format(record)).replace("\n", "\\n")  # one line per record (see report)
         except Exception:  # noqa: BLE001 - logging must never fail the command
             self.handleError(record)
             return
@@ -336,5 +336,6 @@ class Progress:
 
 def report(text: str) -> None:
     """A line of the command's report on stderr (a sync pass, a conflict, a quarantined row),
-    shown under -q too: stdout stays for the result (and for --json)."""
-    _print_err(visible(text))
+    shown under -q too: stdout stays for the result (and for --json). One line: a newline in
+    it (an id or a table name from the source) is shown as \\n, so no line can be forged."""
+    _print_err(visible(text).replace("\n", "\\n"))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..codec import VectorError, check_vector, invalid_rows
 from ..db import atomic, sql
+from ..defaults import VEC0_MAX_K
 from ..embed.embedders import embed, model_of, query_embedder
 from ..errors import UsageError
 from ..models import Pattern, SearchHit, StoredPattern, StoreStats
@@ -31,7 +32,7 @@ TIE = 1e-6  # distances this close to the nearest are a tie (identical vectors s
 
 class StoreBase(ABC):
     backend = "base"
-    max_k = 4096  # search by id looks past at most this many tied copies (sqlite-vec's k limit)
+    max_k = VEC0_MAX_K  # search by id looks past at most this many tied copies (sqlite-vec's k limit)
 
     def __init__(self, conn: apsw.Connection, meta: dict[str, str], where: Generation, *,
                  lock: TargetLock | None = None, metrics: bool = False, origin: str = changelog.STORE) -> None:

@@ -30,6 +30,7 @@ from .index_file import (
     remove_keys,
     save_index,
 )
+from .lock import holder
 
 SCHEMA_VERSION = "4"  # 3: change log, sources, lineage; 4: source row images and schemas; 2: patterns.kind, patterns.embedding_model, patterns_vec.kind, per-table batches
 #                      3: the change log, sources and lineage (a target of schema 2 is upgraded by its next writer)
@@ -99,9 +100,14 @@ def open_existing(target: str | Path, *, readonly: bool = True, older_ok: bool =
     generation = layout.current()
     if generation is None or not generation.db.exists():
         resumable = any(g.building for g in layout.generations())
-        raise TargetError(f"no vecmigrate target at {layout.root}"
-                          + (" (an interrupted first migration is there: run the same migrate command to resume it)"
-                             if resumable else " (run `vecmigrate migrate` first)"))
+        running = holder(layout.root) if resumable else None
+        if running is not None:
+            why = f" (a first migration is running: PID {running[0]}; wait for it to finish)"
+        elif resumable:
+            why = " (an interrupted first migration is there: run the same migrate command to resume it)"
+        else:
+            why = " (run `vecmigrate migrate` first)"
+        raise TargetError(f"no vecmigrate target at {layout.root}{why}")
     conn = open_target(generation.db, readonly=readonly)
     meta = read_meta(conn)
     if "dimension" not in meta:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -41,6 +42,7 @@ from ..defaults import (  # (re-exported: callers import them from here)
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_SOURCE,
     DEFAULT_TARGET,
+    VEC0_MAX_DIMENSION,
 )
 from ..embed.embedders import (
     LEXICAL,
@@ -148,8 +150,11 @@ class MigrateOptions:
             raise UsageError(f"--keep-generations must be at least 1, got {self.keep_generations}")
         if self.keep_backups < 0:
             raise UsageError(f"--keep-backups must be 0 (keep all) or more, got {self.keep_backups}")
-        if self.checkpoint_seconds < 0:
-            raise UsageError(f"--checkpoint-seconds must not be negative, got {self.checkpoint_seconds}")
+        if not 0 <= self.checkpoint_seconds < math.inf:  # (nan too: no checkpoint would ever be saved)
+            raise UsageError(f"--checkpoint-seconds must be a finite number of seconds, 0 or more, "
+                             f"got {self.checkpoint_seconds}")
+        if self.dimension is not None and self.dimension > VEC0_MAX_DIMENSION:
+            raise UsageError(f"--dimension {self.dimension} is above sqlite-vec's limit of {VEC0_MAX_DIMENSION}")
         if self.connectivity is not None and self.connectivity < 2:
             raise UsageError(f"--connectivity must be at least 2, got {self.connectivity}")
         if self.metric is not None and self.metric not in METRICS:

@@ -22,15 +22,18 @@ from ..target.generations import Layout, check_root, read_intent
 from .migrate import DEFAULT_TARGET
 
 
-def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None) -> Status:
+def status(target: str | Path = DEFAULT_TARGET, source: str | Path | None = None, *,
+           require_target: bool = False) -> Status:
     """The target's state, and how far the source it was fed from (or `source`) is migrated.
     The source compared is the one named, else the one the target recorded: never a default
-    path the target has nothing to do with."""
+    path the target has nothing to do with. With a `source`, a target not made yet shows the
+    source's count, unless `require_target` (a source from the environment: a mistyped
+    --target must not look like a target)."""
     layout = Layout(Path(target))
     check_root(layout.root)  # a file is no target
     current = layout.current()
     missing = current is None and not layout.generations()
-    if missing and source is None:  # nothing to show: say so (with a source, its rows are counted)
+    if missing and (source is None or require_target):  # nothing to show: say so (with a source, its rows are counted)
         what = "nothing is there" if not layout.root.exists() else "it holds no generation"
         raise TargetError(f"no vecmigrate target at {layout.root} ({what}); "
                           f"vecmigrate migrate --target {layout.root} makes one")

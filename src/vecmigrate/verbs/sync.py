@@ -209,8 +209,9 @@ class Syncer:
         rolls back). A pass the source cannot give right now (locked, mid-write), or that
         conflicts would refuse (--on-conflict fail), writes nothing, is said, and is tried again
         at the next one."""
-        if interval <= 0:
-            raise UsageError(f"--interval must be a positive number of seconds, got {interval}")
+        if not 0 < interval <= MAX_INTERVAL:  # (nan too: it would run passes back to back)
+            raise UsageError(f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g} "
+                             f"(a day), got {interval}")
         done: list[SyncPass] = []
         with _stop_on_ctrl_c() as stopped:
             while not stopped() and (passes is None or len(done) < passes):
@@ -235,6 +236,7 @@ class Syncer:
         return done
 
 
+MAX_INTERVAL = 86400.0  # seconds between --follow passes, at most
 SECOND_CTRL_C = 0.5  # seconds: a SIGINT sooner after the first is the same Ctrl-C delivered twice
 
 
