@@ -1163,3 +1163,38 @@ def test_an_answer_that_cannot_be_written_is_exit_1(cli, make_source, target):
                                   stderr=subprocess.PIPE, text=True, timeout=120)
         assert done.returncode == 1, (args, done.stderr)
         assert one_line(done.stderr) == "error: cannot write to stdout (No space left on device)", args
+
+
+def test_shell_fed_a_script_stops_at_a_gone_reader_and_fails_on_a_failed_statement(cli, make_source, target):
+    """`yes ... | vecmigrate shell | head -1` wrote two lines of 'Broken pipe' per statement left;
+    a statement that failed in a script exited 0 (sqlite3 exits non-zero)."""
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
+    script = target.parent / "script.sql"
+    script.write_text("SELECT * FROM patterns;\n" * 2000)
+    with open(script) as stdin:
+        proc = subprocess.Popen([str(BIN / "vecmigrate"), "shell", "--target", str(target)], stdin=stdin,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes (head -1)
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0 and err == b"", err[:500]
+    for script, code in (("SELECT count(*) FROM patterns;\n", 0), ("DELETE FROM patterns;\n", 2),
+                         ("SELECT 1;\nSELEC oops;\nSELECT 2;\n", 2)):
+        done = subprocess.run([str(BIN / "vecmigrate"), "shell", "--target", str(target)], input=script,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, (script, done.stderr)
+        assert "Traceback" not in done.stderr and (code == 0) == (done.stderr == ""), (script, done.stderr)
+    assert "20" in subprocess.run([str(BIN / "vecmigrate"), "sql", "--target", str(target),
+                                   "SELECT count(*) FROM patterns"], capture_output=True, text=True).stdout
+
+
+def test_an_embedder_name_that_is_none_is_a_usage_error_in_search_and_bench_checks_k_first(cli, make_source, target):
+    """VECMIGRATE_EMBEDDER=bogus made search say the embedder 'does not make this target's vectors'
+    (exit 1), where migrate calls the name wrong (exit 2); bench -k above vec0's limit measured
+    USearch first (a numpy warning on stderr) and only then refused."""
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
+    result = cli.runner.invoke(app, ["search", "--target", str(target), "--text", "x"],
+                               env={"VECMIGRATE_EMBEDDER": "bogus"})
+    assert result.exit_code == 2 and "expected 'lexical', 'minilm' or 'module:function'" in one_line(result.stderr)
+    done = run("bench", "--target", target, "-k", "5000", "--queries", "3")
+    assert done.returncode == 2 and one_line(done.stderr) == "error: -k 5000 is above sqlite-vec's limit of 4096"

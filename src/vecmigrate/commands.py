@@ -165,6 +165,8 @@ def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=Non
                                   f"({'read-write' if write else 'read-only'}; sqlite-vec loaded). .help for help")
         finally:
             conn.close()
+        if console.failed and not console.interactive:  # a script: its errors are the exit code, as in sqlite3
+            raise UsageError(f"{console.failed} statement(s) or command(s) of the script failed (each is named above)")
     finally:
         if lock is not None:
             lock.__exit__(None, None, None)

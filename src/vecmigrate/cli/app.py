@@ -808,9 +808,15 @@ def shell(
     """APSW's interactive SQL shell on the target, with sqlite-vec already loaded.
 
     Read-only unless --write. Try: SELECT vec_version(); .tables; .help
+    A script fed on stdin exits 2 when a statement in it failed (as `vecmigrate sql` does).
+    No --json: use `vecmigrate sql --json` (or .mode json).
     """
     commands = load_commands()
-    commands.shell(target, write=write)
+    from ..verbs.shell import ReaderGone
+    try:
+        commands.shell(target, write=write)
+    except ReaderGone:  # (`| head`: the rest is not wanted)
+        _drop_stdout()
 
 
 @app.command(cls=Command)

@@ -206,6 +206,8 @@ def query_embedder(meta: dict[str, str], dimension: int, named: str | None = Non
     model = target_model(meta)
     if named is not None:
         builtin = named in (LEXICAL, MINILM)
+        if not builtin and not all(named.partition(":")):  # a name no embedder has: a usage error first
+            raise EmbedderNameError(f"--embedder {named!r}: expected 'lexical', 'minilm' or 'module:function'")
         if (builtin and model_of(named) != model) or (not builtin and named not in (model, meta.get("embedder"))):
             raise EmbeddingError(f"--embedder {named} does not make this target's vectors ({model}): "
                                  f"a query from another model finds nothing meaningful")

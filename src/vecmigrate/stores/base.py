@@ -30,6 +30,27 @@ MMR_POOL = 4  # MMR re-ranks the best k * MMR_POOL candidates
 TIE = 1e-6  # distances this close to the nearest are a tie (identical vectors score identically)
 
 
+def mmr_order(vectors: np.ndarray, query: np.ndarray, k: int, lam: float) -> list[int]:
+    """Maximal marginal relevance over candidate `vectors`: the indexes of up to k of them, each
+    pick the most similar to the query and least like those picked before. Each candidate's
+    likeness to the picked ones is kept as a running maximum (one matrix-vector product a pick):
+    O(k * n * d), where a fresh maximum over all picks each time took minutes at k = 2,000."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    relevance = unit @ (query / np.linalg.norm(query))
+    penalty = np.zeros(len(unit))  # (nothing picked yet)
+    taken = np.zeros(len(unit), dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < min(k, len(unit)):
+        score = lam * relevance - (1 - lam) * penalty
+        score[taken] = -np.inf
+        best = int(np.argmax(score))
+        chosen.append(best)
+        taken[best] = True
+        likeness = unit @ unit[best]
+        penalty = likeness if len(chosen) == 1 else np.maximum(penalty, likeness)
+    return chosen
+
+
 class StoreBase(ABC):
     backend = "base"
     max_k = VEC0_MAX_K  # search by id looks past at most this many tied copies (sqlite-vec's k limit)
@@ -134,17 +155,7 @@ class StoreBase(ABC):
         what was already picked."""
         if len(keys) <= 1:
             return keys, distances
-        vectors = self._vectors_for(keys)
-        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-        relevance = unit @ (query / np.linalg.norm(query))
-        overlap = unit @ unit.T
-        chosen: list[int] = []
-        left = list(range(len(keys)))
-        while left and len(chosen) < k:
-            penalty = overlap[np.ix_(left, chosen)].max(axis=1) if chosen else np.zeros(len(left))
-            best = left[int(np.argmax(lam * relevance[left] - (1 - lam) * penalty))]
-            chosen.append(best)
-            left.remove(best)
+        chosen = mmr_order(self._vectors_for(keys), query, k, lam)
         return [keys[i] for i in chosen], [distances[i] for i in chosen]
 
     def count(self) -> int:

@@ -110,7 +110,8 @@ class USearchStore(StoreBase):
         if total == 0 or len(queries) == 0:
             return [[] for _ in queries]
         matches = self.index.search(queries, min(k, total), exact=total <= EXACT_INDEX, threads=0)
-        keys, distances = np.asarray(matches.keys), np.asarray(matches.distances, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # (the slots past a query's count hold no key: never read)
+            keys, distances = np.asarray(matches.keys), np.asarray(matches.distances, dtype=np.float64)
         counts = getattr(matches, "counts", None)
         if counts is None:  # one query: USearch answers with a single result, not a batch
             keys, distances, counts = keys.reshape(1, -1), distances.reshape(1, -1), [int(getattr(matches, "count",

@@ -24,6 +24,7 @@ from typing import Callable
 import apsw
 import numpy as np
 
+from ..defaults import VEC0_MAX_K
 from ..errors import UsageError
 from ..stores import open_store
 from ..stores.usearch_store import EXACT_INDEX
@@ -175,6 +176,8 @@ def bench(target: str | Path, *, queries: int = 300, slow_queries: int = MIN_P99
     `fast_only` keeps the USearch rows (raw and store) and skips the exact and slow ones."""
     if queries < 1 or slow_queries < 1 or k < 1:
         raise UsageError("--queries, --slow-queries and -k must be positive integers")
+    if k > VEC0_MAX_K and not fast_only:  # (before any measuring: the exact rows could not be had)
+        raise UsageError(f"-k {k} is above sqlite-vec's limit of {VEC0_MAX_K}")
     with open_store(target, "usearch") as fast, open_store(target, "sqlite-vec") as exact:
         if fast.settings.metric != "cos":
             raise UsageError("bench compares cosine targets only")

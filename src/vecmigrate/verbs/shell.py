@@ -5,6 +5,8 @@ are refused; the read-only shell's connection also refuses every write (db.guard
 
 from __future__ import annotations
 
+import sys
+
 import apsw
 from apsw.shell import Shell
 
@@ -14,8 +16,23 @@ _NEVER = ("open", "connection", "close", "restore", "load", "dbconfig", "limit")
 _WRITES = ("backup", "output", "import", "autoimport", "log", "pages_svg", "py", "shell", "cd")
 
 
+class ReaderGone(Exception):
+    """stdout's reader went away (`| head`): the shell stops there, quietly, as sqlite3 does."""
+
+
 def guarded_shell(conn: apsw.Connection, *, write: bool, stdin=None, stdout=None) -> Shell:
+    """The shell; `shell.failed` counts the statements and commands that failed (a script fed
+    on stdin then exits 2, as `vecmigrate sql` does); a closed stdout raises ReaderGone."""
     shell = Shell(db=conn, stdin=stdin, stdout=stdout)
+    shell.failed = 0
+    say = shell.handle_exception
+
+    def handle_exception() -> None:  # (APSW's: the error on stderr, after where it was)
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            raise ReaderGone from None  # (else one error per statement left: hundreds of lines)
+        shell.failed += 1
+        say()
+    shell.handle_exception = handle_exception
     refused = _NEVER + (() if write else _WRITES)
     for name in refused:
         setattr(shell, f"command_{name}", _refusal(shell, name, write))
