@@ -260,7 +260,7 @@ def test_shell_runs_sql_with_sqlite_vec_loaded(make_source, target):
     run_vecmigrate("migrate", "--source", make_source("legacy-qe", 12), "--target", target, "--no-backup",
                    "--dimension", DIM)
     out = run_vecmigrate("shell", "--target", target,
-                         input="SELECT vec_version();\nSELECT count(*) FROM patterns_vec;\n.quit\n")
+                         input="SELECT vec_version();\nSELECT count(*) FROM patterns_vec;\n.exit\n")
     assert out.returncode == 0, out.stderr
     assert "v0.1" in out.stdout and "12" in out.stdout
     out = run_vecmigrate("shell", "--target", target, input="DELETE FROM patterns;\n")

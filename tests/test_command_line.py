@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import apsw
+import numpy as np
 import pytest
 from conftest import DIM, lock_held_elsewhere
 
@@ -1198,3 +1199,97 @@ def test_an_embedder_name_that_is_none_is_a_usage_error_in_search_and_bench_chec
     assert result.exit_code == 2 and "expected 'lexical', 'minilm' or 'module:function'" in one_line(result.stderr)
     done = run("bench", "--target", target, "-k", "5000", "--queries", "3")
     assert done.returncode == 2 and one_line(done.stderr) == "error: -k 5000 is above sqlite-vec's limit of 4096"
+
+
+# what a third hostile review found
+
+def test_ctrl_c_that_usearch_catches_is_still_an_interrupt(make_source, target, tmp_path):
+    """USearch checks for signals while it searches and ends the search with 'RuntimeError:
+    Operation has been terminated' (the KeyboardInterrupt is gone): verify and bench printed that
+    traceback, exit 1 (6 runs in 100). A sitecustomize does what USearch does, at the first search."""
+    run("migrate", "--source", make_source("legacy-qe", 30), "--target", target, "--dimension", DIM, "--no-backup")
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, signal, sys, time\n"
+        "import usearch.index\n"
+        "def search(self, *args, **kwargs):\n"
+        "    stopped = False\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(0.05)\n"
+        "    except KeyboardInterrupt:\n"
+        "        stopped = True  # (raised outside: USearch's error carries no trace of it)\n"
+        "    if stopped:\n"
+        "        raise RuntimeError('Operation has been terminated')\n"
+        "usearch.index.Index.search = search\n")
+    for args in (["verify"], ["bench", "--queries", "3"], ["search", "--text", "x", "--json"]):
+        done = run(*args, "--target", target, env={"PYTHONPATH": str(tmp_path)})
+        assert "Traceback" not in done.stderr, (args, done.stderr)
+        assert done.returncode == 130 and one_line(done.stderr).startswith("error: interrupted"), (args, done.stderr)
+
+
+def test_shell_scripts_keep_their_failures_their_writes_and_one_line_for_a_lost_stdout(cli, make_source, target):
+    """A failed statement before `.exit` exited 0; `shell --write ... | head -1` dropped the
+    writes after the first row and exited 0; a full disk named every statement as failed."""
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
+    shell = [str(BIN / "vecmigrate"), "shell", "--target", str(target)]
+    done = subprocess.run(shell, input="SELECT nosuch;\n.exit\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(shell, input="SELECT 1;\nSELECT 2;\n", stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+    assert done.returncode == 1 and one_line(done.stderr) == "error: cannot write to stdout (No space left on device)"
+    script = target.parent / "write.sql"
+    script.write_text("SELECT id FROM patterns;\n" * 200 + "DELETE FROM patterns WHERE id = 'pattern-000001';\n")
+    with open(script) as stdin:
+        proc = subprocess.Popen([*shell, "--write"], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes (head -1)
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0 and err == b"", err[:300]
+    _, rows = cli.json("sql", "--target", target, "SELECT count(*) FROM patterns WHERE id = 'pattern-000001'")
+    assert rows["rows"] == [[0]]
+
+
+def test_verify_keeps_its_verdict_when_its_reader_goes(cli, make_source, target):
+    """`vecmigrate verify ... | true` exited 0 on a failed check: a closed pipe was taken for the
+    whole answer."""
+    cli("migrate", "--source", make_source("legacy-qe", 20), "--target", target, "--dimension", DIM, "--no-backup")
+    conn = apsw.Connection(str(target / "patterns.sqlite"))
+    conn.execute("UPDATE vecmigrate_meta SET value = '0' WHERE key = 'index_checksum'")  # a check that fails
+    conn.close()
+    proc = subprocess.Popen([str(BIN / "vecmigrate"), "verify", "--target", str(target)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+
+
+def test_search_by_id_with_mmr_answers_the_pattern_first(cli, make_source, target):
+    """With --mmr, a byte-identical copy could come first (different ones on each backend), and
+    sqlite-vec refused -k above 1,024 naming a k of four times that."""
+    from vecmigrate import open_store
+    from vecmigrate.models import Pattern
+    cli("migrate", "--source", make_source("legacy-qe", 1500), "--target", target, "--dimension", DIM, "--no-backup")
+    copies = [f"copy-{n}" for n in range(6)]
+    vector = np.random.default_rng(3).standard_normal(DIM).astype(np.float32)
+    with open_store(target, writable=True) as store:
+        store.store_batch([Pattern(id=c, content=f"copy {c}") for c in copies], np.tile(vector, (6, 1)))
+    for backend in ("usearch", "sqlite-vec"):
+        for pattern_id in copies:
+            for mmr in ("1", "0.5", "0"):
+                _, hits = cli.json("search", "--target", target, "--id", pattern_id, "-k", "3", "--mmr", mmr,
+                                   "--backend", backend)
+                assert hits["hits"][0]["id"] == pattern_id, (backend, pattern_id, mmr)
+        _, hits = cli.json("search", "--target", target, "--text", "x", "-k", "1025", "--mmr", "0.5", "--backend", backend)
+        assert len(hits["hits"]) == 1025
+
+
+def test_data_never_turns_into_emoji_and_an_interval_is_checked_without_follow(cli, make_source, target, tmp_path):
+    source = make_source("legacy-qe", 5)
+    conn = apsw.Connection(str(source))
+    conn.execute("INSERT INTO patterns(id, name) VALUES ('pattern-:white_check_mark:-ok', '')")  # no template: quarantined
+    conn.close()
+    result = cli("migrate", "--source", source, "--target", target, "--dimension", DIM, "--no-backup")
+    assert result.exit_code == 3 and "pattern-:white_check_mark:-ok" in result.stderr and "✅" not in result.stderr
+    result = cli("sync", "--source", source, "--target", target, "--interval", "nan")
+    assert result.exit_code == 2 and "--interval" in one_line(result.stderr)

@@ -161,12 +161,18 @@ def shell(target: str | Path = DEFAULT_TARGET, *, write: bool = False, stdin=Non
         _, conn, _ = open_existing(target, readonly=not write)
         try:
             console = guarded_shell(conn, write=write, stdin=stdin, stdout=stdout)
-            console.cmdloop(intro=f"vecmigrate shell on {Layout(Path(target)).db} "
-                                  f"({'read-write' if write else 'read-only'}; sqlite-vec loaded). .help for help")
+            try:
+                console.cmdloop(intro=f"vecmigrate shell on {Layout(Path(target)).db} "
+                                      f"({'read-write' if write else 'read-only'}; sqlite-vec loaded). .help for help")
+            except SystemExit as exc:  # .exit / .quit: what failed before it still counts
+                if exc.code not in (None, 0):
+                    raise
         finally:
             conn.close()
         if console.failed and not console.interactive:  # a script: its errors are the exit code, as in sqlite3
             raise UsageError(f"{console.failed} statement(s) or command(s) of the script failed (each is named above)")
+        if console.output_lost is not None:
+            raise console.output_lost
     finally:
         if lock is not None:
             lock.__exit__(None, None, None)

@@ -154,6 +154,14 @@ def handle_errors(func: Callable) -> Callable:
         as_json = kwargs.get("as_json", False)
         if kwargs.get("verbose") and output.logger.getEffectiveLevel() > output.logging.INFO:
             output.setup_logging("info")  # (-v never hides what --log-level debug asked for)
+        import signal
+        import threading
+        global ctrl_c_seen
+        ctrl_c_seen = False
+        noted = (signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                 and threading.current_thread() is threading.main_thread())
+        if noted:  # Ctrl-C as ever, but remembered: USearch turns it into "RuntimeError: Operation has been terminated"
+            signal.signal(signal.SIGINT, _note_ctrl_c)
         try:
             _refuse_undecodable(kwargs)
             return func(*args, **kwargs)
@@ -180,14 +188,29 @@ def handle_errors(func: Callable) -> Callable:
         except UnicodeError as exc:  # (text from a file that is not UTF-8, past what was checked)
             fail(f"{type(exc).__name__}: {exc}", 2, as_json)
         except Exception as exc:  # apsw.Error and friends from disk/full/IO faults
-            if caused_by_ctrl_c(exc):  # e.g. "ImportError: initialization failed" from a C module it cut short
+            if caused_by_ctrl_c(exc) or ctrl_c_seen:  # e.g. "ImportError: initialization failed" from a C module
                 fail("interrupted; run the same command again (a migration resumes from its committed batches)",
                      130, as_json)
             if type(exc).__module__ == "apsw":
                 from ..db import describe
                 fail(describe(exc), 1, as_json)
             raise
+        finally:
+            if noted and signal.getsignal(signal.SIGINT) is _note_ctrl_c:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
     return run
+
+
+ctrl_c_seen = False
+
+
+def _note_ctrl_c(_signum, _frame) -> None:
+    """Python's own Ctrl-C (a KeyboardInterrupt), remembered: a compiled library that catches it
+    (USearch ends a search with "RuntimeError: Operation has been terminated") still ends the
+    command as an interrupt."""
+    global ctrl_c_seen
+    ctrl_c_seen = True
+    raise KeyboardInterrupt
 
 
 _FLAG_OF = {"query": "the query", "pattern_id": "--id", "type_": "--type"}  # (parameters named apart from their flag)
@@ -364,6 +387,8 @@ def sync(
     options = MigrateOptions(batch_size=batch_size, table=table, namespace=namespace, embedder=embedder,
                              on_conflict=on_conflict, keep_deleted=keep_deleted)
     on_pass = (lambda result: show_pass(result, quiet=not verbose)) if follow else None
+    if not 0 < interval <= 86400:  # (checked with or without --follow: a value that could never work)
+        raise UsageError(f"--interval must be a number of seconds above 0 and at most 86400 (a day), got {interval}")
     passes = commands.sync(source, target, options, follow=follow, interval=interval, on_pass=on_pass)
     last = passes[-1] if passes else None
     quarantined = sum(len(p.quarantined) for p in passes)
@@ -728,6 +753,17 @@ def verify(
     commands = load_commands()
     report = commands.verify(target, source=source, against=against, sample=sample, k=k, queries=queries,
                              min_recall=min_recall, model=model, model_sample=model_sample)
+    verdict = 0 if report.ok else 1
+    try:
+        _show_verify(report, as_json)
+    except OutputFailed as exc:  # (a reader gone: the verdict is still the exit code)
+        if exc.errno != errno.EPIPE:
+            raise
+        _drop_stdout()
+    raise typer.Exit(verdict)
+
+
+def _show_verify(report, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -738,7 +774,6 @@ def verify(
                      styles={1: lambda v: "red" if v == "NO" else None})
         for difference in report.differences:
             output.report(f"difference: {difference}")
-    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command(cls=Command)
@@ -812,11 +847,17 @@ def shell(
     No --json: use `vecmigrate sql --json` (or .mode json).
     """
     commands = load_commands()
-    from ..verbs.shell import ReaderGone
+    from ..verbs.shell import OutputLost
     try:
         commands.shell(target, write=write)
-    except ReaderGone:  # (`| head`: the rest is not wanted)
+    except OutputLost as exc:
         _drop_stdout()
+        if exc.errno == errno.EPIPE:  # (`| head`: the rest is not wanted)
+            return
+        if write:  # every statement ran; only their output is lost (as for a migrate)
+            output.report(f"vecmigrate: the script ran, but its output could not be written to stdout ({exc})")
+            return
+        fail(f"cannot write to stdout ({exc})", 1, False)
 
 
 @app.command(cls=Command)

@@ -71,8 +71,8 @@ def console(stream: str) -> "Console":
             def on_broken_pipe(self) -> None:
                 """rich's own answer (stdout to /dev/null and SystemExit(1)) would end a command whose
                 work goes on because a pipe reading its notes closed: the notes are let go instead."""
-        _consoles[stream] = ErrConsole(stderr=True, markup=False, highlight=False) if stream == "err" else \
-            Console(file=_Stdout(), markup=False, highlight=False)
+        _consoles[stream] = ErrConsole(stderr=True, markup=False, highlight=False, emoji=False) if stream == "err" else \
+            Console(file=_Stdout(), markup=False, highlight=False, emoji=False)  # (":smile:" in data stays text)
     return _consoles[stream]
 
 

@@ -86,7 +86,7 @@ class StoreBase(ABC):
             raise UsageError(f"--mmr must be between 0 and 1, got {mmr_lambda}")
         query = self.query_vector(vector)
         filters = check_filters(filters)
-        pool = k if mmr_lambda is None else k * MMR_POOL
+        pool = k if mmr_lambda is None else min(k * MMR_POOL, max(k, self.max_k))  # (vec0 takes k up to max_k)
         keys, distances = self._knn(query, pool, filters, exact)
         if mmr_lambda is not None:
             keys, distances = self._mmr(query, keys, distances, k, mmr_lambda)
@@ -109,8 +109,16 @@ class StoreBase(ABC):
         its vector (common: a third of some agentic-qe files) tie with it, and a tie must not
         put a copy first or cut the pattern itself off at k."""
         vector = self.vector_of(pattern_id)
-        if kwargs.get("mmr_lambda") is not None:
-            return self.search(vector, **kwargs)
+        if kwargs.get("mmr_lambda") is not None:  # MMR picks one of equal vectors first: make it the pattern
+            hits = self.search(vector, **kwargs)
+            if hits and hits[0].id != pattern_id:
+                own = next((i for i, hit in enumerate(hits) if hit.id == pattern_id), None)
+                if own is not None and hits[own].distance <= hits[0].distance + TIE:
+                    hits[0], hits[own] = hits[own], hits[0]
+                elif own is None:  # (a byte-identical copy scores as the pattern would, in MMR too)
+                    hits[:1] = self._as_copy_of(pattern_id, vector, hits[0],
+                                                check_filters(kwargs.get("filters"))) or hits[:1]
+            return hits
         k = kwargs.pop("k", 10)
         fetch, most = k, max(k, self.max_k)
         while True:

@@ -5,6 +5,8 @@ are refused; the read-only shell's connection also refuses every write (db.guard
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 import apsw
@@ -16,21 +18,38 @@ _NEVER = ("open", "connection", "close", "restore", "load", "dbconfig", "limit")
 _WRITES = ("backup", "output", "import", "autoimport", "log", "pages_svg", "py", "shell", "cd")
 
 
-class ReaderGone(Exception):
-    """stdout's reader went away (`| head`): the shell stops there, quietly, as sqlite3 does."""
+# stdout cannot be written: its reader went away (`| head`), a full disk, a closed stdout
+_OUTPUT_LOST = (errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EBADF)
+
+
+class OutputLost(Exception):
+    """stdout could not be written (`errno`): a read-only shell stops there, as sqlite3 does."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.errno = error.errno
 
 
 def guarded_shell(conn: apsw.Connection, *, write: bool, stdin=None, stdout=None) -> Shell:
     """The shell; `shell.failed` counts the statements and commands that failed (a script fed
-    on stdin then exits 2, as `vecmigrate sql` does); a closed stdout raises ReaderGone."""
+    on stdin then exits 2, as `vecmigrate sql` does). When stdout cannot be written, the
+    read-only shell raises OutputLost; the writing one runs the rest of its statements, their
+    output dropped (none of the script's writes is lost), and records it in `shell.output_lost`."""
     shell = Shell(db=conn, stdin=stdin, stdout=stdout)
     shell.failed = 0
+    shell.output_lost = None
     say = shell.handle_exception
 
     def handle_exception() -> None:  # (APSW's: the error on stderr, after where it was)
-        if isinstance(sys.exc_info()[1], BrokenPipeError):
-            raise ReaderGone from None  # (else one error per statement left: hundreds of lines)
-        shell.failed += 1
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError) and error.errno in _OUTPUT_LOST and shell.output_lost is None:
+            if not write:
+                raise OutputLost(error) from None  # (else one error per statement left: hundreds of lines)
+            shell.output_lost = OutputLost(error)
+            shell.stdout = open(os.devnull, "w")  # noqa: SIM115 - the shell's stdout until it ends
+            return
+        if not isinstance(error, SystemExit):  # (.exit, .quit)
+            shell.failed += 1
         say()
     shell.handle_exception = handle_exception
     refused = _NEVER + (() if write else _WRITES)
