@@ -8,3 +8,4 @@ DEFAULT_KEEP_BACKUPS = 3
 DEFAULT_CHECKPOINT_SECONDS = 20.0
 VEC0_MAX_K = 4096  # sqlite-vec's limit on k in one vec0 query
 VEC0_MAX_DIMENSION = 8192  # the most dimensions a sqlite-vec vec0 column takes
+MAX_INTERVAL = 86400.0  # seconds between sync --follow passes, at most (a day)

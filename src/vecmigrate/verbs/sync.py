@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..db import atomic, open_source_snapshot, source_state
+from ..defaults import MAX_INTERVAL
 from ..errors import SourceError, UsageError
 from ..models import SyncPass
 from ..sources import GenericMapping, SourceReader, detect
@@ -236,7 +237,6 @@ class Syncer:
         return done
 
 
-MAX_INTERVAL = 86400.0  # seconds between --follow passes, at most
 SECOND_CTRL_C = 0.5  # seconds: a SIGINT sooner after the first is the same Ctrl-C delivered twice
 
 
