@@ -357,15 +357,7 @@ def test_ctrl_c_that_cuts_short_a_compiled_module_is_an_interrupt(tmp_path, as_j
         "        if name == 'usearch.compiled':\n"
         "            raise ImportError('initialization failed') from KeyboardInterrupt()\n"
         "sys.meta_path.insert(0, CutShort())\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    proc = subprocess.run([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none"),
-                           *(["--json"] if as_json else [])], capture_output=True, text=True, env=env, timeout=60)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 130 and one_line(proc.stderr).startswith("error: interrupted"), proc.stderr
-    if as_json:
-        assert json.loads(one_line(proc.stdout))["exit_code"] == 130
-    else:
-        assert proc.stdout == ""
+    _assert_status_interrupted(tmp_path, as_json)
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -388,6 +380,12 @@ def test_ctrl_c_while_numpy_loads_is_held_until_it_has_loaded(tmp_path, as_json)
         "                traceback.print_exc()\n"
         "                raise ImportError('numpy.core.multiarray failed to import') from None\n"
         "sys.meta_path.insert(0, Interrupt())\n")
+    _assert_status_interrupted(tmp_path, as_json)
+
+
+def _assert_status_interrupted(tmp_path: Path, as_json: bool) -> None:
+    """`status` run with tmp_path's sitecustomize: the one-line interrupt, exit 130, and under --json
+    the error as stdout's one JSON object."""
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = subprocess.run([str(BIN / "vecmigrate"), "status", "--target", str(tmp_path / "none"),
                            *(["--json"] if as_json else [])], capture_output=True, text=True, env=env, timeout=60)

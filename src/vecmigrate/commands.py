@@ -50,7 +50,8 @@ def sync(source: str | Path = DEFAULT_SOURCE, target: str | Path = DEFAULT_TARGE
          options: MigrateOptions | None = None, *, follow: bool = False, interval: float = 2.0,
          log: LogCallback | None = None, on_pass=None, passes: int | None = None) -> list[SyncPass]:
     """One pass, or with `follow` passes every `interval` seconds until Ctrl-C (or `passes`)."""
-    from .verbs.sync import Syncer
+    from .verbs.sync import Syncer, check_interval
+    check_interval(interval)  # (with or without `follow`: a value that could never work)
     syncer = Syncer(source, target, options, log=log)
     with syncer.session():
         if not follow:

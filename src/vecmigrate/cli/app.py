@@ -28,7 +28,6 @@ from ..defaults import (
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_SOURCE,
     DEFAULT_TARGET,
-    MAX_INTERVAL,
     VEC0_MAX_K,
 )
 from ..errors import StrictModeError, UsageError, VecmigrateError
@@ -388,9 +387,6 @@ def sync(
     options = MigrateOptions(batch_size=batch_size, table=table, namespace=namespace, embedder=embedder,
                              on_conflict=on_conflict, keep_deleted=keep_deleted)
     on_pass = (lambda result: show_pass(result, quiet=not verbose)) if follow else None
-    if not 0 < interval <= MAX_INTERVAL:  # (checked with or without --follow: a value that could never work)
-        raise UsageError(f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g} (a day), "
-                         f"got {interval}")
     passes = commands.sync(source, target, options, follow=follow, interval=interval, on_pass=on_pass)
     last = passes[-1] if passes else None
     quarantined = sum(len(p.quarantined) for p in passes)

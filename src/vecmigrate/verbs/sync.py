@@ -210,9 +210,7 @@ class Syncer:
         rolls back). A pass the source cannot give right now (locked, mid-write), or that
         conflicts would refuse (--on-conflict fail), writes nothing, is said, and is tried again
         at the next one."""
-        if not 0 < interval <= MAX_INTERVAL:  # (nan too: it would run passes back to back)
-            raise UsageError(f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g} "
-                             f"(a day), got {interval}")
+        check_interval(interval)
         done: list[SyncPass] = []
         with _stop_on_ctrl_c() as stopped:
             while not stopped() and (passes is None or len(done) < passes):
@@ -235,6 +233,14 @@ class Syncer:
         if stopped():
             self.log("stopped (Ctrl-C); every pass applied is committed")
         return done
+
+
+def check_interval(interval: float) -> None:
+    """Seconds between passes: above 0 and at most a day (nan too is refused: it would run passes
+    back to back)."""
+    if not 0 < interval <= MAX_INTERVAL:
+        raise UsageError(f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g} "
+                         f"(a day), got {interval}")
 
 
 SECOND_CTRL_C = 0.5  # seconds: a SIGINT sooner after the first is the same Ctrl-C delivered twice
